@@ -1,0 +1,27 @@
+//! Small pieces the pages share.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::error::AppError;
+
+/// The message to show under a form: the last submission's error with JavaScript, or
+/// the `?error=` the server put in the URL after a plain form post.
+pub fn form_error<T, S>(value: S) -> impl Fn() -> Option<String> + Copy + Send + Sync + 'static
+where
+    T: 'static,
+    S: Get<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
+{
+    let query = use_query_map();
+    move || match value.get() {
+        Some(Err(err)) => Some(err.message),
+        Some(Ok(_)) => None,
+        None => query.read().get("error"),
+    }
+}
+
+/// An alert line that is only in the page when there is something to say.
+#[component]
+pub fn FormError(message: impl Fn() -> Option<String> + Send + Sync + 'static) -> impl IntoView {
+    move || message().map(|m| view! { <p class="form-error" role="alert">{m}</p> })
+}

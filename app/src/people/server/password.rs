@@ -1,0 +1,27 @@
+//! bcrypt, off the async threads. The non-truncating API refuses input over 72 bytes
+//! instead of silently ignoring the rest.
+
+use rand::distr::{Alphanumeric, SampleString};
+
+use crate::error::AppError;
+
+pub async fn hash(password: String, cost: u32) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || bcrypt::non_truncating_hash(password, cost))
+        .await
+        .map_err(|_| AppError::internal())?
+        .map_err(|e| {
+            tracing::error!(error = %e, "bcrypt hash failed");
+            AppError::internal()
+        })
+}
+
+/// True only when the password matches; a malformed hash counts as no match.
+pub async fn verify(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || bcrypt::non_truncating_verify(password, &hash).unwrap_or(false))
+        .await
+        .unwrap_or(false)
+}
+
+pub fn random_password() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}

@@ -1,0 +1,162 @@
+//! The rules for people: first-run setup, bootstrap, sign-in, suspension.
+
+use std::net::IpAddr;
+
+use super::{password, store};
+use crate::{
+    db::{new_id, now},
+    error::{AppError, ErrorCode},
+    people::{normalize_email, normalize_tenant_name, validate_new_password, CurrentUser, Role},
+    state::AppState,
+};
+
+pub const ACTIVE: &str = "ACTIVE";
+pub const SUSPENDED: &str = "SUSPENDED";
+
+pub struct NewOwner<'a> {
+    pub tenant: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+}
+
+/// Whether the first-run page should still be offered.
+pub async fn setup_needed(state: &AppState) -> Result<bool, AppError> {
+    Ok(!store::is_set_up(&state.db).await?)
+}
+
+/// First run only: creates the tenant and its owner. Refused once anyone exists, even
+/// when two setups race (the instance row is claimed in the same transaction).
+pub async fn setup(state: &AppState, input: NewOwner<'_>) -> Result<CurrentUser, AppError> {
+    create_tenant_with_owner(state, input, true).await
+}
+
+/// Operator's path (`qahub admin bootstrap`): a new tenant and its owner, at any time.
+pub async fn bootstrap(state: &AppState, input: NewOwner<'_>) -> Result<CurrentUser, AppError> {
+    create_tenant_with_owner(state, input, false).await
+}
+
+async fn create_tenant_with_owner(
+    state: &AppState,
+    input: NewOwner<'_>,
+    first_run_only: bool,
+) -> Result<CurrentUser, AppError> {
+    let tenant_name = normalize_tenant_name(input.tenant)?;
+    let email = normalize_email(input.email)?;
+    validate_new_password(input.password)?;
+    if first_run_only && !setup_needed(state).await? {
+        return Err(already_set_up());
+    }
+    let hash = password::hash(input.password.to_owned(), state.settings.bcrypt_cost).await?;
+
+    let now = now();
+    let mut tx = state.db.begin().await?;
+    let claimed = store::claim_instance(&mut tx, now).await?;
+    if first_run_only && (!claimed || store::count_users(&mut tx).await? > 0) {
+        return Err(already_set_up());
+    }
+    let user = CurrentUser {
+        user_id: new_id(),
+        email,
+        tenant_id: new_id(),
+        tenant_name,
+        role: Role::Owner,
+    };
+    store::insert_tenant(&mut tx, &user.tenant_id, &user.tenant_name, now).await?;
+    store::insert_user(&mut tx, &user.user_id, &user.email, &hash, now).await?;
+    store::insert_membership(&mut tx, &user.tenant_id, &user.user_id, Role::Owner, now).await?;
+    tx.commit().await?;
+    tracing::info!(tenant = %user.tenant_id, user = %user.user_id, "tenant created");
+    Ok(user)
+}
+
+fn already_set_up() -> AppError {
+    AppError::new(ErrorCode::AlreadySetUp, "QA Hub is already set up. Sign in instead.")
+}
+
+/// Operator's path (`qahub admin add-user`): a new person in an existing tenant.
+pub async fn add_user(
+    state: &AppState,
+    tenant: &str,
+    email: &str,
+    password: &str,
+    role: Role,
+) -> Result<CurrentUser, AppError> {
+    let email = normalize_email(email)?;
+    validate_new_password(password)?;
+    let tenant_name = normalize_tenant_name(tenant)?;
+    let tenant_id = store::find_tenant_id(&state.db, &tenant_name)
+        .await?
+        .ok_or_else(|| AppError::not_found(&format!("Workspace {tenant_name:?}")))?;
+    let hash = password::hash(password.to_owned(), state.settings.bcrypt_cost).await?;
+    let now = now();
+    let user = CurrentUser { user_id: new_id(), email, tenant_id, tenant_name, role };
+    let mut tx = state.db.begin().await?;
+    store::insert_user(&mut tx, &user.user_id, &user.email, &hash, now).await?;
+    store::insert_membership(&mut tx, &user.tenant_id, &user.user_id, role, now).await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+fn invalid_credentials() -> AppError {
+    AppError::new(ErrorCode::InvalidCredentials, "The email or password is incorrect.")
+}
+
+/// Checks a sign-in. Unknown emails cost one bcrypt check too, and get the same answer
+/// as a wrong password. Attempts are limited per client address and per email.
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client_ip: Option<IpAddr>,
+) -> Result<CurrentUser, AppError> {
+    if let Some(ip) = client_ip {
+        state.login_limiter.check(format!("ip:{ip}"))?;
+    }
+    let email = email.trim().to_lowercase();
+    state.login_limiter.check(format!("email:{email}"))?;
+
+    let user = store::find_user_by_email(&state.db, &email).await?;
+    let hash = user.as_ref().map_or_else(|| state.dummy_hash.to_string(), |u| u.password_hash.clone());
+    let matches = password::verify(password.to_owned(), hash).await;
+    let user = match user {
+        Some(user) if matches => user,
+        _ => return Err(invalid_credentials()),
+    };
+    if user.status != ACTIVE {
+        return Err(AppError::new(ErrorCode::UserSuspended, "This account is suspended."));
+    }
+    let memberships = store::memberships_of(&state.db, &user.id).await?;
+    if memberships.is_empty() {
+        return Err(AppError::forbidden("This account belongs to no workspace."));
+    }
+    memberships
+        .into_iter()
+        .find(|m| m.tenant_status == ACTIVE)
+        .map(|m| m.user)
+        .ok_or_else(|| AppError::new(ErrorCode::TenantSuspended, "This workspace is suspended."))
+}
+
+/// The session's person, if they and their tenant are still active.
+pub async fn active_member(state: &AppState, user_id: &str, tenant_id: &str) -> Result<Option<CurrentUser>, AppError> {
+    Ok(store::membership_of(&state.db, user_id, tenant_id)
+        .await?
+        .filter(|m| m.user_status == ACTIVE && m.tenant_status == ACTIVE)
+        .map(|m| m.user))
+}
+
+pub async fn set_tenant_status(state: &AppState, name: &str, suspended: bool) -> Result<(), AppError> {
+    let status = if suspended { SUSPENDED } else { ACTIVE };
+    match store::set_tenant_status(&state.db, name.trim(), status).await? {
+        0 => Err(AppError::not_found(&format!("Workspace {:?}", name.trim()))),
+        _ => Ok(()),
+    }
+}
+
+pub async fn set_user_status(state: &AppState, email: &str, suspended: bool) -> Result<(), AppError> {
+    let email = normalize_email(email)?;
+    let status = if suspended { SUSPENDED } else { ACTIVE };
+    match store::set_user_status(&state.db, &email, status).await? {
+        0 => Err(AppError::not_found(&format!("User {email}"))),
+        _ => Ok(()),
+    }
+}

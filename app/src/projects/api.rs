@@ -1,0 +1,22 @@
+//! Server functions for the projects page; the bodies call `projects::server::service`.
+
+use leptos::prelude::*;
+
+use crate::{error::AppError, projects::Project};
+
+#[server(prefix = "/_qh", endpoint = "projects/list")]
+pub async fn list_projects() -> Result<Vec<Project>, AppError> {
+    let (state, user) = crate::server_fn_ctx::require_user().await?;
+    crate::projects::server::service::list(&state, &user).await
+}
+
+#[server(prefix = "/_qh", endpoint = "projects/create")]
+pub async fn create_project(key: String, name: String) -> Result<Project, AppError> {
+    use crate::server_fn_ctx::{finish_form, require_user};
+    let result = async {
+        let (state, user) = require_user().await?;
+        crate::projects::server::service::create(&state, &user, &key, &name).await
+    }
+    .await;
+    finish_form(result, None)
+}

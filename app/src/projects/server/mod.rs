@@ -1,0 +1,4 @@
+//! Server side of projects: SQL and the rules on who may do what.
+
+pub mod service;
+pub mod store;

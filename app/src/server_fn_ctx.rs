@@ -1,0 +1,102 @@
+//! What server functions need from the request they serve: the app state, the session,
+//! the client address, and answers that also work for plain HTML form posts (no JS).
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+use http::{header, request::Parts, StatusCode};
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+use tower_sessions::Session;
+
+use crate::{
+    error::AppError,
+    people::{server::session, CurrentUser},
+    state::AppState,
+};
+
+pub fn state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| {
+        tracing::error!("AppState missing from the server function context");
+        AppError::internal()
+    })
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(|e| {
+        tracing::error!(error = %e, "no session layer");
+        AppError::internal()
+    })
+}
+
+pub async fn client_ip() -> Option<IpAddr> {
+    leptos_axum::extract::<ConnectInfo<SocketAddr>>().await.ok().map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The signed-in person, or 401.
+pub async fn require_user() -> Result<(AppState, CurrentUser), AppError> {
+    let state = state()?;
+    let session = session().await?;
+    let user = session::current_user(&state, &session).await?.ok_or_else(AppError::unauthenticated)?;
+    Ok((state, user))
+}
+
+/// A plain form post (JavaScript off) asks for HTML; a hydrated page asks for data.
+fn plain_form_referer() -> Option<String> {
+    let parts = use_context::<Parts>()?;
+    let accepts_html = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !accepts_html {
+        return None;
+    }
+    let referer = parts.headers.get(header::REFERER)?.to_str().ok()?;
+    Some(same_origin_path(referer))
+}
+
+/// The path of a Referer, so a redirect never leaves this site.
+fn same_origin_path(referer: &str) -> String {
+    let after_scheme = referer.split_once("://").map_or(referer, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    if path.starts_with('/') && !path.starts_with("//") { path.to_string() } else { "/".to_string() }
+}
+
+/// Finishes a form's server function. With JavaScript the page gets the result (and a
+/// real HTTP status on error); without it the browser is sent to `success_to` (or back
+/// to the form) on success, and back to the form with `?error=` on failure.
+pub fn finish_form<T>(result: Result<T, AppError>, success_to: Option<&str>) -> Result<T, AppError> {
+    match (&result, plain_form_referer()) {
+        (Ok(_), Some(back)) => leptos_axum::redirect(success_to.unwrap_or(&back)),
+        (Ok(_), None) => {
+            if let Some(to) = success_to {
+                leptos_axum::redirect(to);
+            }
+        }
+        (Err(err), Some(back)) => {
+            let message: String = form_urlencoded::byte_serialize(err.message.as_bytes()).collect();
+            leptos_axum::redirect(&format!("{back}?error={message}"));
+        }
+        (Err(err), None) => {
+            if let Some(options) = use_context::<ResponseOptions>() {
+                options.set_status(StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            }
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin_path;
+
+    #[test]
+    fn referer_paths_stay_on_this_site() {
+        assert_eq!(same_origin_path("http://127.0.0.1:3000/login?error=x"), "/login");
+        assert_eq!(same_origin_path("https://evil.example//evil.example/x"), "/");
+        assert_eq!(same_origin_path("http://h"), "/");
+        assert_eq!(same_origin_path("/settings/projects#top"), "/settings/projects");
+    }
+}

@@ -1,0 +1,81 @@
+//! The signed-in part of the app: the settings shell (navigation, sign-out) and the
+//! pages that hang off it.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{
+    components::{Outlet, Redirect, A},
+};
+
+use crate::{
+    error::AppError,
+    people::{
+        api::{whoami, Logout},
+        CurrentUser,
+    },
+};
+
+type UserResource = Resource<Result<Option<CurrentUser>, AppError>>;
+
+/// The shell's signed-in person, for the pages inside it.
+pub fn use_current_user() -> UserResource {
+    expect_context::<UserResource>()
+}
+
+#[component]
+pub fn SettingsShell() -> impl IntoView {
+    let user: UserResource = Resource::new(|| (), |_| whoami());
+    provide_context(user);
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(user)) => {
+                        view! {
+                            <div class="layout">
+                                <header class="topbar">
+                                    <a class="brand" href="/">"QA Hub"</a>
+                                    <span class="who">{user.email} " · " {user.tenant_name} " · " {user.role.as_str()}</span>
+                                    <ActionForm action=logout attr:class="logout">
+                                        <button type="submit">"Sign out"</button>
+                                    </ActionForm>
+                                </header>
+                                <nav class="sidebar" aria-label="Settings">
+                                    <A href="/settings/projects">"Projects"</A>
+                                    <p class="nav-group">"Developer"</p>
+                                    <A href="/settings/developer/api-tokens">"API Tokens"</A>
+                                    <A href="/settings/audit-log">"Audit log"</A>
+                                </nav>
+                                <main class="content">
+                                    <Outlet />
+                                </main>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Ok(None) => view! { <Redirect path="/login" /> }.into_any(),
+                    Err(err) => view! { <p role="alert">{err.message}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+pub fn ApiTokensPage() -> impl IntoView {
+    view! {
+        <Title text="API Tokens" />
+        <h1>"API Tokens"</h1>
+        <p>"Tokens let CI pipelines and scripts call the QA Hub API."</p>
+    }
+}
+
+#[component]
+pub fn AuditLogPage() -> impl IntoView {
+    view! {
+        <Title text="Audit log" />
+        <h1>"Audit log"</h1>
+        <p>"Sign-ins, token events and settings changes appear here."</p>
+    }
+}

@@ -1,0 +1,77 @@
+//! The state every request sees: axum passes it to handlers and Leptos provides it to
+//! server functions as context. Built once by `server::Application::build`.
+
+use std::{num::NonZeroU32, sync::Arc};
+
+use axum::extract::FromRef;
+use governor::{clock::DefaultClock, state::keyed::DefaultKeyedStateStore, Quota, RateLimiter};
+use leptos::config::LeptosOptions;
+
+use crate::{db::Db, error::AppError};
+
+/// Runtime knobs, from the command line or the environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// bcrypt cost for passwords and token secrets (at least 10 outside tests).
+    pub bcrypt_cost: u32,
+    /// Sign-in attempts allowed per minute, per client address and per email.
+    pub login_attempts_per_minute: u32,
+    /// Mark session cookies `Secure` (serve behind HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { bcrypt_cost: 10, login_attempts_per_minute: 10, secure_cookies: false }
+    }
+}
+
+type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
+
+/// Counts sign-in attempts per key ("ip:…", "email:…"); refusals carry a retry time.
+pub struct AttemptLimiter {
+    limiter: KeyedLimiter,
+}
+
+impl AttemptLimiter {
+    pub fn per_minute(n: u32) -> Self {
+        let n = NonZeroU32::new(n.max(1)).expect("at least one");
+        Self { limiter: RateLimiter::keyed(Quota::per_minute(n)) }
+    }
+
+    pub fn check(&self, key: String) -> Result<(), AppError> {
+        use governor::clock::Clock;
+        self.limiter.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            AppError::rate_limited(wait.as_secs().max(1))
+        })
+    }
+}
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub login_limiter: Arc<AttemptLimiter>,
+    /// A bcrypt hash of nothing anyone knows, checked when an email is unknown so that
+    /// the answer takes as long as for a known one.
+    pub dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    pub async fn new(leptos_options: LeptosOptions, db: Db, settings: Settings) -> Result<Self, AppError> {
+        let dummy_hash = crate::people::server::password::hash(
+            crate::people::server::password::random_password(),
+            settings.bcrypt_cost,
+        )
+        .await?;
+        Ok(Self {
+            leptos_options,
+            db,
+            login_limiter: Arc::new(AttemptLimiter::per_minute(settings.login_attempts_per_minute)),
+            settings: Arc::new(settings),
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+}

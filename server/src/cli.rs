@@ -1,0 +1,116 @@
+//! The `qahub` command line: serve, and the operator's commands that call the same
+//! domain functions as the pages and the API.
+
+use clap::{Parser, Subcommand};
+
+use app::{
+    people::{server::service, Role},
+    state::AppState,
+};
+
+use crate::config::{Config, DatabaseArgs, ServeArgs};
+
+#[derive(Debug, Parser)]
+#[command(name = "qahub", version, about = "QA Hub: a self-hostable test-management hub")]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web app and the API.
+    Serve(ServeArgs),
+    /// Operator tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Suspend or reactivate a tenant (workspace).
+    #[command(subcommand)]
+    Tenant(StatusCommand),
+    /// Suspend or reactivate a user, by email.
+    #[command(subcommand)]
+    User(StatusCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a tenant and its owner.
+    Bootstrap {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// The owner's password (or set QAHUB_PASSWORD).
+        #[arg(long, env = "QAHUB_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Add a person to an existing tenant.
+    AddUser {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "QAHUB_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// owner, admin or member.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatusCommand {
+    Suspend { name: String },
+    Activate { name: String },
+}
+
+impl StatusCommand {
+    fn split(&self) -> (&str, bool) {
+        match self {
+            StatusCommand::Suspend { name } => (name, true),
+            StatusCommand::Activate { name } => (name, false),
+        }
+    }
+}
+
+/// Runs an operator command; what it prints goes to stdout, errors come back.
+pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()> {
+    // Operator commands need the database, not the web server's settings.
+    let serve = ServeArgs {
+        listen: "127.0.0.1:0".parse()?,
+        site_root: "target/site".into(),
+        bcrypt_cost: std::env::var("QAHUB_BCRYPT_COST").ok().and_then(|c| c.parse().ok()).unwrap_or(10),
+        login_attempts_per_minute: 10,
+        secure_cookies: false,
+    };
+    let state: AppState = crate::build_state(&Config::new(db, serve)).await?;
+    let fail = |e: app::error::AppError| anyhow::anyhow!(e.message);
+    match command {
+        Command::Serve(_) => unreachable!("serve is not an operator command"),
+        Command::Admin(AdminCommand::Bootstrap { tenant, email, password }) => {
+            let user = service::bootstrap(&state, service::NewOwner { tenant: &tenant, email: &email, password: &password })
+                .await
+                .map_err(fail)?;
+            println!("created workspace {:?} with owner {}", user.tenant_name, user.email);
+        }
+        Command::Admin(AdminCommand::AddUser { tenant, email, password, role }) => {
+            let role = Role::parse(&role).map_err(fail)?;
+            let user = service::add_user(&state, &tenant, &email, &password, role).await.map_err(fail)?;
+            println!("added {} to {:?} as {}", user.email, user.tenant_name, role.as_str());
+        }
+        Command::Tenant(cmd) => {
+            let (name, suspend) = cmd.split();
+            service::set_tenant_status(&state, name, suspend).await.map_err(fail)?;
+            println!("workspace {name:?} {}", if suspend { "suspended" } else { "active" });
+        }
+        Command::User(cmd) => {
+            let (email, suspend) = cmd.split();
+            service::set_user_status(&state, email, suspend).await.map_err(fail)?;
+            println!("user {email} {}", if suspend { "suspended" } else { "active" });
+        }
+    }
+    state.db.close().await;
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Typed configuration for `qahub serve`, from flags or the environment.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use app::state::Settings;
+use clap::Args;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://qahub.db?mode=rwc";
+
+#[derive(Clone, Debug, Args)]
+pub struct DatabaseArgs {
+    /// SQLite file (sqlite://FILE, created if missing) or PostgreSQL (postgres://…) when
+    /// several instances share one database.
+    #[arg(long, env = "QAHUB_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "QAHUB_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Folder with the built site (wasm, js, css): what `cargo leptos build` writes.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// bcrypt cost for passwords and token secrets (10 is about 60 ms here; 4 for tests).
+    #[arg(long, env = "QAHUB_BCRYPT_COST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+
+    /// Sign-in attempts allowed per minute per client address and per email.
+    #[arg(long, env = "QAHUB_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub login_attempts_per_minute: u32,
+
+    /// Mark session cookies Secure: set this when QA Hub is served over HTTPS.
+    #[arg(long, env = "QAHUB_SECURE_COOKIES", default_value_t = false)]
+    pub secure_cookies: bool,
+}
+
+/// Everything `Application::build` needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub site_root: PathBuf,
+    pub settings: Settings,
+}
+
+impl Config {
+    pub fn new(db: DatabaseArgs, serve: ServeArgs) -> Self {
+        Self {
+            database_url: db.database_url,
+            listen: serve.listen,
+            site_root: serve.site_root,
+            settings: Settings {
+                bcrypt_cost: serve.bcrypt_cost,
+                login_attempts_per_minute: serve.login_attempts_per_minute,
+                secure_cookies: serve.secure_cookies,
+            },
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `qahub`: parse the command line, then serve or run an operator command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::{
+    cli::{Cli, Command},
+    shutdown_signal, Application, Config,
+};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("QAHUB_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Command::Serve(args) => serve(Config::new(cli.db, args)).await,
+        command => server::cli::run_admin(cli.db, command).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    tracing::info!("listening on http://{}", app.local_addr());
+    app.run_until(shutdown_signal()).await
+}
