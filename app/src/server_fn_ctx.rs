@@ -4,9 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
-use http::{header, request::Parts, StatusCode};
+use http::{header, request::Parts};
 use leptos::prelude::*;
-use leptos_axum::ResponseOptions;
 use tower_sessions::Session;
 
 use crate::{
@@ -79,11 +78,8 @@ pub fn finish_form<T>(result: Result<T, AppError>, success_to: Option<&str>) -> 
             let message: String = form_urlencoded::byte_serialize(err.message.as_bytes()).collect();
             leptos_axum::redirect(&format!("{back}?error={message}"));
         }
-        (Err(err), None) => {
-            if let Some(options) = use_context::<ResponseOptions>() {
-                options.set_status(StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
-            }
-        }
+        // The status of an error answer is set by the server's `server_fn_status` layer.
+        (Err(_), None) => {}
     }
     result
 }

@@ -5,6 +5,7 @@ pub mod api_v1;
 pub mod cli;
 pub mod config;
 mod health;
+mod server_fn_status;
 pub mod sessions;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
@@ -52,6 +53,7 @@ pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
         .nest("/api/v1", api_v1::router())
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(server_fn_status::set_status))
         .layer(sessions::layer(sessions, secure))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -1,0 +1,194 @@
+//! Starts the real application on port 0 for each test, on SQLite or on a fresh
+//! PostgreSQL database, and talks to it over HTTP like a browser or a script would.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use app::{
+    people::{server::service, CurrentUser, Role},
+    state::{AppState, Settings},
+};
+use reqwest::{header, Client, Response, StatusCode};
+use serde_json::Value;
+use server::{Application, Config};
+use sqlx::{Connection, Executor, PgConnection};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Runs one test body on SQLite and on PostgreSQL, as `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let app = $crate::helpers::spawn_app($crate::helpers::Kind::Sqlite).await.expect("sqlite");
+                super::$name(app).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Kind::Postgres).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )*};
+}
+
+enum TestDb {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            TestDb::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; the cleanup gets its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async {
+                        if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                            let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("QAHUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh database; `None` only for PostgreSQL when it is absent and this is not CI.
+async fn create_database(kind: Kind) -> Option<(String, TestDb)> {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    match kind {
+        Kind::Sqlite => {
+            let path = std::env::temp_dir().join(format!("qahub-test-{unique}.db"));
+            Some((format!("sqlite://{}?mode=rwc", path.display()), TestDb::Sqlite(path)))
+        }
+        Kind::Postgres => {
+            let admin_url = postgres_admin_url();
+            let mut conn = match PgConnection::connect(&admin_url).await {
+                Ok(conn) => conn,
+                Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                    panic!("PostgreSQL is required under CI=true but {admin_url} is unreachable: {e}")
+                }
+                Err(e) => {
+                    eprintln!("SKIPPED: PostgreSQL unreachable at {admin_url} ({e}); set QAHUB_TEST_POSTGRES_URL");
+                    return None;
+                }
+            };
+            let name = format!("qahub_test_{unique}");
+            conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await.expect("create test database");
+            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+            let url = format!("{base}/{name}");
+            Some((url, TestDb::Postgres { admin_url, name }))
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    _db: TestDb,
+}
+
+pub fn test_settings() -> Settings {
+    Settings { bcrypt_cost: 4, login_attempts_per_minute: 1000, secure_cookies: false }
+}
+
+pub async fn spawn_app(kind: Kind) -> Option<TestApp> {
+    spawn_app_with(kind, test_settings()).await
+}
+
+pub async fn spawn_app_with(kind: Kind, settings: Settings) -> Option<TestApp> {
+    let (database_url, db) = create_database(kind).await?;
+    let config = Config {
+        database_url,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        site_root: "target/site".into(),
+        settings,
+    };
+    let app = Application::build(config).await.expect("application builds");
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    Some(TestApp { addr, state, _db: db })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A browser-like client with its own cookie jar (its own session).
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Calls a server function the way a hydrated page does (form-encoded, JSON back).
+    pub async fn call(&self, client: &Client, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
+        let res = client.post(self.url(&format!("/_qh/{endpoint}"))).form(form).send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// The same call as a browser without JavaScript: a plain form post asking for HTML.
+    pub async fn post_form(&self, client: &Client, endpoint: &str, referer: &str, form: &[(&str, &str)]) -> Response {
+        client
+            .post(self.url(&format!("/_qh/{endpoint}")))
+            .header(header::ACCEPT, "text/html")
+            .header(header::REFERER, self.url(referer))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn page(&self, client: &Client, path: &str) -> (StatusCode, String) {
+        let res = client.get(self.url(path)).header(header::ACCEPT, "text/html").send().await.unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+
+    /// A tenant and its owner, made the operator's way.
+    pub async fn bootstrap(&self, tenant: &str, email: &str) -> CurrentUser {
+        service::bootstrap(&self.state, service::NewOwner { tenant, email, password: PASSWORD }).await.unwrap()
+    }
+
+    pub async fn add_user(&self, tenant: &str, email: &str, role: Role) -> CurrentUser {
+        service::add_user(&self.state, tenant, email, PASSWORD, role).await.unwrap()
+    }
+
+    /// A client signed in as `email`.
+    pub async fn login(&self, email: &str) -> Client {
+        let client = self.client();
+        let (status, body) = self.call(&client, "login", &[("email", email), ("password", PASSWORD)]).await;
+        assert_eq!(status, StatusCode::OK, "login failed: {body}");
+        client
+    }
+}
+
+pub fn code(body: &Value) -> &str {
+    body["code"].as_str().unwrap_or_default()
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real server on port 0, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod cli;
+mod health;
+mod people;
+mod projects;

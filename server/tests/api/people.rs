@@ -1,0 +1,201 @@
+use app::people::Role;
+use reqwest::{header, StatusCode};
+use serde_json::Value;
+
+use crate::{
+    helpers::{code, spawn_app_with, test_settings, Kind, TestApp, PASSWORD},
+    on_both_databases,
+};
+
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("qahub_session="))
+        .map(str::to_owned)
+}
+
+async fn setup_is_offered_once(app: TestApp) {
+    let client = app.client();
+    let (status, html) = app.page(&client, "/").await;
+    assert_eq!(status, StatusCode::FOUND, "a fresh instance sends / to /setup");
+    let (_, setup_page) = app.page(&client, "/setup").await;
+    assert!(setup_page.contains("Create workspace"), "setup form shown on first run");
+    assert!(html.is_empty() || !html.contains("Sign in to QA Hub"));
+
+    let form = [("tenant", "Acme"), ("email", "Owner@Example.com"), ("password", PASSWORD)];
+    let (status, body) = app.call(&client, "setup", &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The owner is signed in straight away and is an owner.
+    let (_, me) = app.call(&client, "whoami", &[]).await;
+    assert_eq!(me["email"], "owner@example.com");
+    assert_eq!(me["role"], "owner");
+    assert_eq!(me["tenant_name"], "Acme");
+
+    // A second setup, even by someone else, is refused.
+    let stranger = app.client();
+    let form = [("tenant", "Evil"), ("email", "evil@example.com"), ("password", PASSWORD)];
+    let (status, body) = app.call(&stranger, "setup", &form).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(code(&body), "already_set_up");
+    let (_, setup_page) = app.page(&stranger, "/setup").await;
+    assert!(setup_page.contains("already set up") && !setup_page.contains("Create workspace"));
+    let (status, _) = app.call(&app.client(), "login", &[("email", "evil@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the refused setup created nobody");
+}
+
+async fn setup_is_refused_after_a_bootstrap(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    let form = [("tenant", "Other"), ("email", "x@example.com"), ("password", PASSWORD)];
+    let (status, body) = app.call(&app.client(), "setup", &form).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(code(&body), "already_set_up");
+}
+
+async fn setup_validates_its_fields(app: TestApp) {
+    let client = app.client();
+    for (form, needle) in [
+        ([("tenant", " "), ("email", "a@b.c"), ("password", PASSWORD)], "workspace name"),
+        ([("tenant", "Acme"), ("email", "not-an-email"), ("password", PASSWORD)], "email"),
+        ([("tenant", "Acme"), ("email", "a@b.c"), ("password", "short")], "at least 8"),
+    ] {
+        let (status, body) = app.call(&client, "setup", &form).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(code(&body), "invalid_request");
+        assert!(body["message"].as_str().unwrap().to_lowercase().contains(needle), "{body}");
+    }
+    let (status, body) = app.call(&client, "setup", &[("tenant", "Acme")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "missing fields: {body}");
+    // Nothing was half-created: setup is still offered.
+    let (_, page) = app.page(&client, "/setup").await;
+    assert!(page.contains("Create workspace"));
+}
+
+async fn wrong_password_and_unknown_email_answer_alike(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    let client = app.client();
+    let (s1, b1) = app.call(&client, "login", &[("email", "owner@example.com"), ("password", "wrong password")]).await;
+    let (s2, b2) = app.call(&client, "login", &[("email", "nobody@example.com"), ("password", "wrong password")]).await;
+    assert_eq!(s1, StatusCode::UNAUTHORIZED);
+    assert_eq!((s1, &b1), (s2, &b2), "the answers must not tell which emails exist");
+    assert_eq!(code(&b1), "invalid_credentials");
+    let (_, me) = app.call(&client, "whoami", &[]).await;
+    assert_eq!(me, Value::Null, "no session after a failed sign-in");
+}
+
+async fn login_sets_a_strict_http_only_cookie_and_rotates_the_id(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    let client = app.client();
+    let login = || {
+        client
+            .post(app.url("/_qh/login"))
+            .form(&[("email", "owner@example.com"), ("password", PASSWORD)])
+            .send()
+    };
+    let first = login().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let cookie = session_cookie(&first).expect("a session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http gets no Secure flag");
+    let second = login().await.unwrap();
+    let rotated = session_cookie(&second).expect("a new cookie at the second sign-in");
+    assert_ne!(cookie.split(';').next(), rotated.split(';').next(), "the session id changes at sign-in");
+}
+
+async fn logout_ends_the_session_on_the_server(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    let client = app.client();
+    let res = client
+        .post(app.url("/_qh/login"))
+        .form(&[("email", "owner@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&res).unwrap();
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let (status, _) = app.call(&client, "logout", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    // Replaying the old cookie from another client finds no session.
+    let replay = app.client();
+    let res = replay.post(app.url("/_qh/whoami")).header(header::COOKIE, pair).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap(), Value::Null);
+}
+
+async fn suspension_stops_sessions_and_sign_ins(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    app.add_user("Acme", "member@example.com", Role::Member).await;
+    let member = app.login("member@example.com").await;
+    app::people::server::service::set_user_status(&app.state, "member@example.com", true).await.unwrap();
+    let (_, me) = app.call(&member, "whoami", &[]).await;
+    assert_eq!(me, Value::Null, "a suspended user's session ends");
+    let (status, body) = app.call(&app.client(), "login", &[("email", "member@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "user_suspended"));
+
+    let owner = app.login("owner@example.com").await;
+    app::people::server::service::set_tenant_status(&app.state, "Acme", true).await.unwrap();
+    let (_, me) = app.call(&owner, "whoami", &[]).await;
+    assert_eq!(me, Value::Null, "a suspended tenant's sessions end");
+    let (status, body) = app.call(&app.client(), "login", &[("email", "owner@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "tenant_suspended"));
+    app::people::server::service::set_tenant_status(&app.state, "Acme", false).await.unwrap();
+    app.login("owner@example.com").await;
+}
+
+async fn plain_form_posts_redirect_with_the_error(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    let client = app.client();
+    let res = app.post_form(&client, "login", "/login", &[("email", "owner@example.com"), ("password", "nope nope")]).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let to = res.headers()[header::LOCATION].to_str().unwrap().to_string();
+    assert!(to.starts_with("/login?error="), "{to}");
+    let (_, page) = app.page(&client, &to).await;
+    assert!(page.contains("The email or password is incorrect."), "the login page shows the error");
+
+    let res = app.post_form(&client, "login", "/login", &[("email", "owner@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()[header::LOCATION], "/settings/projects");
+    let (status, page) = app.page(&client, "/settings/projects").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("owner@example.com"));
+}
+
+async fn signed_out_visitors_are_sent_to_login(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    for path in ["/", "/settings/projects", "/settings/developer/api-tokens", "/settings/audit-log"] {
+        let res = app.client().get(app.url(path)).header(header::ACCEPT, "text/html").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND, "{path}");
+        assert_eq!(res.headers()[header::LOCATION], "/login", "{path}");
+    }
+    let (status, page) = app.page(&app.client(), "/no/such/page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("Page not found"));
+}
+
+on_both_databases!(
+    setup_is_offered_once,
+    setup_is_refused_after_a_bootstrap,
+    setup_validates_its_fields,
+    wrong_password_and_unknown_email_answer_alike,
+    login_sets_a_strict_http_only_cookie_and_rotates_the_id,
+    logout_ends_the_session_on_the_server,
+    suspension_stops_sessions_and_sign_ins,
+    plain_form_posts_redirect_with_the_error,
+    signed_out_visitors_are_sent_to_login,
+);
+
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited() {
+    let settings = app::state::Settings { login_attempts_per_minute: 3, ..test_settings() };
+    let app = spawn_app_with(Kind::Sqlite, settings).await.unwrap();
+    app.bootstrap("Acme", "owner@example.com").await;
+    let client = app.client();
+    for _ in 0..3 {
+        let (status, _) = app.call(&client, "login", &[("email", "owner@example.com"), ("password", "wrong one")]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = app.call(&client, "login", &[("email", "owner@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(code(&body), "rate_limited");
+}
