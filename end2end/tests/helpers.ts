@@ -1,0 +1,43 @@
+import { expect, Page, TestInfo } from "@playwright/test";
+import { execFileSync } from "child_process";
+import * as path from "path";
+import { servers } from "../playwright.config";
+
+export const OWNER = { tenant: "Acme QA", email: "owner@example.com", password: "correct horse battery" };
+export const MEMBER = { email: "member@example.com", password: "member password 1" };
+
+/** Whether this project runs with JavaScript (and so must hydrate). */
+export function hydrated(testInfo: TestInfo): boolean {
+  return testInfo.project.name === "hydrated";
+}
+
+/** Opens a page and, with JavaScript on, waits until the wasm bundle has hydrated it:
+ *  clicks made before that would be lost. */
+export async function open(page: Page, testInfo: TestInfo, url: string) {
+  await page.goto(url);
+  await ready(page, testInfo);
+}
+
+export async function ready(page: Page, testInfo: TestInfo) {
+  if (hydrated(testInfo)) {
+    await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  }
+}
+
+/** Runs the `qahub` binary against this project's database. */
+export function qahub(testInfo: TestInfo, args: string[]): string {
+  const server = servers[testInfo.project.name as keyof typeof servers];
+  const root = path.resolve(__dirname, "..", "..");
+  const bin = process.env.QAHUB_BIN ?? path.join(root, "target", "debug", "qahub");
+  return execFileSync(bin, args, {
+    env: { ...process.env, QAHUB_DATABASE_URL: `sqlite://${server.db}?mode=rwc`, QAHUB_BCRYPT_COST: "4" },
+    encoding: "utf8",
+  });
+}
+
+export async function signIn(page: Page, testInfo: TestInfo, email: string, password: string) {
+  await open(page, testInfo, "/login");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}

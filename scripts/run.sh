@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds QA Hub and serves it on http://127.0.0.1:3000 with
+# SQLite (qahub.db in this folder). Extra arguments go to `qahub serve`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
+QAHUB_SKIP_BROWSER=1 scripts/setup.sh
+cargo leptos build --release
+exec target/release/qahub serve "$@"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Every test QA Hub has: unit, integration on SQLite and PostgreSQL, and the browser
+# tests in Debian Chromium (hydrated and with JavaScript off). Installs what it needs.
+#
+# PostgreSQL: QAHUB_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
+# Under CI=true a missing PostgreSQL fails the run; elsewhere its tests are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+
+step "setup"
+scripts/setup.sh
+
+export QAHUB_TEST_POSTGRES_URL="${QAHUB_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if ! pg_isready -q -d "$QAHUB_TEST_POSTGRES_URL" 2>/dev/null; then
+  if [ "${CI:-}" = true ] && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    step "starting the local PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    sleep 2
+  fi
+fi
+if pg_isready -q -d "$QAHUB_TEST_POSTGRES_URL" 2>/dev/null; then
+  echo "PostgreSQL: $QAHUB_TEST_POSTGRES_URL"
+elif [ "${CI:-}" = true ]; then
+  echo "PostgreSQL is required under CI=true and $QAHUB_TEST_POSTGRES_URL does not answer" >&2
+  exit 1
+else
+  echo "warning: PostgreSQL does not answer; its tests will be SKIPPED" >&2
+fi
+
+step "build (server + wasm + css) with cargo leptos"
+cargo leptos build
+
+step "unit and integration tests (SQLite and PostgreSQL)"
+cargo test -p app -p server
+
+step "browser tests (Chromium: hydrated, and JavaScript off)"
+export QAHUB_E2E_DIR
+QAHUB_E2E_DIR="$(mktemp -d -t qahub-e2e-XXXXXX)"
+trap 'rm -rf "$QAHUB_E2E_DIR"' EXIT
+(cd end2end && npx playwright test)
+
+echo
+echo "all tests passed in $(( $(date +%s) - started )) s"
