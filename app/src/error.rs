@@ -39,6 +39,7 @@ pub enum ErrorCode {
     AlreadySetUp,
     /// The request body could not be read (400).
     BadRequest,
+    MethodNotAllowed,
     Internal,
     Unavailable,
 }
@@ -55,6 +56,7 @@ impl ErrorCode {
             Conflict | AlreadySetUp => 409,
             InvalidRequest => 422,
             BadRequest => 400,
+            MethodNotAllowed => 405,
             RateLimited => 429,
             Internal => 500,
             Unavailable => 503,
@@ -85,6 +87,7 @@ impl ErrorCode {
             Forbidden => "forbidden",
             AlreadySetUp => "already_set_up",
             BadRequest => "bad_request",
+            MethodNotAllowed => "method_not_allowed",
             Internal => "internal",
             Unavailable => "unavailable",
         }
@@ -100,11 +103,14 @@ pub struct AppError {
     /// Seconds until a rate-limited caller may retry (sent as `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// For `insufficient_scope`: the scope the route needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None }
+        Self { code, message: message.into(), retry_after: None, scope: None }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -126,6 +132,7 @@ impl AppError {
             code: ErrorCode::RateLimited,
             message: format!("Too many attempts. Try again in {retry_after} s."),
             retry_after: Some(retry_after),
+            scope: None,
         }
     }
     /// Something broke inside; the detail goes to the log, never to the caller.

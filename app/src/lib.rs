@@ -1,12 +1,17 @@
 //! QA Hub's app crate: the pages, the server functions behind them and the domain they
 //! share with the `/api/v1` handlers. Everything under an `ssr` gate stays off the wasm.
 
+pub mod audit;
 pub mod components;
 pub mod error;
 pub mod people;
 pub mod projects;
 pub mod settings;
+pub mod tenants;
+pub mod tokens;
 
+#[cfg(feature = "ssr")]
+pub mod actor;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]

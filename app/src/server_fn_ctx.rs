@@ -32,6 +32,13 @@ pub async fn client_ip() -> Option<IpAddr> {
     leptos_axum::extract::<ConnectInfo<SocketAddr>>().await.ok().map(|ConnectInfo(addr)| addr.ip())
 }
 
+/// Address and user agent, for the audit log.
+pub async fn request_meta() -> crate::actor::RequestMeta {
+    let user_agent = use_context::<Parts>()
+        .and_then(|p| p.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned));
+    crate::actor::RequestMeta { ip: client_ip().await.map(|ip| ip.to_string()), user_agent }
+}
+
 /// The signed-in person, or 401.
 pub async fn require_user() -> Result<(AppState, CurrentUser), AppError> {
     let state = state()?;

@@ -18,11 +18,13 @@ pub struct Settings {
     pub login_attempts_per_minute: u32,
     /// Mark session cookies `Secure` (serve behind HTTPS).
     pub secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` is believed when deciding the client address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { bcrypt_cost: 10, login_attempts_per_minute: 10, secure_cookies: false }
+        Self { bcrypt_cost: 10, login_attempts_per_minute: 10, secure_cookies: false, trusted_proxies: Vec::new() }
     }
 }
 
@@ -57,6 +59,10 @@ pub struct AppState {
     /// A bcrypt hash of nothing anyone knows, checked when an email is unknown so that
     /// the answer takes as long as for a known one.
     pub dummy_hash: Arc<str>,
+    /// Bounds concurrent bcrypt checks of token secrets.
+    pub bcrypt_permits: Arc<tokio::sync::Semaphore>,
+    /// When each expired token last had its use after expiry audited (at most hourly).
+    pub expired_use_logged: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 impl AppState {
@@ -72,6 +78,10 @@ impl AppState {
             login_limiter: Arc::new(AttemptLimiter::per_minute(settings.login_attempts_per_minute)),
             settings: Arc::new(settings),
             dummy_hash: dummy_hash.into(),
+            bcrypt_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+            expired_use_logged: Arc::default(),
         })
     }
 }

@@ -84,6 +84,7 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
         bcrypt_cost: std::env::var("QAHUB_BCRYPT_COST").ok().and_then(|c| c.parse().ok()).unwrap_or(10),
         login_attempts_per_minute: 10,
         secure_cookies: false,
+        trusted_proxies: Vec::new(),
     };
     let state: AppState = crate::build_state(&Config::new(db, serve)).await?;
     let fail = |e: app::error::AppError| anyhow::anyhow!(e.message);

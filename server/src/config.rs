@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// Mark session cookies Secure: set this when QA Hub is served over HTTPS.
     #[arg(long, env = "QAHUB_SECURE_COOKIES", default_value_t = false)]
     pub secure_cookies: bool,
+
+    /// Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is trusted.
+    #[arg(long, env = "QAHUB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Everything `Application::build` needs.
@@ -57,6 +61,7 @@ impl Config {
                 bcrypt_cost: serve.bcrypt_cost,
                 login_attempts_per_minute: serve.login_attempts_per_minute,
                 secure_cookies: serve.secure_cookies,
+                trusted_proxies: serve.trusted_proxies,
             },
         }
     }

@@ -50,7 +50,7 @@ pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .nest("/api/v1", api_v1::router())
+        .nest("/api/v1", api_v1::router(state.clone()))
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(server_fn_status::set_status))

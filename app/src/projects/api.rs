@@ -7,15 +7,16 @@ use crate::{error::AppError, projects::Project};
 #[server(prefix = "/_qh", endpoint = "projects/list")]
 pub async fn list_projects() -> Result<Vec<Project>, AppError> {
     let (state, user) = crate::server_fn_ctx::require_user().await?;
-    crate::projects::server::service::list(&state, &user).await
+    crate::projects::server::service::list(&state, &crate::actor::Actor::User(user)).await
 }
 
 #[server(prefix = "/_qh", endpoint = "projects/create")]
 pub async fn create_project(key: String, name: String) -> Result<Project, AppError> {
-    use crate::server_fn_ctx::{finish_form, require_user};
+    use crate::server_fn_ctx::{finish_form, request_meta, require_user};
     let result = async {
         let (state, user) = require_user().await?;
-        crate::projects::server::service::create(&state, &user, &key, &name).await
+        let actor = crate::actor::Actor::User(user);
+        crate::projects::server::service::create(&state, &actor, &request_meta().await, &key, &name).await
     }
     .await;
     finish_form(result, None)

@@ -1,11 +1,24 @@
-//! The `/api/v1` door: axum handlers for CI pipelines and scripts, and `ApiError`, which
-//! renders the contract's error body.
+//! The `/api/v1` door: axum handlers for CI pipelines and scripts. Authentication is a
+//! layer on the token routes (`auth`); handlers check the scope their route needs and
+//! call the same domain functions as the pages. `ApiError` renders the contract's errors.
+
+mod audit_logs;
+pub mod auth;
+mod leaked;
+mod me;
+mod projects;
+mod tenant;
+mod tokens;
 
 use axum::{
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts},
     http::{header, HeaderValue, StatusCode},
+    middleware,
     response::{IntoResponse, Response},
+    routing::{get, post},
     Json, Router,
 };
+use serde::Serialize;
 use serde_json::json;
 
 use app::{
@@ -13,16 +26,48 @@ use app::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().fallback(not_found)
+pub fn router(state: AppState) -> Router<AppState> {
+    let authenticated = Router::new()
+        .route("/me", get(me::me))
+        .route("/projects", get(projects::list).post(projects::create))
+        .route("/projects/{key}", get(projects::get).patch(projects::update).delete(projects::delete))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", get(tokens::get).patch(tokens::update))
+        .route("/tokens/{id}/disable", post(tokens::disable))
+        .route("/tokens/{id}/enable", post(tokens::enable))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
+        .route("/tokens/{id}/rotate", post(tokens::rotate))
+        .route("/audit-logs", get(audit_logs::list))
+        .route("/tenant", get(tenant::get).patch(tenant::update))
+        .route_layer(middleware::from_fn_with_state(state, auth::authenticate));
+    Router::new()
+        .merge(authenticated)
+        .route("/leaked-tokens", post(leaked::report))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn not_found() -> ApiError {
     AppError::new(ErrorCode::NotFound, "No such endpoint.").into()
 }
 
+async fn method_not_allowed() -> ApiError {
+    AppError::new(ErrorCode::MethodNotAllowed, "This endpoint does not accept that method.").into()
+}
+
+/// `{"data": …}`
+pub fn data<T: Serialize>(value: T) -> Json<serde_json::Value> {
+    Json(json!({ "data": value }))
+}
+
+/// `{"data": […], "next_cursor": …}`
+pub fn page<T: Serialize>(items: Vec<T>, next_cursor: Option<String>) -> Json<serde_json::Value> {
+    Json(json!({ "data": items, "next_cursor": next_cursor }))
+}
+
 /// `{"error": {"code", "message"}}` with the status of its code, plus the headers the
-/// contract asks for (`WWW-Authenticate` on 401, `Retry-After` on 429).
+/// contract asks for (`WWW-Authenticate` on 401 and on `insufficient_scope`,
+/// `Retry-After` on 429).
 #[derive(Debug)]
 pub struct ApiError(pub AppError);
 
@@ -42,9 +87,59 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"qahub\""));
         }
+        if err.code == ErrorCode::InsufficientScope {
+            let value = match &err.scope {
+                Some(scope) => format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+                None => "Bearer error=\"insufficient_scope\"".to_string(),
+            };
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
         if let Some(secs) = err.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+/// A JSON body whose rejections speak the contract: 400 for unreadable JSON or a wrong
+/// content type, 422 for JSON of the wrong shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let err = match rejection {
+            JsonRejection::JsonDataError(e) => AppError::invalid(format!("The request body is not valid: {}", e.body_text())),
+            JsonRejection::MissingJsonContentType(_) => {
+                AppError::new(ErrorCode::BadRequest, "Send the body as JSON (Content-Type: application/json).")
+            }
+            other => AppError::new(ErrorCode::BadRequest, format!("The request body is not readable JSON: {}", other.body_text())),
+        };
+        ApiError(err)
+    }
+}
+
+/// Query parameters with contract errors (422).
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError(AppError::invalid(format!("The query string is not valid: {}", rejection.body_text())))
+    }
+}
+
+/// Path parameters; one that cannot be read names nothing that exists (404).
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(_: axum::extract::rejection::PathRejection) -> Self {
+        ApiError(AppError::not_found("Resource"))
     }
 }

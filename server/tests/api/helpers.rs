@@ -110,7 +110,7 @@ pub struct TestApp {
 }
 
 pub fn test_settings() -> Settings {
-    Settings { bcrypt_cost: 4, login_attempts_per_minute: 1000, secure_cookies: false }
+    Settings { bcrypt_cost: 4, login_attempts_per_minute: 1000, ..Settings::default() }
 }
 
 pub async fn spawn_app(kind: Kind) -> Option<TestApp> {

@@ -3,7 +3,7 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use crate::error::AppError;
+use crate::{error::AppError, state::AppState};
 
 pub async fn hash(password: String, cost: u32) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || bcrypt::non_truncating_hash(password, cost))
@@ -24,4 +24,11 @@ pub async fn verify(password: String, hash: String) -> bool {
 
 pub fn random_password() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+/// `verify`, with at most as many checks at once as the machine has cores, so a flood of
+/// wrong secrets queues here instead of taking every blocking thread.
+pub async fn verify_bounded(state: &AppState, secret: String, hash: String) -> Result<bool, AppError> {
+    let _permit = state.bcrypt_permits.acquire().await.map_err(|_| AppError::internal())?;
+    Ok(verify(secret, hash).await)
 }

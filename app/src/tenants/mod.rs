@@ -1,0 +1,35 @@
+//! Tenant settings: the IP allowlist and the host names a tenant claims.
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ai {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub quota_exhausted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    /// CIDR ranges allowed to use the tenant's tokens; empty: any address.
+    pub ip_allowlist: Vec<String>,
+    /// Host names the tenant claims; other tenants' tokens are refused on them.
+    pub hosts: Vec<String>,
+    pub ai: Ai,
+}
+
+/// `PATCH /api/v1/tenant`: fields left out stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    #[serde(default)]
+    pub ip_allowlist: Option<Vec<String>>,
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+}

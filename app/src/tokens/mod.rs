@@ -1,0 +1,305 @@
+//! API tokens: the types both doors share (scopes, expiry choices, the create request,
+//! the summary) and their validation. Generation, hashing, SQL and the lifecycle rules
+//! are in `server`.
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::error::AppError;
+
+/// What a token may do. `write` implies `read`, `admin` implies both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == s.trim().to_ascii_lowercase())
+    }
+
+    /// This scope and every scope it implies, lowest first.
+    pub fn closure(self) -> Vec<Scope> {
+        Self::ALL.into_iter().filter(|s| *s <= self).collect()
+    }
+}
+
+/// The highest of a set of scopes, and the full set it grants.
+pub fn normalize_scopes(scopes: &[Scope]) -> Result<Vec<Scope>, AppError> {
+    scopes
+        .iter()
+        .max()
+        .map(|top| top.closure())
+        .ok_or_else(|| AppError::invalid("Choose at least one scope: read, write or admin."))
+}
+
+pub fn top_scope(scopes: &[Scope]) -> Option<Scope> {
+    scopes.iter().max().copied()
+}
+
+/// The expiry choices offered when creating a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpiresIn {
+    #[serde(rename = "never")]
+    Never,
+    #[serde(rename = "30d")]
+    Days30,
+    #[serde(rename = "90d")]
+    Days90,
+}
+
+impl ExpiresIn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiresIn::Never => "never",
+            ExpiresIn::Days30 => "30d",
+            ExpiresIn::Days90 => "90d",
+        }
+    }
+
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            ExpiresIn::Never => None,
+            ExpiresIn::Days30 => Some(Duration::days(30)),
+            ExpiresIn::Days90 => Some(Duration::days(90)),
+        }
+    }
+}
+
+/// How a token's expiry is chosen: a fixed lifetime, or an explicit moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    In(ExpiresIn),
+    At(OffsetDateTime),
+}
+
+impl Expiry {
+    /// From the request's `expires_in` / `expires_at` (at most one; neither means never).
+    pub fn from_request(expires_in: Option<ExpiresIn>, expires_at: Option<OffsetDateTime>) -> Result<Self, AppError> {
+        match (expires_in, expires_at) {
+            (Some(_), Some(_)) => Err(AppError::invalid("Give either expires_in or expires_at, not both.")),
+            (Some(choice), None) => Ok(Expiry::In(choice)),
+            (None, Some(at)) => Ok(Expiry::At(at)),
+            (None, None) => Ok(Expiry::In(ExpiresIn::Never)),
+        }
+    }
+
+    /// The expiry moment for a token created at `now`; an explicit one must be in the future.
+    pub fn resolve(self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, AppError> {
+        match self {
+            Expiry::In(choice) => Ok(choice.duration().map(|d| now + d)),
+            Expiry::At(at) if at > now => Ok(Some(at)),
+            Expiry::At(_) => Err(AppError::invalid("expires_at must be in the future.")),
+        }
+    }
+}
+
+pub const NAME_MAX: usize = 100;
+
+/// Prefix of names whose tokens may only read the audit log (for SIEM collectors).
+pub const SIEM_PREFIX: &str = "SIEM-LOG-ONLY";
+
+pub fn normalize_name(input: &str) -> Result<String, AppError> {
+    let name = input.trim();
+    if name.is_empty() {
+        return Err(AppError::invalid("Enter a token name."));
+    }
+    if name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(format!("A token name has at most {NAME_MAX} printable characters.")));
+    }
+    Ok(name.to_string())
+}
+
+/// `POST /api/v1/tokens` and the create dialog.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// `None`: every project of the tenant. Otherwise project keys.
+    #[serde(default)]
+    pub projects: Option<Vec<String>>,
+    #[serde(default)]
+    pub expires_in: Option<ExpiresIn>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// `PATCH /api/v1/tokens/{id}`: every field optional; `projects: null` means all projects.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateToken {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub scopes: Option<Vec<Scope>>,
+    #[serde(default, with = "double_option")]
+    pub projects: Option<Option<Vec<String>>>,
+    #[serde(default)]
+    pub expires_in: Option<ExpiresIn>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Tells a missing field (no change) from an explicit `null` (all projects).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenStatus {
+    Active,
+    Disabled,
+    Expired,
+    Revoked,
+}
+
+impl TokenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Active => "active",
+            TokenStatus::Disabled => "disabled",
+            TokenStatus::Expired => "expired",
+            TokenStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// What lists and detail views show of a token. Never the secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    /// `None`: all projects. Otherwise the project keys.
+    pub projects: Option<Vec<String>>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The email of the person who created it.
+    pub created_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    pub last_used_ip: Option<String>,
+    pub status: TokenStatus,
+}
+
+impl TokenSummary {
+    /// How lists show a token: `qh_<prefix>_…`.
+    pub fn masked(&self) -> String {
+        format!("qh_{}_…", self.prefix)
+    }
+}
+
+/// The answer to creation and rotation: the summary and, this once, the full token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub summary: TokenSummary,
+    pub token: String,
+}
+
+/// What happens to the old token when one is rotated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetireOld {
+    /// Keeps working until the new token is first used.
+    #[default]
+    #[serde(rename = "until_first_use")]
+    UntilFirstUse,
+    #[serde(rename = "now")]
+    Now,
+    #[serde(rename = "1h")]
+    OneHour,
+    #[serde(rename = "24h")]
+    OneDay,
+}
+
+impl RetireOld {
+    pub fn window(self) -> Option<Duration> {
+        match self {
+            RetireOld::OneHour => Some(Duration::hours(1)),
+            RetireOld::OneDay => Some(Duration::hours(24)),
+            RetireOld::UntilFirstUse | RetireOld::Now => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateToken {
+    #[serde(default)]
+    pub old_token: RetireOld,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_imply_the_lower_ones() {
+        assert_eq!(normalize_scopes(&[Scope::Write]).unwrap(), vec![Scope::Read, Scope::Write]);
+        assert_eq!(normalize_scopes(&[Scope::Read, Scope::Admin]).unwrap(), Scope::ALL.to_vec());
+        assert!(normalize_scopes(&[]).is_err());
+        assert_eq!(Scope::parse(" WRITE "), Some(Scope::Write));
+        assert_eq!(Scope::parse("root"), None);
+    }
+
+    #[test]
+    fn expiry_choices_resolve() {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(Expiry::In(ExpiresIn::Never).resolve(now).unwrap(), None);
+        assert_eq!(Expiry::In(ExpiresIn::Days30).resolve(now).unwrap(), Some(now + Duration::days(30)));
+        assert!(Expiry::At(now - Duration::seconds(1)).resolve(now).is_err());
+        assert!(Expiry::from_request(Some(ExpiresIn::Days90), Some(now)).is_err());
+        assert_eq!(Expiry::from_request(None, None).unwrap(), Expiry::In(ExpiresIn::Never));
+    }
+
+    #[test]
+    fn create_requests_parse_as_the_contract_says() {
+        let req: CreateToken =
+            serde_json::from_str(r#"{"name":"CI","scopes":["read","write"],"projects":null,"expires_in":"30d"}"#).unwrap();
+        assert_eq!(req.expires_in, Some(ExpiresIn::Days30));
+        assert!(serde_json::from_str::<CreateToken>(r#"{"name":"x","scopes":["root"]}"#).is_err());
+        let patch: UpdateToken = serde_json::from_str(r#"{"projects":null}"#).unwrap();
+        assert_eq!(patch.projects, Some(None));
+        let patch: UpdateToken = serde_json::from_str(r#"{"name":"n"}"#).unwrap();
+        assert_eq!(patch.projects, None);
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(normalize_name("  CI  ").unwrap(), "CI");
+        assert!(normalize_name("").is_err());
+        assert!(normalize_name(&"x".repeat(101)).is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! Authenticating an `/api/v1` request: header → format → prefix lookup → bcrypt →
+//! lifecycle → tenant, owner, address and name rules. Every status is read from the
+//! database on each request, so a change applies on the very next one, on every instance.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use time::OffsetDateTime;
+
+use super::{format, store};
+use crate::{
+    actor::{Actor, RequestMeta},
+    audit::{server as audit, Party},
+    db::{now, timestamp},
+    error::{AppError, ErrorCode},
+    people::Role,
+    tokens::{top_scope, Scope, SIEM_PREFIX},
+    state::AppState,
+};
+
+/// The projects a project token may touch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectScope {
+    pub ids: Vec<String>,
+    pub keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AiSettings {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub quota_exhausted: bool,
+}
+
+/// An authenticated token, as handlers and domain functions see it.
+#[derive(Clone, Debug)]
+pub struct TokenPrincipal {
+    pub token_id: String,
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub tenant_status: String,
+    pub prefix: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub projects: Option<ProjectScope>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub created_by: Option<String>,
+    pub owner_role: Option<Role>,
+    pub ai: AiSettings,
+}
+
+impl TokenPrincipal {
+    pub fn top_scope(&self) -> Option<Scope> {
+        top_scope(&self.scopes)
+    }
+
+    /// 403 `insufficient_scope` unless the token has `needed` (or a scope implying it).
+    pub fn require(&self, needed: Scope) -> Result<(), AppError> {
+        if self.top_scope().is_some_and(|top| top >= needed) {
+            Ok(())
+        } else {
+            Err(AppError::insufficient_scope(needed))
+        }
+    }
+
+    pub fn may_see_project(&self, project_id: &str) -> bool {
+        self.projects.as_ref().is_none_or(|p| p.ids.iter().any(|id| id == project_id))
+    }
+}
+
+/// What authentication reads from the request.
+pub struct Credentials<'a> {
+    pub authorization: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub client_ip: Option<IpAddr>,
+    pub user_agent: Option<&'a str>,
+    pub method: &'a str,
+    pub path: &'a str,
+}
+
+fn fail(code: ErrorCode, message: &str) -> AppError {
+    AppError::new(code, message)
+}
+
+/// `Bearer <token>` or the legacy `ApiKey <token>`, scheme case-insensitive.
+pub fn token_from_header(value: Option<&str>) -> Result<&str, AppError> {
+    let missing = || fail(ErrorCode::MissingToken, "Send an API token: Authorization: Bearer qh_…");
+    let value = value.ok_or_else(missing)?.trim();
+    let (scheme, rest) = value.split_once(' ').ok_or_else(missing)?;
+    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey") {
+        Ok(rest.trim())
+    } else {
+        Err(missing())
+    }
+}
+
+/// The host a request was sent to, lower-cased, without a port.
+pub fn normalize_host(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    if host.starts_with('[') {
+        return host.split(']').next().map(|h| format!("{h}]")).unwrap_or(host);
+    }
+    host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host.clone(), |(h, _)| h.to_string())
+}
+
+/// A tenant's allowlist: CIDRs or single addresses, separated by commas or new lines.
+pub fn parse_allowlist(text: &str) -> Result<Vec<IpNet>, AppError> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| AppError::invalid(format!("{entry:?} is not an IP address or CIDR range (like 203.0.113.0/24).")))
+        })
+        .collect()
+}
+
+pub fn allowlist_admits(allowlist: &[IpNet], ip: Option<IpAddr>) -> bool {
+    allowlist.is_empty() || ip.is_some_and(|ip| allowlist.iter().any(|net| net.contains(&ip)))
+}
+
+pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<TokenPrincipal, AppError> {
+    let presented = token_from_header(creds.authorization)?;
+    let parsed = format::parse(presented)
+        .ok_or_else(|| fail(ErrorCode::MalformedToken, "This is not a QA Hub token (qh_<prefix>_<secret>), or it was mistyped."))?;
+    let invalid = || fail(ErrorCode::InvalidToken, "The token is not valid.");
+    let host = creds.host.map(normalize_host).unwrap_or_default();
+
+    let row = store::find_for_auth(&state.db, parsed.prefix(), &host).await?;
+    let hash = row.as_ref().map_or_else(|| state.dummy_hash.to_string(), |r| r.secret_hash.clone());
+    // Unknown prefixes cost a bcrypt check too, so timing tells nothing.
+    let matches = crate::people::server::password::verify_bounded(state, parsed.secret().to_owned(), hash).await?;
+    let row = match row {
+        Some(row) if matches => row,
+        _ => return Err(invalid()),
+    };
+    if row.host_owner.as_ref().is_some_and(|owner| *owner != row.token.tenant_id) {
+        return Err(invalid());
+    }
+
+    let now = now();
+    let token = &row.token;
+    let meta = RequestMeta { ip: creds.client_ip.map(|ip| ip.to_string()), user_agent: creds.user_agent.map(str::to_owned) };
+    if token.status == "revoked" {
+        return Err(fail(ErrorCode::RevokedToken, "The token has been revoked."));
+    }
+    if token.retire_at.is_some_and(|at| at <= now) {
+        super::service::retire(state, token, &meta, now).await?;
+        return Err(fail(ErrorCode::RevokedToken, "The token has been revoked."));
+    }
+    if token.expires_at.is_some_and(|at| at <= now) {
+        super::service::note_use_after_expiry(state, token, &meta, now).await;
+        return Err(fail(ErrorCode::ExpiredToken, "The token has expired."));
+    }
+    if token.status == "disabled" {
+        return Err(fail(ErrorCode::DisabledToken, "The token is disabled."));
+    }
+    if row.tenant_status != "ACTIVE" {
+        return Err(fail(ErrorCode::TenantSuspended, "The workspace is suspended."));
+    }
+    if row.owner_status.as_deref() != Some("ACTIVE") || row.owner_role.is_none() {
+        return Err(fail(ErrorCode::UserSuspended, "The person who owns this token is suspended or gone."));
+    }
+    let allowlist = parse_allowlist(&row.ip_allowlist).unwrap_or_default();
+    if !allowlist_admits(&allowlist, creds.client_ip) {
+        return Err(fail(ErrorCode::IpNotAllowed, "Requests from this address are not allowed for this workspace."));
+    }
+    if token.name.starts_with(SIEM_PREFIX) && !(creds.method == "GET" && creds.path == "/api/v1/audit-logs") {
+        return Err(fail(ErrorCode::RestrictedEndpoint, "This key may only read the audit log (GET /api/v1/audit-logs)."));
+    }
+
+    let projects = if token.all_projects {
+        None
+    } else {
+        let rows = store::project_keys(&state.db, &[token.id.as_str()]).await?;
+        Some(ProjectScope {
+            ids: rows.iter().map(|(_, id, _)| id.clone()).collect(),
+            keys: rows.into_iter().map(|(_, _, key)| key).collect(),
+        })
+    };
+    let principal = TokenPrincipal {
+        token_id: token.id.clone(),
+        tenant_id: token.tenant_id.clone(),
+        tenant_name: row.tenant_name.clone(),
+        tenant_status: row.tenant_status.clone(),
+        prefix: token.prefix.clone(),
+        name: token.name.clone(),
+        scopes: token.scopes.clone(),
+        projects,
+        expires_at: token.expires_at.map(timestamp),
+        created_by: token.created_by.clone(),
+        owner_role: row.owner_role.as_deref().and_then(|r| Role::parse(r).ok()),
+        ai: AiSettings {
+            provider: row.ai_provider.clone(),
+            model: row.ai_model.clone(),
+            quota_exhausted: row.ai_quota_exhausted,
+        },
+    };
+
+    // A rotated token's first use retires the one it replaced (unless that has a window).
+    if token.last_used_at.is_none() {
+        if let Some(old_id) = &token.replaces_id {
+            super::service::retire_replaced(state, &principal, old_id, &meta, now).await?;
+        }
+    }
+    record_use(state, &row, &principal, meta, now);
+    Ok(principal)
+}
+
+/// Last-used time and address (at most once a minute), new-address events and the
+/// tenant's last activity (at most once a day), written off the request's path.
+fn record_use(state: &AppState, row: &store::AuthRow, principal: &TokenPrincipal, meta: RequestMeta, now: i64) {
+    let token = &row.token;
+    let stale = token.last_used_at.is_none_or(|at| at <= now - 60) || token.last_used_ip != meta.ip;
+    let tenant_stale = row.tenant_last_active_at.is_none_or(|at| at <= now - 86_400);
+    if !stale && !tenant_stale {
+        return;
+    }
+    let (db, principal) = (state.db.clone(), principal.clone());
+    tokio::spawn(async move {
+        if stale {
+            match store::touch(&db, &principal.token_id, meta.ip.as_deref(), now).await {
+                Ok(true) => {
+                    let event = audit::Event {
+                        tenant_id: &principal.tenant_id,
+                        action: "token.new_ip",
+                        actor: &Actor::Token(principal.clone()),
+                        target: Some(Party {
+                            kind: "token".into(),
+                            id: Some(principal.token_id.clone()),
+                            label: Some(format!("qh_{}_…", principal.prefix)),
+                        }),
+                        meta: &meta,
+                        details: None,
+                    };
+                    if let Err(e) = audit::record_alone(&db, now, event).await {
+                        tracing::warn!(error = %e, "could not record a new-address event");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not record token use"),
+            }
+        }
+        if tenant_stale {
+            let _ = store::touch_tenant(&db, &principal.tenant_id, now).await;
+        }
+    });
+}
+
+impl AppError {
+    pub fn insufficient_scope(needed: Scope) -> Self {
+        let mut err = AppError::new(
+            ErrorCode::InsufficientScope,
+            format!("This needs a token with the {} scope.", needed.as_str()),
+        );
+        err.scope = Some(needed.as_str().to_string());
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        assert_eq!(token_from_header(Some("Bearer abc")).unwrap(), "abc");
+        assert_eq!(token_from_header(Some("bearer abc")).unwrap(), "abc");
+        assert_eq!(token_from_header(Some("APIKEY abc")).unwrap(), "abc");
+        for bad in [None, Some(""), Some("Basic abc"), Some("Bearer"), Some("Token abc")] {
+            assert_eq!(token_from_header(bad).unwrap_err().code, ErrorCode::MissingToken, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts_lose_case_and_port() {
+        assert_eq!(normalize_host("QA.Example.com:8443"), "qa.example.com");
+        assert_eq!(normalize_host("qa.example.com"), "qa.example.com");
+        assert_eq!(normalize_host("[::1]:3000"), "[::1]");
+    }
+
+    #[test]
+    fn allowlists_parse_and_admit() {
+        let list = parse_allowlist("10.0.0.0/8, 192.168.1.7\n2001:db8::/32").unwrap();
+        assert_eq!(list.len(), 3);
+        assert!(allowlist_admits(&list, Some("10.1.2.3".parse().unwrap())));
+        assert!(allowlist_admits(&list, Some("192.168.1.7".parse().unwrap())));
+        assert!(!allowlist_admits(&list, Some("192.168.1.8".parse().unwrap())));
+        assert!(!allowlist_admits(&list, None));
+        assert!(allowlist_admits(&[], None));
+        assert!(parse_allowlist("10.0.0.0/33").is_err());
+        assert!(parse_allowlist("nonsense").is_err());
+    }
+}

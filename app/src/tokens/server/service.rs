@@ -1,0 +1,637 @@
+//! The token lifecycle: create, list, update, disable / enable / revoke, rotate, leaks.
+//! Pages, `/api/v1` and the CLI all come here with an `Actor`, and nobody leaves with
+//! more power than they came with.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{format, store, store::TokenRow};
+use crate::{
+    actor::{Actor, RequestMeta},
+    audit::{server as audit, Party},
+    db::{new_id, now, timestamp},
+    error::{AppError, ErrorCode},
+    people::server::password,
+    projects::normalize_key,
+    state::AppState,
+    tokens::{
+        normalize_name, normalize_scopes, top_scope, CreateToken, CreatedToken, ExpiresIn, Expiry, RetireOld,
+        RotateToken, Scope, TokenStatus, TokenSummary, UpdateToken,
+    },
+};
+
+pub const MAX_PAGE: i64 = 200;
+
+fn status_of(row: &TokenRow, now: i64) -> TokenStatus {
+    match row.status.as_str() {
+        "revoked" => TokenStatus::Revoked,
+        _ if row.retire_at.is_some_and(|at| at <= now) => TokenStatus::Revoked,
+        _ if row.expires_at.is_some_and(|at| at <= now) => TokenStatus::Expired,
+        "disabled" => TokenStatus::Disabled,
+        _ => TokenStatus::Active,
+    }
+}
+
+fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64) -> TokenSummary {
+    TokenSummary {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        prefix: row.prefix.clone(),
+        scopes: row.scopes.clone(),
+        projects,
+        created_at: timestamp(row.created_at),
+        created_by: row.created_by_email.clone(),
+        expires_at: row.expires_at.map(timestamp),
+        last_used_at: row.last_used_at.map(timestamp),
+        last_used_ip: row.last_used_ip.clone(),
+        status: status_of(row, now),
+    }
+}
+
+fn target(row: &TokenRow) -> Party {
+    Party { kind: "token".into(), id: Some(row.id.clone()), label: Some(format!("qh_{}_… ({})", row.prefix, row.name)) }
+}
+
+fn tenant_of(actor: &Actor) -> Result<&str, AppError> {
+    actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))
+}
+
+/// Owners and admins (or an admin token of one) manage tokens; the rest may only look.
+fn require_manager(actor: &Actor) -> Result<Scope, AppError> {
+    actor.max_scope().ok_or_else(|| AppError::forbidden("Only owners and admins can manage API tokens."))
+}
+
+/// Summaries for rows, with project keys fetched in one query.
+async fn summaries(state: &AppState, rows: &[TokenRow]) -> Result<Vec<TokenSummary>, AppError> {
+    let restricted: Vec<&str> = rows.iter().filter(|r| !r.all_projects).map(|r| r.id.as_str()).collect();
+    let keys = store::project_keys(&state.db, &restricted).await?;
+    let now = now();
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let projects = (!row.all_projects)
+                .then(|| keys.iter().filter(|(t, _, _)| *t == row.id).map(|(_, _, k)| k.clone()).collect());
+            summary(row, projects, now)
+        })
+        .collect())
+}
+
+/// Checks a requested project list against the tenant and the actor; returns (ids, keys).
+async fn resolve_projects(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    requested: Option<&[String]>,
+) -> Result<Option<(Vec<String>, Vec<String>)>, AppError> {
+    let Some(requested) = requested else {
+        if actor.project_ids().is_some() {
+            return Err(AppError::new(
+                ErrorCode::ProjectRestricted,
+                "A project token can only create tokens for its own projects.",
+            ));
+        }
+        return Ok(None);
+    };
+    if requested.is_empty() {
+        return Err(AppError::invalid("Choose at least one project, or null for all projects."));
+    }
+    let mut keys = Vec::new();
+    for key in requested {
+        let key = normalize_key(key)?;
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let found = store::projects_by_keys(&state.db, tenant_id, &keys).await?;
+    if let Some(missing) = keys.iter().find(|k| !found.iter().any(|(_, fk)| fk == *k)) {
+        return Err(AppError::invalid(format!("There is no project with key {missing}.")));
+    }
+    if let Some(allowed) = actor.project_ids() {
+        if found.iter().any(|(id, _)| !allowed.contains(id)) {
+            return Err(AppError::new(
+                ErrorCode::ProjectRestricted,
+                "A project token can only create tokens for its own projects.",
+            ));
+        }
+    }
+    Ok(Some(found.into_iter().unzip()))
+}
+
+fn check_scope_power(actor: &Actor, scopes: &[Scope]) -> Result<(), AppError> {
+    let max = require_manager(actor)?;
+    match top_scope(scopes) {
+        Some(top) if top > max => Err(AppError::insufficient_scope(top)),
+        _ => Ok(()),
+    }
+}
+
+/// A token's lifetime never exceeds that of the token creating it.
+fn check_lifetime(actor: &Actor, expires_at: Option<i64>) -> Result<(), AppError> {
+    if let Actor::Token(t) = actor {
+        if let Some(limit) = t.expires_at.map(OffsetDateTime::unix_timestamp) {
+            if expires_at.is_none_or(|at| at > limit) {
+                return Err(AppError::new(
+                    ErrorCode::InsufficientScope,
+                    "A token cannot create a token that outlives it.",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn policy_of(expiry: Expiry) -> &'static str {
+    match expiry {
+        Expiry::In(choice) => choice.as_str(),
+        Expiry::At(_) => "custom",
+    }
+}
+
+struct Minted {
+    row_id: String,
+    token: String,
+}
+
+/// Inserts a fresh token (new prefix on collision) inside `tx`.
+#[allow(clippy::too_many_arguments)]
+async fn mint(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    project_ids: Option<&[String]>,
+    created_by: Option<&str>,
+    expires_at: Option<i64>,
+    expiry_policy: &str,
+    replaces_id: Option<&str>,
+    now: i64,
+) -> Result<Minted, AppError> {
+    for _ in 0..8 {
+        let token = format::generate(&format::random_prefix());
+        let hash = password::hash(token.secret().to_owned(), state.settings.bcrypt_cost).await?;
+        let id = new_id();
+        let new = store::NewToken {
+            id: &id,
+            tenant_id,
+            prefix: token.prefix(),
+            secret_hash: &hash,
+            name,
+            scopes,
+            project_ids,
+            created_by,
+            created_at: now,
+            expires_at,
+            expiry_policy,
+            replaces_id,
+        };
+        if store::insert(tx, &new).await? {
+            return Ok(Minted { row_id: id, token: token.expose() });
+        }
+    }
+    tracing::error!("could not find a free token prefix in 8 tries");
+    Err(AppError::internal())
+}
+
+pub async fn create(state: &AppState, actor: &Actor, meta: &RequestMeta, req: CreateToken) -> Result<CreatedToken, AppError> {
+    let tenant_id = tenant_of(actor)?.to_string();
+    require_manager(actor)?;
+    let name = normalize_name(&req.name)?;
+    let scopes = normalize_scopes(&req.scopes)?;
+    check_scope_power(actor, &scopes)?;
+    let projects = resolve_projects(state, actor, &tenant_id, req.projects.as_deref()).await?;
+    let expiry = Expiry::from_request(req.expires_in, req.expires_at)?;
+    let now_dt = timestamp(now());
+    let expires_at = expiry.resolve(now_dt)?.map(OffsetDateTime::unix_timestamp);
+    check_lifetime(actor, expires_at)?;
+
+    let now = now_dt.unix_timestamp();
+    let mut tx = state.db.begin().await?;
+    let minted = mint(
+        state,
+        &mut tx,
+        &tenant_id,
+        &name,
+        &scopes,
+        projects.as_ref().map(|(ids, _)| ids.as_slice()),
+        actor.user_id(),
+        expires_at,
+        policy_of(expiry),
+        None,
+        now,
+    )
+    .await?;
+    let row = store::find_in(&mut tx, &tenant_id, &minted.row_id).await?.ok_or_else(AppError::internal)?;
+    audit::record(
+        &mut tx,
+        now,
+        audit::Event {
+            tenant_id: &tenant_id,
+            action: "token.created",
+            actor,
+            target: Some(target(&row)),
+            meta,
+            details: Some(json!({
+                "scopes": scopes, "projects": projects.as_ref().map(|(_, keys)| keys),
+                "expires_at": expires_at.map(timestamp).map(rfc3339),
+            })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let summary = summary(&row, projects.map(|(_, keys)| keys), now);
+    Ok(CreatedToken { summary, token: minted.token })
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub search: Option<String>,
+    pub status: Option<TokenStatus>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, String), AppError> {
+    cursor
+        .split_once('.')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.to_string())))
+        .ok_or_else(|| AppError::invalid("The cursor is not one this server gave out."))
+}
+
+/// A page of the tenant's tokens, newest first. Everyone in the tenant may list; a
+/// project token sees only tokens confined to its projects.
+pub async fn list(state: &AppState, actor: &Actor, query: ListQuery) -> Result<Page<TokenSummary>, AppError> {
+    let tenant_id = tenant_of(actor)?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(AppError::invalid(format!("limit must be between 1 and {MAX_PAGE}.")));
+    }
+    let before = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    // Filters that SQL cannot apply are applied here; the cursor follows the rows read.
+    let rows = store::list(&state.db, tenant_id, before, search, limit).await?;
+    let next_cursor = (rows.len() as i64 == limit).then(|| {
+        let last = rows.last().expect("a full page has a last row");
+        format!("{}.{}", last.created_at, last.id)
+    });
+    let mut data = summaries(state, &rows).await?;
+    if let Some(status) = query.status {
+        data.retain(|t| t.status == status);
+    }
+    if let Actor::Token(t) = actor {
+        if let Some(scope) = &t.projects {
+            data.retain(|s| s.projects.as_ref().is_some_and(|p| p.iter().all(|k| scope.keys.contains(k))));
+        }
+    }
+    Ok(Page { data, next_cursor })
+}
+
+async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<TokenRow, AppError> {
+    let tenant_id = tenant_of(actor)?;
+    let row = store::find(&state.db, tenant_id, id).await?.ok_or_else(|| AppError::not_found("Token"))?;
+    if let Some(allowed) = actor.project_ids() {
+        // A project token only sees tokens confined to its own projects.
+        let keys = store::project_keys(&state.db, &[row.id.as_str()]).await?;
+        if row.all_projects || keys.iter().any(|(_, pid, _)| !allowed.contains(pid)) {
+            return Err(AppError::not_found("Token"));
+        }
+    }
+    Ok(row)
+}
+
+pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<TokenSummary, AppError> {
+    let row = load(state, actor, id).await?;
+    Ok(summaries(state, std::slice::from_ref(&row)).await?.remove(0))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    Disable,
+    Enable,
+    Revoke,
+}
+
+pub async fn set_status(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    transition: Transition,
+) -> Result<TokenSummary, AppError> {
+    require_manager(actor)?;
+    let row = load(state, actor, id).await?;
+    let now = now();
+    let status = status_of(&row, now);
+    let (from, to, action): (&[&str], &str, &str) = match (transition, status) {
+        (_, TokenStatus::Revoked) if transition != Transition::Revoke => {
+            return Err(AppError::conflict("The token is revoked; that is final. Create a new one."));
+        }
+        (Transition::Revoke, TokenStatus::Revoked) => return get(state, actor, id).await,
+        (Transition::Revoke, _) => (&["active", "disabled"], "revoked", "token.revoked"),
+        (_, TokenStatus::Expired) => {
+            return Err(AppError::conflict("The token has expired. Rotate it or create a new one."));
+        }
+        (Transition::Disable, TokenStatus::Disabled) | (Transition::Enable, TokenStatus::Active) => {
+            return get(state, actor, id).await;
+        }
+        (Transition::Disable, _) => (&["active"], "disabled", "token.disabled"),
+        (Transition::Enable, _) => (&["disabled"], "active", "token.enabled"),
+    };
+    let mut tx = state.db.begin().await?;
+    if store::transition(&mut tx, &row.id, from, to, now).await? {
+        let event = audit::Event { tenant_id: &row.tenant_id, action, actor, target: Some(target(&row)), meta, details: None };
+        audit::record(&mut tx, now, event).await?;
+        tx.commit().await?;
+    } else {
+        // Someone else changed it first; report what it is now.
+        tx.rollback().await?;
+    }
+    get(state, actor, id).await
+}
+
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    req: UpdateToken,
+) -> Result<TokenSummary, AppError> {
+    require_manager(actor)?;
+    let row = load(state, actor, id).await?;
+    let now = now();
+    match status_of(&row, now) {
+        TokenStatus::Revoked => return Err(AppError::conflict("The token is revoked; it cannot be changed.")),
+        TokenStatus::Expired => return Err(AppError::conflict("The token has expired; rotate it instead.")),
+        _ => {}
+    }
+    let before = get(state, actor, id).await?;
+    let name = req.name.as_deref().map(normalize_name).transpose()?.unwrap_or_else(|| row.name.clone());
+    let scopes = match &req.scopes {
+        Some(scopes) => normalize_scopes(scopes)?,
+        None => row.scopes.clone(),
+    };
+    // Unchanged fields are checked too: an edit by a weaker actor must not keep power it lacks.
+    check_scope_power(actor, &scopes)?;
+    let projects = match &req.projects {
+        Some(requested) => Some(resolve_projects(state, actor, &row.tenant_id, requested.as_deref()).await?),
+        None => None,
+    };
+    let (expires_at, policy) = if req.expires_in.is_some() || req.expires_at.is_some() {
+        let expiry = Expiry::from_request(req.expires_in, req.expires_at)?;
+        (expiry.resolve(timestamp(now))?.map(OffsetDateTime::unix_timestamp), policy_of(expiry).to_string())
+    } else {
+        (row.expires_at, row.expiry_policy.clone())
+    };
+    if req.expires_in.is_some() || req.expires_at.is_some() {
+        check_lifetime(actor, expires_at)?;
+    }
+
+    let mut tx = state.db.begin().await?;
+    let all_projects = match &projects {
+        Some(p) => p.is_none(),
+        None => row.all_projects,
+    };
+    let changes = store::Changes { name: &name, scopes: &scopes, all_projects, expires_at, expiry_policy: &policy };
+    store::update(&mut tx, &row.id, &changes).await?;
+    if let Some(Some((ids, _))) = &projects {
+        store::set_projects(&mut tx, &row.id, ids).await?;
+    } else if let Some(None) = &projects {
+        store::set_projects(&mut tx, &row.id, &[]).await?;
+    }
+    let after_projects = match &projects {
+        Some(p) => p.as_ref().map(|(_, keys)| keys.clone()),
+        None => before.projects.clone(),
+    };
+    let mut changed_before = serde_json::Map::new();
+    let mut changed_after = serde_json::Map::new();
+    let mut note = |field: &str, b: serde_json::Value, a: serde_json::Value| {
+        if b != a {
+            changed_before.insert(field.into(), b);
+            changed_after.insert(field.into(), a);
+        }
+    };
+    note("name", json!(before.name), json!(name));
+    note("scopes", json!(before.scopes), json!(scopes));
+    note("projects", json!(before.projects), json!(after_projects));
+    note("expires_at", json!(before.expires_at.map(rfc3339)), json!(expires_at.map(timestamp).map(rfc3339)));
+    if !changed_after.is_empty() {
+        let action = if changed_after.len() == 1 && changed_after.contains_key("name") { "token.renamed" } else { "token.updated" };
+        let event = audit::Event {
+            tenant_id: &row.tenant_id,
+            action,
+            actor,
+            target: Some(target(&row)),
+            meta,
+            details: Some(json!({ "before": changed_before, "after": changed_after })),
+        };
+        audit::record(&mut tx, now, event).await?;
+    }
+    tx.commit().await?;
+    get(state, actor, id).await
+}
+
+/// A new token with the old one's name, scopes, projects and expiry policy.
+pub async fn rotate(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    req: RotateToken,
+) -> Result<CreatedToken, AppError> {
+    require_manager(actor)?;
+    let old = load(state, actor, id).await?;
+    let now = now();
+    if status_of(&old, now) == TokenStatus::Revoked {
+        return Err(AppError::conflict("The token is revoked; create a new one instead."));
+    }
+    check_scope_power(actor, &old.scopes)?;
+    let old_projects = if old.all_projects {
+        None
+    } else {
+        Some(store::project_keys(&state.db, &[old.id.as_str()]).await?.into_iter().map(|(_, _, k)| k).collect::<Vec<_>>())
+    };
+    let projects = resolve_projects(state, actor, &old.tenant_id, old_projects.as_deref()).await?;
+    let expires_at = match old.expiry_policy.as_str() {
+        "30d" => ExpiresIn::Days30.duration(),
+        "90d" => ExpiresIn::Days90.duration(),
+        "custom" => old.expires_at.map(|at| time::Duration::seconds(at - old.created_at)),
+        _ => None,
+    }
+    .map(|d| now + d.whole_seconds());
+    check_lifetime(actor, expires_at)?;
+
+    let mut tx = state.db.begin().await?;
+    let minted = mint(
+        state,
+        &mut tx,
+        &old.tenant_id,
+        &old.name,
+        &old.scopes,
+        projects.as_ref().map(|(ids, _)| ids.as_slice()),
+        actor.user_id(),
+        expires_at,
+        &old.expiry_policy,
+        Some(&old.id),
+        now,
+    )
+    .await?;
+    match req.old_token {
+        RetireOld::Now => {
+            store::transition(&mut tx, &old.id, &["active", "disabled"], "revoked", now).await?;
+        }
+        RetireOld::OneHour | RetireOld::OneDay => {
+            let window = req.old_token.window().expect("windowed modes have a window");
+            store::set_retire_at(&mut tx, &old.id, now + window.whole_seconds()).await?;
+        }
+        RetireOld::UntilFirstUse => {}
+    }
+    let new = store::find_in(&mut tx, &old.tenant_id, &minted.row_id).await?.ok_or_else(AppError::internal)?;
+    let mode = serde_json::to_value(req.old_token).unwrap_or_default();
+    let event = audit::Event {
+        tenant_id: &old.tenant_id,
+        action: "token.rotated",
+        actor,
+        target: Some(target(&old)),
+        meta,
+        details: Some(json!({ "new_token": format!("qh_{}_…", new.prefix), "old_token": mode })),
+    };
+    audit::record(&mut tx, now, event).await?;
+    if req.old_token == RetireOld::Now {
+        let event = audit::Event {
+            tenant_id: &old.tenant_id,
+            action: "token.revoked",
+            actor,
+            target: Some(target(&old)),
+            meta,
+            details: Some(json!({ "reason": "rotated" })),
+        };
+        audit::record(&mut tx, now, event).await?;
+    }
+    tx.commit().await?;
+    let summary = summary(&new, projects.map(|(_, keys)| keys), now);
+    Ok(CreatedToken { summary, token: minted.token })
+}
+
+/// Revokes a token whose rotation window has closed; the event is written exactly once.
+pub async fn retire(state: &AppState, token: &TokenRow, meta: &RequestMeta, now: i64) -> Result<(), AppError> {
+    let mut tx = state.db.begin().await?;
+    if store::transition(&mut tx, &token.id, &["active", "disabled"], "revoked", now).await? {
+        let event = audit::Event {
+            tenant_id: &token.tenant_id,
+            action: "token.revoked",
+            actor: &Actor::System,
+            target: Some(target(token)),
+            meta,
+            details: Some(json!({ "reason": "rotation window ended" })),
+        };
+        audit::record(&mut tx, now, event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The first use of a rotated token revokes the one it replaced, unless that one has a
+/// window of its own. Exactly once, whichever instance sees the first use.
+pub async fn retire_replaced(
+    state: &AppState,
+    new: &super::auth::TokenPrincipal,
+    old_id: &str,
+    meta: &RequestMeta,
+    now: i64,
+) -> Result<(), AppError> {
+    let Some(old) = store::find(&state.db, &new.tenant_id, old_id).await? else { return Ok(()) };
+    if old.retire_at.is_some() || old.status == "revoked" {
+        return Ok(());
+    }
+    let mut tx = state.db.begin().await?;
+    if store::transition(&mut tx, &old.id, &["active", "disabled"], "revoked", now).await? {
+        let event = audit::Event {
+            tenant_id: &old.tenant_id,
+            action: "token.revoked",
+            actor: &Actor::Token(new.clone()),
+            target: Some(target(&old)),
+            meta,
+            details: Some(json!({ "reason": "replacement token first used" })),
+        };
+        audit::record(&mut tx, now, event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Audits a use after expiry, at most once an hour per token and instance.
+pub async fn note_use_after_expiry(state: &AppState, token: &TokenRow, meta: &RequestMeta, now: i64) {
+    {
+        let mut logged = state.expired_use_logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.get(&token.id).is_some_and(|at| *at > now - 3600) {
+            return;
+        }
+        if logged.len() > 10_000 {
+            logged.clear();
+        }
+        logged.insert(token.id.clone(), now);
+    }
+    let event = audit::Event {
+        tenant_id: &token.tenant_id,
+        action: "token.used_after_expiry",
+        actor: &Actor::System,
+        target: Some(target(token)),
+        meta,
+        details: None,
+    };
+    if let Err(e) = audit::record_alone(&state.db, now, event).await {
+        tracing::warn!(error = %e, "could not audit a use after expiry");
+    }
+}
+
+pub const LEAK_REPORT_MAX: usize = 20;
+
+/// Revokes every reported token that is real and live. Says nothing back about which.
+pub async fn report_leaked(state: &AppState, tokens: &[String], source: Option<&str>, url: Option<&str>, meta: &RequestMeta) {
+    let mut seen = Vec::new();
+    for presented in tokens.iter().take(LEAK_REPORT_MAX) {
+        let Some(parsed) = format::parse(presented.trim()) else { continue };
+        if seen.contains(&parsed.prefix().to_string()) {
+            continue;
+        }
+        seen.push(parsed.prefix().to_string());
+        let row = match store::find_for_auth(&state.db, parsed.prefix(), "").await {
+            Ok(Some(row)) => row,
+            _ => continue,
+        };
+        let matches = password::verify_bounded(state, parsed.secret().to_owned(), row.secret_hash.clone()).await.unwrap_or(false);
+        if !matches {
+            continue;
+        }
+        let now = now();
+        let result: Result<(), AppError> = async {
+            let mut tx = state.db.begin().await?;
+            if store::transition(&mut tx, &row.token.id, &["active", "disabled"], "revoked", now).await? {
+                let event = audit::Event {
+                    tenant_id: &row.token.tenant_id,
+                    action: "token.leaked",
+                    actor: &Actor::System,
+                    target: Some(target(&row.token)),
+                    meta,
+                    details: Some(json!({ "source": source, "url": url })),
+                };
+                audit::record(&mut tx, now, event).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not revoke a leaked token");
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! SQL for API tokens. No policy here: `service` and `auth` decide.
+
+use sqlx::{any::AnyRow, Any, Row, Transaction};
+
+use crate::{
+    db::{on_unique, Db},
+    error::AppError,
+    tokens::Scope,
+};
+
+/// A token row with what the list and the rules need.
+#[derive(Clone, Debug)]
+pub struct TokenRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub prefix: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub all_projects: bool,
+    pub created_by: Option<String>,
+    pub created_by_email: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub expiry_policy: String,
+    pub status: String,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub replaces_id: Option<String>,
+    pub retire_at: Option<i64>,
+}
+
+pub fn scopes_to_text(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+}
+
+pub fn scopes_from_text(text: &str) -> Vec<Scope> {
+    text.split(',').filter_map(Scope::parse).collect()
+}
+
+const TOKEN_COLUMNS: &str = "t.id, t.tenant_id, t.prefix, t.name, t.scopes, t.all_projects, t.created_by, \
+     u.email, t.created_at, t.expires_at, t.expiry_policy, t.status, t.last_used_at, t.last_used_ip, \
+     t.replaces_id, t.retire_at";
+
+fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
+    Ok(TokenRow {
+        id: row.try_get(0)?,
+        tenant_id: row.try_get(1)?,
+        prefix: row.try_get(2)?,
+        name: row.try_get(3)?,
+        scopes: scopes_from_text(&row.try_get::<String, _>(4)?),
+        all_projects: row.try_get::<i64, _>(5)? != 0,
+        created_by: row.try_get(6)?,
+        created_by_email: row.try_get(7)?,
+        created_at: row.try_get(8)?,
+        expires_at: row.try_get(9)?,
+        expiry_policy: row.try_get(10)?,
+        status: row.try_get(11)?,
+        last_used_at: row.try_get(12)?,
+        last_used_ip: row.try_get(13)?,
+        replaces_id: row.try_get(14)?,
+        retire_at: row.try_get(15)?,
+    })
+}
+
+pub struct NewToken<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub prefix: &'a str,
+    pub secret_hash: &'a str,
+    pub name: &'a str,
+    pub scopes: &'a [Scope],
+    pub project_ids: Option<&'a [String]>,
+    pub created_by: Option<&'a str>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub expiry_policy: &'a str,
+    pub replaces_id: Option<&'a str>,
+}
+
+/// Inserts a token and its projects. `Ok(false)` when the prefix is taken (retry with another).
+pub async fn insert(tx: &mut Transaction<'_, Any>, t: &NewToken<'_>) -> Result<bool, AppError> {
+    let inserted = sqlx::query(
+        "INSERT INTO api_tokens (id, tenant_id, prefix, secret_hash, name, scopes, all_projects, created_by, \
+         created_at, expires_at, expiry_policy, status, replaces_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12)",
+    )
+    .bind(t.id)
+    .bind(t.tenant_id)
+    .bind(t.prefix)
+    .bind(t.secret_hash)
+    .bind(t.name)
+    .bind(scopes_to_text(t.scopes))
+    .bind(i64::from(t.project_ids.is_none()))
+    .bind(t.created_by)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.expiry_policy)
+    .bind(t.replaces_id)
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) => {
+            let taken = matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation());
+            if taken {
+                return Ok(false);
+            }
+            return Err(e.into());
+        }
+    }
+    if let Some(ids) = t.project_ids {
+        set_projects(tx, t.id, ids).await?;
+    }
+    Ok(true)
+}
+
+pub async fn set_projects(tx: &mut Transaction<'_, Any>, token_id: &str, project_ids: &[String]) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM api_token_projects WHERE token_id = $1").bind(token_id).execute(&mut **tx).await?;
+    for project_id in project_ids {
+        sqlx::query("INSERT INTO api_token_projects (token_id, project_id) VALUES ($1, $2)")
+            .bind(token_id)
+            .bind(project_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| on_unique(e, || AppError::invalid("A project is listed twice.")))?;
+    }
+    Ok(())
+}
+
+pub async fn find_in(tx: &mut Transaction<'_, Any>, tenant_id: &str, id: &str) -> Result<Option<TokenRow>, AppError> {
+    let row = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
+         WHERE t.tenant_id = $1 AND t.id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.as_ref().map(token_row).transpose()?)
+}
+
+pub async fn find(db: &Db, tenant_id: &str, id: &str) -> Result<Option<TokenRow>, AppError> {
+    let row = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
+         WHERE t.tenant_id = $1 AND t.id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.as_ref().map(token_row).transpose()?)
+}
+
+/// A page of a tenant's tokens, newest first, after the keyset cursor `(created_at, id)`.
+pub async fn list(
+    db: &Db,
+    tenant_id: &str,
+    before: Option<(i64, String)>,
+    search: Option<&str>,
+    limit: i64,
+) -> Result<Vec<TokenRow>, AppError> {
+    let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
+    let pattern = search.map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], ""))).unwrap_or_else(|| "%".into());
+    let rows = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
+         WHERE t.tenant_id = $1 AND (t.created_at < $2 OR (t.created_at = $2 AND ($3 = '' OR t.id < $3))) \
+         AND (LOWER(t.name) LIKE $4 OR t.prefix LIKE $4) \
+         ORDER BY t.created_at DESC, t.id DESC LIMIT $5"
+    ))
+    .bind(tenant_id)
+    .bind(before_at)
+    .bind(before_id)
+    .bind(pattern)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
+}
+
+/// Project keys of restricted tokens, for a set of token ids.
+pub async fn project_keys(db: &Db, token_ids: &[&str]) -> Result<Vec<(String, String, String)>, AppError> {
+    if token_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=token_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT tp.token_id, p.id, p.key FROM api_token_projects tp JOIN projects p ON p.id = tp.project_id \
+         WHERE tp.token_id IN ({}) ORDER BY p.key",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+    for id in token_ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(db).await?)
+}
+
+/// Changes the status only from the expected one; returns whether it changed.
+pub async fn transition(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    let from_list = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+    let revoked_at = (to == "revoked").then_some(now);
+    let done = sqlx::query(&format!(
+        "UPDATE api_tokens SET status = $1, revoked_at = COALESCE($2, revoked_at) WHERE id = $3 AND status IN ({from_list})"
+    ))
+    .bind(to)
+    .bind(revoked_at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub struct Changes<'a> {
+    pub name: &'a str,
+    pub scopes: &'a [Scope],
+    pub all_projects: bool,
+    pub expires_at: Option<i64>,
+    pub expiry_policy: &'a str,
+}
+
+pub async fn update(tx: &mut Transaction<'_, Any>, id: &str, c: &Changes<'_>) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE api_tokens SET name = $1, scopes = $2, all_projects = $3, expires_at = $4, expiry_policy = $5 WHERE id = $6",
+    )
+    .bind(c.name)
+    .bind(scopes_to_text(c.scopes))
+    .bind(i64::from(c.all_projects))
+    .bind(c.expires_at)
+    .bind(c.expiry_policy)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_retire_at(tx: &mut Transaction<'_, Any>, id: &str, at: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE api_tokens SET retire_at = $1 WHERE id = $2").bind(at).bind(id).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// What authentication needs, in one round trip by the indexed prefix.
+#[derive(Clone, Debug)]
+pub struct AuthRow {
+    pub token: TokenRow,
+    pub secret_hash: String,
+    pub tenant_name: String,
+    pub tenant_status: String,
+    pub ip_allowlist: String,
+    pub ai_provider: Option<String>,
+    pub ai_model: Option<String>,
+    pub ai_quota_exhausted: bool,
+    pub tenant_last_active_at: Option<i64>,
+    pub owner_status: Option<String>,
+    pub owner_role: Option<String>,
+    /// The tenant that claims the request's host, if any.
+    pub host_owner: Option<String>,
+}
+
+pub async fn find_for_auth(db: &Db, prefix: &str, host: &str) -> Result<Option<AuthRow>, AppError> {
+    let row = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS}, t.secret_hash, tn.name, tn.status, tn.ip_allowlist, tn.ai_provider, tn.ai_model, \
+         tn.ai_quota_exhausted, tn.last_active_at, u.status, m.role, \
+         (SELECT th.tenant_id FROM tenant_hosts th WHERE th.host = $2) \
+         FROM api_tokens t JOIN tenants tn ON tn.id = t.tenant_id \
+         LEFT JOIN users u ON u.id = t.created_by \
+         LEFT JOIN memberships m ON m.user_id = t.created_by AND m.tenant_id = t.tenant_id \
+         WHERE t.prefix = $1"
+    ))
+    .bind(prefix)
+    .bind(host)
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let parse = |row: &AnyRow| -> Result<AuthRow, sqlx::Error> {
+        Ok(AuthRow {
+            token: token_row(row)?,
+            secret_hash: row.try_get(16)?,
+            tenant_name: row.try_get(17)?,
+            tenant_status: row.try_get(18)?,
+            ip_allowlist: row.try_get(19)?,
+            ai_provider: row.try_get(20)?,
+            ai_model: row.try_get(21)?,
+            ai_quota_exhausted: row.try_get::<i64, _>(22)? != 0,
+            tenant_last_active_at: row.try_get(23)?,
+            owner_status: row.try_get(24)?,
+            owner_role: row.try_get(25)?,
+            host_owner: row.try_get(26)?,
+        })
+    };
+    Ok(Some(parse(&row)?))
+}
+
+/// Records a use, at most once a minute per token (the WHERE makes it so across instances).
+/// Returns whether the address is new for this token.
+pub async fn touch(db: &Db, id: &str, ip: Option<&str>, now: i64) -> Result<bool, AppError> {
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $1, last_used_ip = $2 \
+         WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $4 OR last_used_ip IS NULL OR last_used_ip <> $2)",
+    )
+    .bind(now)
+    .bind(ip)
+    .bind(id)
+    .bind(now - 60)
+    .execute(db)
+    .await?;
+    let Some(ip) = ip else { return Ok(false) };
+    let seen = sqlx::query(
+        "INSERT INTO api_token_ips (token_id, ip, first_seen_at) VALUES ($1, $2, $3) ON CONFLICT (token_id, ip) DO NOTHING",
+    )
+    .bind(id)
+    .bind(ip)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(seen.rows_affected() == 1)
+}
+
+/// The tenant's last activity, at most once a day.
+pub async fn touch_tenant(db: &Db, tenant_id: &str, now: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE tenants SET last_active_at = $1 WHERE id = $2 AND (last_active_at IS NULL OR last_active_at <= $3)")
+        .bind(now)
+        .bind(tenant_id)
+        .bind(now - 86_400)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Project ids and keys of a tenant for the given keys (unknown keys are simply absent).
+pub async fn projects_by_keys(db: &Db, tenant_id: &str, keys: &[String]) -> Result<Vec<(String, String)>, AppError> {
+    let mut found = Vec::with_capacity(keys.len());
+    for key in keys {
+        let row: Option<(String, String)> = sqlx::query_as("SELECT id, key FROM projects WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_optional(db)
+            .await?;
+        found.extend(row);
+    }
+    Ok(found)
+}

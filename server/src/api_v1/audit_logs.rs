@@ -1,0 +1,35 @@
+//! `GET /api/v1/audit-logs?since=&cursor=&limit=&action=`: admin scope or a
+//! `SIEM-LOG-ONLY` key; oldest first, so a collector can follow the cursor forever.
+
+use axum::{extract::State, Json};
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use app::{audit::server as audit, error::AppError, state::AppState};
+
+use super::{auth::ApiAuth, page, ApiError, ApiQuery};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    since: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+    action: Option<String>,
+}
+
+pub async fn list(State(state): State<AppState>, auth: ApiAuth, ApiQuery(p): ApiQuery<Params>) -> Result<Json<Value>, ApiError> {
+    let since = p
+        .since
+        .as_deref()
+        .map(|s| {
+            OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map(OffsetDateTime::unix_timestamp)
+                .map_err(|_| AppError::invalid("since must be an RFC 3339 time, like 2026-01-31T00:00:00Z."))
+        })
+        .transpose()?;
+    let (entries, next) =
+        audit::page(&state, &auth.actor(), since, p.cursor.as_deref(), p.action.as_deref(), p.limit).await?;
+    Ok(page(entries, next))
+}

@@ -1,0 +1,92 @@
+//! `/api/v1/tokens`: admin scope; the domain makes sure no token mints or widens a
+//! token beyond its own power.
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use serde::Deserialize;
+use serde_json::Value;
+
+use app::{
+    state::AppState,
+    tokens::{
+        server::service::{self, ListQuery, Transition},
+        CreateToken, RotateToken, Scope, TokenStatus, UpdateToken,
+    },
+};
+
+use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    q: Option<String>,
+    status: Option<TokenStatus>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list(State(state): State<AppState>, auth: ApiAuth, ApiQuery(p): ApiQuery<ListParams>) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    let query = ListQuery { search: p.q, status: p.status, cursor: p.cursor, limit: p.limit };
+    let result = service::list(&state, &auth.actor(), query).await?;
+    Ok(page(result.data, result.next_cursor))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiJson(body): ApiJson<CreateToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    let created = service::create(&state, &auth.actor(), &auth.meta, body).await?;
+    Ok((StatusCode::CREATED, data(created)))
+}
+
+pub async fn get(State(state): State<AppState>, auth: ApiAuth, ApiPath(id): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::get(&state, &auth.actor(), &id).await?))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateToken>,
+) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
+}
+
+async fn transition(state: AppState, auth: ApiAuth, id: String, t: Transition) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::set_status(&state, &auth.actor(), &auth.meta, &id, t).await?))
+}
+
+pub async fn disable(State(state): State<AppState>, auth: ApiAuth, ApiPath(id): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+    transition(state, auth, id, Transition::Disable).await
+}
+
+pub async fn enable(State(state): State<AppState>, auth: ApiAuth, ApiPath(id): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+    transition(state, auth, id, Transition::Enable).await
+}
+
+pub async fn revoke(State(state): State<AppState>, auth: ApiAuth, ApiPath(id): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+    transition(state, auth, id, Transition::Revoke).await
+}
+
+pub async fn rotate(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    // The body is optional: no body means the default, `until_first_use`.
+    let req: RotateToken = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateToken::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| app::error::AppError::invalid(format!("The request body is not valid: {e}")))?
+    };
+    let created = service::rotate(&state, &auth.actor(), &auth.meta, &id, req).await?;
+    Ok((StatusCode::CREATED, data(created)))
+}
