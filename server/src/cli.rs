@@ -4,8 +4,10 @@
 use clap::{Parser, Subcommand};
 
 use app::{
+    actor::{Actor, RequestMeta},
     people::{server::service, Role},
     state::AppState,
+    tokens::{server::service as tokens, CreateToken, ExpiresIn, Scope},
 };
 
 use crate::config::{Config, DatabaseArgs, ServeArgs};
@@ -26,6 +28,9 @@ pub enum Command {
     /// Operator tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Suspend or reactivate a tenant (workspace).
     #[command(subcommand)]
     Tenant(StatusCommand),
@@ -57,6 +62,29 @@ pub enum AdminCommand {
         /// owner, admin or member.
         #[arg(long, default_value = "member")]
         role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for an owner or admin; prints the full token, alone, on stdout.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// The owner or admin the token belongs to.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// read, write, admin (comma-separated; the highest counts).
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Restrict to these project keys (default: all projects).
+        #[arg(long, value_delimiter = ',')]
+        projects: Option<Vec<String>>,
+        /// never, 30d or 90d.
+        #[arg(long, default_value = "never")]
+        expires: String,
     },
 }
 
@@ -100,6 +128,19 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
             let role = Role::parse(&role).map_err(fail)?;
             let user = service::add_user(&state, &tenant, &email, &password, role).await.map_err(fail)?;
             println!("added {} to {:?} as {}", user.email, user.tenant_name, role.as_str());
+        }
+        Command::Token(TokenCommand::Create { tenant, email, name, scopes, projects, expires }) => {
+            let scopes = scopes
+                .iter()
+                .map(|s| Scope::parse(s).ok_or_else(|| anyhow::anyhow!("unknown scope {s:?}: expected read, write or admin")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let expires_in: ExpiresIn = serde_json::from_value(serde_json::Value::String(expires.clone()))
+                .map_err(|_| anyhow::anyhow!("unknown expiry {expires:?}: expected never, 30d or 90d"))?;
+            let user = service::member_of(&state, &tenant, &email).await.map_err(fail)?;
+            let request = CreateToken { name, scopes, projects, expires_in: Some(expires_in), expires_at: None };
+            let meta = RequestMeta { ip: None, user_agent: Some("qahub CLI".into()) };
+            let created = tokens::create(&state, &Actor::User(user), &meta, request).await.map_err(fail)?;
+            println!("{}", created.token);
         }
         Command::Tenant(cmd) => {
             let (name, suspend) = cmd.split();

@@ -6,7 +6,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use app::{audit::server as audit, error::AppError, state::AppState};
+use app::{
+    audit::server as audit,
+    error::AppError,
+    state::AppState,
+    tokens::{Scope, SIEM_PREFIX},
+};
 
 use super::{auth::ApiAuth, page, ApiError, ApiQuery};
 
@@ -20,6 +25,9 @@ pub struct Params {
 }
 
 pub async fn list(State(state): State<AppState>, auth: ApiAuth, ApiQuery(p): ApiQuery<Params>) -> Result<Json<Value>, ApiError> {
+    if !auth.principal.name.starts_with(SIEM_PREFIX) {
+        auth.principal.require(Scope::Admin)?;
+    }
     let since = p
         .since
         .as_deref()

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request, State},
+    extract::{ConnectInfo, FromRequestParts, OriginalUri, Request, State},
     http::{header, request::Parts, HeaderMap, HeaderValue},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -51,13 +51,15 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let (mut parts, body) = req.into_parts();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let headers = &parts.headers;
+    // Inside `nest("/api/v1")` the path has lost its prefix; rules speak of the full one.
+    let path = parts.extensions.get::<OriginalUri>().map_or(parts.uri.path(), |u| u.0.path());
     let creds = Credentials {
         authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
         host: headers.get(header::HOST).and_then(|v| v.to_str().ok()),
         client_ip: client_ip(peer, headers, &state.settings.trusted_proxies),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
         method: parts.method.as_str(),
-        path: parts.uri.path(),
+        path,
     };
     let principal = match authenticate_token(&state, creds).await {
         Ok(principal) => principal,

@@ -4,8 +4,10 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use app::{
+    actor::{Actor, RequestMeta},
     people::{server::service, CurrentUser, Role},
     state::{AppState, Settings},
+    tokens::{server::service as service_tokens, CreateToken, CreatedToken},
 };
 use reqwest::{header, Client, Response, StatusCode};
 use serde_json::Value;
@@ -186,6 +188,71 @@ impl TestApp {
         let (status, body) = self.call(&client, "login", &[("email", email), ("password", PASSWORD)]).await;
         assert_eq!(status, StatusCode::OK, "login failed: {body}");
         client
+    }
+}
+
+/// An API answer: status, headers, JSON body (or `Null`).
+pub struct Api {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Api {
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Api {
+        self.api_with(method, path, token.map(|t| format!("Bearer {t}")).as_deref(), body, &[]).await
+    }
+
+    pub async fn api_with(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<Value>,
+        extra_headers: &[(&str, &str)],
+    ) -> Api {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = reqwest::Client::new().request(method, self.url(&format!("/api/v1{path}")));
+        if let Some(auth) = authorization {
+            req = req.header(header::AUTHORIZATION, auth);
+        }
+        for (name, value) in extra_headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        Api { status, headers, body: serde_json::from_str(&text).unwrap_or(Value::Null) }
+    }
+
+    /// A token made the way the pages make one, for `user`.
+    pub async fn token(&self, user: &CurrentUser, req: Value) -> CreatedToken {
+        let req: CreateToken = serde_json::from_value(req).unwrap();
+        service_tokens::create(&self.state, &Actor::User(user.clone()), &RequestMeta::default(), req).await.unwrap()
+    }
+
+    /// Runs SQL against the app's database (to move clocks in tests).
+    pub async fn sql(&self, sql: &str, id: &str, value: i64) {
+        sqlx::query(sql).bind(value).bind(id).execute(&self.state.db).await.unwrap();
+    }
+
+    pub async fn audit_actions(&self, tenant_id: &str) -> Vec<String> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT action FROM audit_log WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant_id)
+            .fetch_all(&self.state.db)
+            .await
+            .unwrap();
+        rows.into_iter().map(|(a,)| a).collect()
     }
 }
 

@@ -6,3 +6,4 @@ mod cli;
 mod health;
 mod people;
 mod projects;
+mod tokens;

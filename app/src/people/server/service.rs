@@ -160,3 +160,18 @@ pub async fn set_user_status(state: &AppState, email: &str, suspended: bool) -> 
         _ => Ok(()),
     }
 }
+
+/// The person with this email in the named tenant, whatever their status (operator use).
+pub async fn member_of(state: &AppState, tenant: &str, email: &str) -> Result<CurrentUser, AppError> {
+    let email = normalize_email(email)?;
+    let tenant_name = normalize_tenant_name(tenant)?;
+    let user = store::find_user_by_email(&state.db, &email)
+        .await?
+        .ok_or_else(|| AppError::not_found(&format!("User {email}")))?;
+    store::memberships_of(&state.db, &user.id)
+        .await?
+        .into_iter()
+        .map(|m| m.user)
+        .find(|u| u.tenant_name == tenant_name)
+        .ok_or_else(|| AppError::not_found(&format!("{email} in workspace {tenant_name:?}")))
+}
