@@ -37,7 +37,7 @@ pub async fn login(email: String, password: String) -> Result<(), AppError> {
     };
     let result = async {
         let state = ctx::state()?;
-        let user = service::login(&state, &email, &password, ctx::client_ip().await).await?;
+        let user = service::login(&state, &email, &password, &ctx::request_meta().await).await?;
         session::sign_in(&ctx::session().await?, &user).await
     }
     .await;

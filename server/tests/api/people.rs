@@ -81,6 +81,20 @@ async fn wrong_password_and_unknown_email_answer_alike(app: TestApp) {
     assert_eq!(s1, StatusCode::UNAUTHORIZED);
     assert_eq!((s1, &b1), (s2, &b2), "the answers must not tell which emails exist");
     assert_eq!(code(&b1), "invalid_credentials");
+    // The failed attempt on a real account is audited (off the request path: wait, bounded).
+    let mut failed = 0;
+    for _ in 0..40 {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT action FROM audit_log WHERE action = 'user.login_failed'")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+        failed = rows.len();
+        if failed > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(failed, 1, "one failed sign-in recorded, none for the unknown email");
     let (_, me) = app.call(&client, "whoami", &[]).await;
     assert_eq!(me, Value::Null, "no session after a failed sign-in");
 }
@@ -102,6 +116,13 @@ async fn login_sets_a_strict_http_only_cookie_and_rotates_the_id(app: TestApp) {
     let second = login().await.unwrap();
     let rotated = session_cookie(&second).expect("a new cookie at the second sign-in");
     assert_ne!(cookie.split(';').next(), rotated.split(';').next(), "the session id changes at sign-in");
+    let tenant_id = app.state.db.clone();
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT action, ip FROM audit_log ORDER BY id").fetch_all(&tenant_id).await.unwrap();
+    assert_eq!(rows[0].0, "tenant.created");
+    let logins: Vec<_> = rows.iter().filter(|(a, _)| a == "user.login").collect();
+    assert_eq!(logins.len(), 2, "{rows:?}");
+    assert_eq!(logins[0].1.as_deref(), Some("127.0.0.1"));
 }
 
 async fn logout_ends_the_session_on_the_server(app: TestApp) {

@@ -1,9 +1,9 @@
 //! The rules for people: first-run setup, bootstrap, sign-in, suspension.
 
-use std::net::IpAddr;
-
 use super::{password, store};
 use crate::{
+    actor::{Actor, RequestMeta},
+    audit::server as audit,
     db::{new_id, now},
     error::{AppError, ErrorCode},
     people::{normalize_email, normalize_tenant_name, validate_new_password, CurrentUser, Role},
@@ -64,6 +64,16 @@ async fn create_tenant_with_owner(
     store::insert_tenant(&mut tx, &user.tenant_id, &user.tenant_name, now).await?;
     store::insert_user(&mut tx, &user.user_id, &user.email, &hash, now).await?;
     store::insert_membership(&mut tx, &user.tenant_id, &user.user_id, Role::Owner, now).await?;
+    let actor = Actor::User(user.clone());
+    let event = audit::Event {
+        tenant_id: &user.tenant_id,
+        action: "tenant.created",
+        actor: &actor,
+        target: Some(crate::audit::Party { kind: "tenant".into(), id: Some(user.tenant_id.clone()), label: Some(user.tenant_name.clone()) }),
+        meta: &RequestMeta::default(),
+        details: None,
+    };
+    audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
     tracing::info!(tenant = %user.tenant_id, user = %user.user_id, "tenant created");
     Ok(user)
@@ -103,13 +113,8 @@ fn invalid_credentials() -> AppError {
 
 /// Checks a sign-in. Unknown emails cost one bcrypt check too, and get the same answer
 /// as a wrong password. Attempts are limited per client address and per email.
-pub async fn login(
-    state: &AppState,
-    email: &str,
-    password: &str,
-    client_ip: Option<IpAddr>,
-) -> Result<CurrentUser, AppError> {
-    if let Some(ip) = client_ip {
+pub async fn login(state: &AppState, email: &str, password: &str, meta: &RequestMeta) -> Result<CurrentUser, AppError> {
+    if let Some(ip) = &meta.ip {
         state.login_limiter.check(format!("ip:{ip}"))?;
     }
     let email = email.trim().to_lowercase();
@@ -120,7 +125,30 @@ pub async fn login(
     let matches = password::verify(password.to_owned(), hash).await;
     let user = match user {
         Some(user) if matches => user,
-        _ => return Err(invalid_credentials()),
+        Some(user) => {
+            // A wrong password for a real account goes to its tenants' logs, written off
+            // the request path so the answer takes as long as for an unknown email.
+            let (db, meta) = (state.db.clone(), meta.clone());
+            tokio::spawn(async move {
+                let Ok(memberships) = store::memberships_of(&db, &user.id).await else { return };
+                for m in memberships {
+                    let actor = Actor::User(m.user.clone());
+                    let event = audit::Event {
+                        tenant_id: &m.user.tenant_id,
+                        action: "user.login_failed",
+                        actor: &actor,
+                        target: None,
+                        meta: &meta,
+                        details: None,
+                    };
+                    if let Err(e) = audit::record_alone(&db, now(), event).await {
+                        tracing::warn!(error = %e, "could not audit a failed sign-in");
+                    }
+                }
+            });
+            return Err(invalid_credentials());
+        }
+        None => return Err(invalid_credentials()),
     };
     if user.status != ACTIVE {
         return Err(AppError::new(ErrorCode::UserSuspended, "This account is suspended."));
@@ -129,11 +157,15 @@ pub async fn login(
     if memberships.is_empty() {
         return Err(AppError::forbidden("This account belongs to no workspace."));
     }
-    memberships
+    let user = memberships
         .into_iter()
         .find(|m| m.tenant_status == ACTIVE)
         .map(|m| m.user)
-        .ok_or_else(|| AppError::new(ErrorCode::TenantSuspended, "This workspace is suspended."))
+        .ok_or_else(|| AppError::new(ErrorCode::TenantSuspended, "This workspace is suspended."))?;
+    let actor = Actor::User(user.clone());
+    let event = audit::Event { tenant_id: &user.tenant_id, action: "user.login", actor: &actor, target: None, meta, details: None };
+    audit::record_alone(&state.db, now(), event).await?;
+    Ok(user)
 }
 
 /// The session's person, if they and their tenant are still active.
