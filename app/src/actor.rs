@@ -69,7 +69,11 @@ impl Actor {
     pub fn party(&self) -> Party {
         match self {
             Actor::User(u) => Party { kind: "user".into(), id: Some(u.user_id.clone()), label: Some(u.email.clone()) },
-            Actor::Token(t) => Party { kind: "token".into(), id: Some(t.token_id.clone()), label: Some(format!("qh_{}_…", t.prefix)) },
+            Actor::Token(t) => {
+                Party {
+                    kind: "token".into(), id: Some(t.token_id.clone()), label: Some(format!("qh_{}_…", t.prefix))
+                }
+            }
             Actor::System => Party { kind: "system".into(), id: None, label: Some("qahub CLI".into()) },
         }
     }

@@ -22,10 +22,7 @@ impl Backend {
         } else if url.starts_with("sqlite:") {
             Ok(Backend::Sqlite)
         } else {
-            Err(format!(
-                "unsupported database URL {:?}: expected sqlite://FILE or postgres://…",
-                redact_url(url)
-            ))
+            Err(format!("unsupported database URL {:?}: expected sqlite://FILE or postgres://…", redact_url(url)))
         }
     }
 }
@@ -48,8 +45,7 @@ pub fn redact_url(url: &str) -> String {
 pub async fn connect(url: &str, max_connections: u32) -> Result<Db, String> {
     let backend = Backend::from_url(url)?;
     sqlx::any::install_default_drivers();
-    let options = AnyConnectOptions::from_str(url)
-        .map_err(|e| format!("bad database URL {}: {e}", redact_url(url)))?;
+    let options = AnyConnectOptions::from_str(url).map_err(|e| format!("bad database URL {}: {e}", redact_url(url)))?;
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
@@ -75,10 +71,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, String> {
         Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
         Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
     };
-    migrator
-        .run(&pool)
-        .await
-        .map_err(|e| format!("cannot migrate database {}: {e}", redact_url(url)))?;
+    migrator.run(&pool).await.map_err(|e| format!("cannot migrate database {}: {e}", redact_url(url)))?;
     Ok(pool)
 }
 

@@ -48,10 +48,10 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            MissingToken | MalformedToken | InvalidToken | RevokedToken | ExpiredToken
-            | DisabledToken | Unauthenticated | InvalidCredentials => 401,
-            InsufficientScope | TenantSuspended | UserSuspended | IpNotAllowed
-            | RestrictedEndpoint | ProjectRestricted | Forbidden => 403,
+            MissingToken | MalformedToken | InvalidToken | RevokedToken | ExpiredToken | DisabledToken
+            | Unauthenticated | InvalidCredentials => 401,
+            InsufficientScope | TenantSuspended | UserSuspended | IpNotAllowed | RestrictedEndpoint
+            | ProjectRestricted | Forbidden => 403,
             NotFound => 404,
             Conflict | AlreadySetUp => 409,
             InvalidRequest => 422,

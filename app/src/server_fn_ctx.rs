@@ -50,11 +50,8 @@ pub async fn require_user() -> Result<(AppState, CurrentUser), AppError> {
 /// A plain form post (JavaScript off) asks for HTML; a hydrated page asks for data.
 fn plain_form_referer() -> Option<String> {
     let parts = use_context::<Parts>()?;
-    let accepts_html = parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
+    let accepts_html =
+        parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     if !accepts_html {
         return None;
     }
@@ -67,7 +64,11 @@ fn same_origin_path(referer: &str) -> String {
     let after_scheme = referer.split_once("://").map_or(referer, |(_, rest)| rest);
     let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
     let path = path.split(['?', '#']).next().unwrap_or("/");
-    if path.starts_with('/') && !path.starts_with("//") { path.to_string() } else { "/".to_string() }
+    if path.starts_with('/') && !path.starts_with("//") {
+        path.to_string()
+    } else {
+        "/".to_string()
+    }
 }
 
 /// Finishes a form's server function. With JavaScript the page gets the result (and a

@@ -3,9 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{
-    components::{Outlet, Redirect, A},
-};
+use leptos_router::components::{Outlet, Redirect, A};
 
 use crate::{
     error::AppError,

@@ -119,9 +119,10 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
     match command {
         Command::Serve(_) => unreachable!("serve is not an operator command"),
         Command::Admin(AdminCommand::Bootstrap { tenant, email, password }) => {
-            let user = service::bootstrap(&state, service::NewOwner { tenant: &tenant, email: &email, password: &password })
-                .await
-                .map_err(fail)?;
+            let user =
+                service::bootstrap(&state, service::NewOwner { tenant: &tenant, email: &email, password: &password })
+                    .await
+                    .map_err(fail)?;
             println!("created workspace {:?} with owner {}", user.tenant_name, user.email);
         }
         Command::Admin(AdminCommand::AddUser { tenant, email, password, role }) => {
@@ -132,7 +133,9 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
         Command::Token(TokenCommand::Create { tenant, email, name, scopes, projects, expires }) => {
             let scopes = scopes
                 .iter()
-                .map(|s| Scope::parse(s).ok_or_else(|| anyhow::anyhow!("unknown scope {s:?}: expected read, write or admin")))
+                .map(|s| {
+                    Scope::parse(s).ok_or_else(|| anyhow::anyhow!("unknown scope {s:?}: expected read, write or admin"))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let expires_in: ExpiresIn = serde_json::from_value(serde_json::Value::String(expires.clone()))
                 .map_err(|_| anyhow::anyhow!("unknown expiry {expires:?}: expected never, 30d or 90d"))?;

@@ -37,9 +37,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .site_pkg_dir("pkg")
         .site_addr(config.listen)
         .build();
-    AppState::new(leptos_options, db, config.settings.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot start: {e}"))
+    AppState::new(leptos_options, db, config.settings.clone()).await.map_err(|e| anyhow::anyhow!("cannot start: {e}"))
 }
 
 /// The whole HTTP application for a given state.
@@ -55,12 +53,10 @@ pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(server_fn_status::set_status))
         .layer(sessions::layer(sessions, secure))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(SetSensitiveHeadersLayer::new([header::AUTHORIZATION, header::COOKIE, header::SET_COOKIE]))
@@ -80,9 +76,8 @@ impl Application {
         let store = sessions::Store::connect(&config.database_url).await.map_err(anyhow::Error::msg)?;
         store.spawn_cleanup();
         let router = build_router(state.clone(), store);
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         Ok(Self { listener, router, state })
     }
 

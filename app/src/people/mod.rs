@@ -37,9 +37,7 @@ impl Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
-            other => Err(AppError::invalid(format!(
-                "Unknown role {other:?}: expected owner, admin or member."
-            ))),
+            other => Err(AppError::invalid(format!("Unknown role {other:?}: expected owner, admin or member."))),
         }
     }
 }
@@ -74,14 +72,10 @@ pub const PASSWORD_MAX_BYTES: usize = 72;
 
 pub fn validate_new_password(password: &str) -> Result<(), AppError> {
     if password.chars().count() < PASSWORD_MIN_CHARS {
-        return Err(AppError::invalid(format!(
-            "The password must have at least {PASSWORD_MIN_CHARS} characters."
-        )));
+        return Err(AppError::invalid(format!("The password must have at least {PASSWORD_MIN_CHARS} characters.")));
     }
     if password.len() > PASSWORD_MAX_BYTES {
-        return Err(AppError::invalid(format!(
-            "The password must have at most {PASSWORD_MAX_BYTES} bytes."
-        )));
+        return Err(AppError::invalid(format!("The password must have at most {PASSWORD_MAX_BYTES} bytes.")));
     }
     Ok(())
 }

@@ -19,8 +19,7 @@ pub struct Project {
     pub created_at: OffsetDateTime,
 }
 
-pub const KEY_RULE: &str =
-    "A project key has 2 to 10 characters: a letter, then letters or digits (for example BD).";
+pub const KEY_RULE: &str = "A project key has 2 to 10 characters: a letter, then letters or digits (for example BD).";
 
 /// Upper-cases and checks a project key: `[A-Z][A-Z0-9]{1,9}`.
 pub fn normalize_key(input: &str) -> Result<String, AppError> {
@@ -43,9 +42,7 @@ pub fn normalize_name(input: &str) -> Result<String, AppError> {
         return Err(AppError::invalid("Enter a project name."));
     }
     if name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
-        return Err(AppError::invalid(format!(
-            "A project name has at most {NAME_MAX} printable characters."
-        )));
+        return Err(AppError::invalid(format!("A project name has at most {NAME_MAX} printable characters.")));
     }
     Ok(name.to_string())
 }

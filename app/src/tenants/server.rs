@@ -8,9 +8,9 @@ use crate::{
     audit::{server as audit, Party},
     db::{now, Db},
     error::AppError,
+    state::AppState,
     tenants::{Ai, TenantSettings, UpdateTenant},
     tokens::server::auth::{allowlist_admits, normalize_host, parse_allowlist},
-    state::AppState,
 };
 
 async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> {
@@ -20,7 +20,8 @@ async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> {
     .bind(tenant_id)
     .fetch_optional(db)
     .await?;
-    let (id, name, status, allowlist, provider, model, exhausted) = row.ok_or_else(|| AppError::not_found("Workspace"))?;
+    let (id, name, status, allowlist, provider, model, exhausted) =
+        row.ok_or_else(|| AppError::not_found("Workspace"))?;
     let hosts: Vec<(String,)> = sqlx::query_as("SELECT host FROM tenant_hosts WHERE tenant_id = $1 ORDER BY host")
         .bind(tenant_id)
         .fetch_all(db)
@@ -39,7 +40,12 @@ pub async fn get(state: &AppState, actor: &Actor) -> Result<TenantSettings, AppE
     load(&state.db, actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?).await
 }
 
-pub async fn update(state: &AppState, actor: &Actor, meta: &RequestMeta, req: UpdateTenant) -> Result<TenantSettings, AppError> {
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    req: UpdateTenant,
+) -> Result<TenantSettings, AppError> {
     if !actor.role().is_some_and(|r| r.can_manage()) {
         return Err(AppError::forbidden("Only owners and admins can change workspace settings."));
     }
@@ -57,7 +63,11 @@ pub async fn update(state: &AppState, actor: &Actor, meta: &RequestMeta, req: Up
             )));
         }
         let text = nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-        sqlx::query("UPDATE tenants SET ip_allowlist = $1 WHERE id = $2").bind(text).bind(tenant_id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE tenants SET ip_allowlist = $1 WHERE id = $2")
+            .bind(text)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
     }
     if let Some(hosts) = &req.hosts {
         sqlx::query("DELETE FROM tenant_hosts WHERE tenant_id = $1").bind(tenant_id).execute(&mut *tx).await?;

@@ -287,7 +287,8 @@ mod tests {
     #[test]
     fn create_requests_parse_as_the_contract_says() {
         let req: CreateToken =
-            serde_json::from_str(r#"{"name":"CI","scopes":["read","write"],"projects":null,"expires_in":"30d"}"#).unwrap();
+            serde_json::from_str(r#"{"name":"CI","scopes":["read","write"],"projects":null,"expires_in":"30d"}"#)
+                .unwrap();
         assert_eq!(req.expires_in, Some(ExpiresIn::Days30));
         assert!(serde_json::from_str::<CreateToken>(r#"{"name":"x","scopes":["root"]}"#).is_err());
         let patch: UpdateToken = serde_json::from_str(r#"{"projects":null}"#).unwrap();

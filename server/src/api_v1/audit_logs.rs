@@ -24,7 +24,11 @@ pub struct Params {
     action: Option<String>,
 }
 
-pub async fn list(State(state): State<AppState>, auth: ApiAuth, ApiQuery(p): ApiQuery<Params>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiQuery(p): ApiQuery<Params>,
+) -> Result<Json<Value>, ApiError> {
     if !auth.principal.name.starts_with(SIEM_PREFIX) {
         auth.principal.require(Scope::Admin)?;
     }

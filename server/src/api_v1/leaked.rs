@@ -1,7 +1,11 @@
 //! `POST /api/v1/leaked-tokens` (no auth): secret scanners report tokens they found; each
 //! real, live one is revoked. The answer is always the same, so it reveals nothing.
 
-use axum::{extract::State, http::{request::Parts, StatusCode}, Json};
+use axum::{
+    extract::State,
+    http::{request::Parts, StatusCode},
+    Json,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

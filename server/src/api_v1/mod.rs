@@ -112,11 +112,16 @@ pub struct ApiJson<T>(pub T);
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let err = match rejection {
-            JsonRejection::JsonDataError(e) => AppError::invalid(format!("The request body is not valid: {}", e.body_text())),
+            JsonRejection::JsonDataError(e) => {
+                AppError::invalid(format!("The request body is not valid: {}", e.body_text()))
+            }
             JsonRejection::MissingJsonContentType(_) => {
                 AppError::new(ErrorCode::BadRequest, "Send the body as JSON (Content-Type: application/json).")
             }
-            other => AppError::new(ErrorCode::BadRequest, format!("The request body is not readable JSON: {}", other.body_text())),
+            other => AppError::new(
+                ErrorCode::BadRequest,
+                format!("The request body is not readable JSON: {}", other.body_text()),
+            ),
         };
         ApiError(err)
     }

@@ -17,7 +17,11 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-pub async fn list(State(state): State<AppState>, auth: ApiAuth, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Read)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -47,7 +51,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, data(project)))
 }
 
-pub async fn get(State(state): State<AppState>, auth: ApiAuth, ApiPath(key): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Read)?;
     Ok(data(service::get(&state, &auth.actor(), &key).await?))
 }
@@ -68,7 +76,11 @@ pub async fn update(
     Ok(data(service::rename(&state, &auth.actor(), &auth.meta, &key, &body.name).await?))
 }
 
-pub async fn delete(State(state): State<AppState>, auth: ApiAuth, ApiPath(key): ApiPath<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
     auth.principal.require(Scope::Write)?;
     service::delete(&state, &auth.actor(), &auth.meta, &key).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -16,7 +16,11 @@ pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Va
     Ok(data(tenants::get(&state, &auth.actor()).await?))
 }
 
-pub async fn update(State(state): State<AppState>, auth: ApiAuth, ApiJson(body): ApiJson<UpdateTenant>) -> Result<Json<Value>, ApiError> {
+pub async fn update(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiJson(body): ApiJson<UpdateTenant>,
+) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(tenants::update(&state, &auth.actor(), &auth.meta, body).await?))
 }

@@ -24,7 +24,11 @@ pub struct ListParams {
     limit: Option<i64>,
 }
 
-pub async fn list(State(state): State<AppState>, auth: ApiAuth, ApiQuery(p): ApiQuery<ListParams>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     let query = ListQuery { search: p.q, status: p.status, cursor: p.cursor, limit: p.limit };
     let result = service::list(&state, &auth.actor(), query).await?;
@@ -41,7 +45,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, data(created)))
 }
 
-pub async fn get(State(state): State<AppState>, auth: ApiAuth, ApiPath(id): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::get(&state, &auth.actor(), &id).await?))
 }
@@ -61,15 +69,27 @@ async fn transition(state: AppState, auth: ApiAuth, id: String, t: Transition) -
     Ok(data(service::set_status(&state, &auth.actor(), &auth.meta, &id, t).await?))
 }
 
-pub async fn disable(State(state): State<AppState>, auth: ApiAuth, ApiPath(id): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+pub async fn disable(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
     transition(state, auth, id, Transition::Disable).await
 }
 
-pub async fn enable(State(state): State<AppState>, auth: ApiAuth, ApiPath(id): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+pub async fn enable(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
     transition(state, auth, id, Transition::Enable).await
 }
 
-pub async fn revoke(State(state): State<AppState>, auth: ApiAuth, ApiPath(id): ApiPath<String>) -> Result<Json<Value>, ApiError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
     transition(state, auth, id, Transition::Revoke).await
 }
 

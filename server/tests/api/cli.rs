@@ -42,7 +42,8 @@ fn free_port() -> u16 {
 #[test]
 fn operator_commands_work_and_fail_clearly() {
     let dir = temp_dir();
-    let boot = ["admin", "bootstrap", "--tenant", "Acme", "--email", "ops@example.com", "--password", "a long password"];
+    let boot =
+        ["admin", "bootstrap", "--tenant", "Acme", "--email", "ops@example.com", "--password", "a long password"];
     let out = qahub(&dir, &boot);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.join("qahub.db").exists(), "SQLite file qahub.db in the working directory");
@@ -51,7 +52,18 @@ fn operator_commands_work_and_fail_clearly() {
     assert!(!out.status.success());
     assert_eq!(error_line(&out), "error: A workspace named \"Acme\" already exists.");
 
-    let add = ["admin", "add-user", "--tenant", "Acme", "--email", "m@example.com", "--password", "another password", "--role", "member"];
+    let add = [
+        "admin",
+        "add-user",
+        "--tenant",
+        "Acme",
+        "--email",
+        "m@example.com",
+        "--password",
+        "another password",
+        "--role",
+        "member",
+    ];
     assert!(qahub(&dir, &add).status.success());
     assert!(qahub(&dir, &["user", "suspend", "m@example.com"]).status.success());
     assert!(qahub(&dir, &["user", "activate", "m@example.com"]).status.success());

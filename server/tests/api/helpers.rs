@@ -62,7 +62,8 @@ impl Drop for TestDb {
                     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                     rt.block_on(async {
                         if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
-                            let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
+                            let _ =
+                                conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
                         }
                     });
                 })
@@ -121,12 +122,8 @@ pub async fn spawn_app(kind: Kind) -> Option<TestApp> {
 
 pub async fn spawn_app_with(kind: Kind, settings: Settings) -> Option<TestApp> {
     let (database_url, db) = create_database(kind).await?;
-    let config = Config {
-        database_url,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        site_root: "target/site".into(),
-        settings,
-    };
+    let config =
+        Config { database_url, listen: "127.0.0.1:0".parse().unwrap(), site_root: "target/site".into(), settings };
     let app = Application::build(config).await.expect("application builds");
     let addr = app.local_addr();
     let state = app.state().clone();
@@ -141,11 +138,7 @@ impl TestApp {
 
     /// A browser-like client with its own cookie jar (its own session).
     pub fn client(&self) -> Client {
-        Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
+        Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
     }
 
     /// Calls a server function the way a hydrated page does (form-encoded, JSON back).

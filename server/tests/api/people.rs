@@ -102,12 +102,8 @@ async fn wrong_password_and_unknown_email_answer_alike(app: TestApp) {
 async fn login_sets_a_strict_http_only_cookie_and_rotates_the_id(app: TestApp) {
     app.bootstrap("Acme", "owner@example.com").await;
     let client = app.client();
-    let login = || {
-        client
-            .post(app.url("/_qh/login"))
-            .form(&[("email", "owner@example.com"), ("password", PASSWORD)])
-            .send()
-    };
+    let login =
+        || client.post(app.url("/_qh/login")).form(&[("email", "owner@example.com"), ("password", PASSWORD)]).send();
     let first = login().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let cookie = session_cookie(&first).expect("a session cookie");
@@ -151,14 +147,16 @@ async fn suspension_stops_sessions_and_sign_ins(app: TestApp) {
     app::people::server::service::set_user_status(&app.state, "member@example.com", true).await.unwrap();
     let (_, me) = app.call(&member, "whoami", &[]).await;
     assert_eq!(me, Value::Null, "a suspended user's session ends");
-    let (status, body) = app.call(&app.client(), "login", &[("email", "member@example.com"), ("password", PASSWORD)]).await;
+    let (status, body) =
+        app.call(&app.client(), "login", &[("email", "member@example.com"), ("password", PASSWORD)]).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "user_suspended"));
 
     let owner = app.login("owner@example.com").await;
     app::people::server::service::set_tenant_status(&app.state, "Acme", true).await.unwrap();
     let (_, me) = app.call(&owner, "whoami", &[]).await;
     assert_eq!(me, Value::Null, "a suspended tenant's sessions end");
-    let (status, body) = app.call(&app.client(), "login", &[("email", "owner@example.com"), ("password", PASSWORD)]).await;
+    let (status, body) =
+        app.call(&app.client(), "login", &[("email", "owner@example.com"), ("password", PASSWORD)]).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "tenant_suspended"));
     app::people::server::service::set_tenant_status(&app.state, "Acme", false).await.unwrap();
     app.login("owner@example.com").await;
@@ -167,14 +165,16 @@ async fn suspension_stops_sessions_and_sign_ins(app: TestApp) {
 async fn plain_form_posts_redirect_with_the_error(app: TestApp) {
     app.bootstrap("Acme", "owner@example.com").await;
     let client = app.client();
-    let res = app.post_form(&client, "login", "/login", &[("email", "owner@example.com"), ("password", "nope nope")]).await;
+    let res =
+        app.post_form(&client, "login", "/login", &[("email", "owner@example.com"), ("password", "nope nope")]).await;
     assert_eq!(res.status(), StatusCode::FOUND);
     let to = res.headers()[header::LOCATION].to_str().unwrap().to_string();
     assert!(to.starts_with("/login?error="), "{to}");
     let (_, page) = app.page(&client, &to).await;
     assert!(page.contains("The email or password is incorrect."), "the login page shows the error");
 
-    let res = app.post_form(&client, "login", "/login", &[("email", "owner@example.com"), ("password", PASSWORD)]).await;
+    let res =
+        app.post_form(&client, "login", "/login", &[("email", "owner@example.com"), ("password", PASSWORD)]).await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(res.headers()[header::LOCATION], "/settings/projects");
     let (status, page) = app.page(&client, "/settings/projects").await;
@@ -213,7 +213,8 @@ async fn sign_in_attempts_are_rate_limited() {
     app.bootstrap("Acme", "owner@example.com").await;
     let client = app.client();
     for _ in 0..3 {
-        let (status, _) = app.call(&client, "login", &[("email", "owner@example.com"), ("password", "wrong one")]).await;
+        let (status, _) =
+            app.call(&client, "login", &[("email", "owner@example.com"), ("password", "wrong one")]).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let (status, body) = app.call(&client, "login", &[("email", "owner@example.com"), ("password", PASSWORD)]).await;

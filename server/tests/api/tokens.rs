@@ -14,7 +14,8 @@ use crate::{
 };
 
 async fn project(app: &TestApp, token: &str, key: &str) {
-    let res = app.api("POST", "/projects", Some(token), Some(json!({ "key": key, "name": format!("Project {key}") }))).await;
+    let res =
+        app.api("POST", "/projects", Some(token), Some(json!({ "key": key, "name": format!("Project {key}") }))).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
 }
 
@@ -33,7 +34,11 @@ async fn the_error_table(app: TestApp) {
 
     // 401 missing_token: no header, or a scheme we do not know.
     assert_error(&app.api_with("GET", "/me", None, None, &[]).await, StatusCode::UNAUTHORIZED, "missing_token");
-    assert_error(&app.api_with("GET", "/me", Some("Basic dXNlcjpwYXNz"), None, &[]).await, StatusCode::UNAUTHORIZED, "missing_token");
+    assert_error(
+        &app.api_with("GET", "/me", Some("Basic dXNlcjpwYXNz"), None, &[]).await,
+        StatusCode::UNAUTHORIZED,
+        "missing_token",
+    );
     // Schemes are case-insensitive, and the legacy ApiKey scheme works.
     for scheme in ["bearer", "BEARER", "ApiKey", "apikey"] {
         let res = app.api_with("GET", "/me", Some(&format!("{scheme} {admin}")), None, &[]).await;
@@ -66,6 +71,9 @@ async fn the_error_table(app: TestApp) {
     app.api("POST", &format!("/tokens/{id}/enable"), Some(&admin), None).await;
     app.sql("UPDATE api_tokens SET expires_at = $1 WHERE id = $2", id, 1).await;
     assert_error(&app.api("GET", "/me", Some(&read.token), None).await, StatusCode::UNAUTHORIZED, "expired_token");
+    assert_error(&app.api("GET", "/me", Some(&read.token), None).await, StatusCode::UNAUTHORIZED, "expired_token");
+    let actions = app.audit_actions(&owner.tenant_id).await;
+    assert_eq!(actions.iter().filter(|a| *a == "token.used_after_expiry").count(), 1, "audited once, not per request");
     app.sql("UPDATE api_tokens SET expires_at = $1 WHERE id = $2", id, 4_000_000_000).await;
     app.api("POST", &format!("/tokens/{id}/revoke"), Some(&admin), None).await;
     assert_error(&app.api("GET", "/me", Some(&read.token), None).await, StatusCode::UNAUTHORIZED, "revoked_token");
@@ -86,7 +94,11 @@ async fn the_error_table(app: TestApp) {
     people::set_tenant_status(&app.state, "Acme", true).await.unwrap();
     assert_error(&app.api("GET", "/me", Some(&admin), None).await, StatusCode::FORBIDDEN, "tenant_suspended");
     people::set_tenant_status(&app.state, "Acme", false).await.unwrap();
-    assert_eq!(app.api("GET", "/me", Some(&admin), None).await.status, StatusCode::OK, "takes effect on the next request");
+    assert_eq!(
+        app.api("GET", "/me", Some(&admin), None).await.status,
+        StatusCode::OK,
+        "takes effect on the next request"
+    );
 }
 
 async fn a_host_claimed_by_another_tenant_refuses_foreign_tokens(app: TestApp) {
@@ -124,10 +136,25 @@ async fn the_scope_matrix(app: TestApp) {
             ("GET", "/projects".to_string(), None, expect(1, StatusCode::OK)),
             ("GET", "/projects/BD".to_string(), None, expect(1, StatusCode::OK)),
             ("POST", "/projects".to_string(), Some(json!({"key": key, "name": "n"})), expect(2, StatusCode::CREATED)),
-            ("PATCH", "/projects/BD".to_string(), Some(json!({"name": format!("by {scope}")})), expect(2, StatusCode::OK)),
-            ("DELETE", format!("/projects/{key}"), None, if level >= 2 { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN }),
+            (
+                "PATCH",
+                "/projects/BD".to_string(),
+                Some(json!({"name": format!("by {scope}")})),
+                expect(2, StatusCode::OK),
+            ),
+            (
+                "DELETE",
+                format!("/projects/{key}"),
+                None,
+                if level >= 2 { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN },
+            ),
             ("GET", "/tokens".to_string(), None, expect(3, StatusCode::OK)),
-            ("POST", "/tokens".to_string(), Some(json!({"name": "x", "scopes": ["read"]})), expect(3, StatusCode::CREATED)),
+            (
+                "POST",
+                "/tokens".to_string(),
+                Some(json!({"name": "x", "scopes": ["read"]})),
+                expect(3, StatusCode::CREATED),
+            ),
             ("GET", "/audit-logs".to_string(), None, expect(3, StatusCode::OK)),
             ("GET", "/tenant".to_string(), None, expect(3, StatusCode::OK)),
         ];
@@ -158,21 +185,31 @@ async fn project_tokens_see_only_their_projects(app: TestApp) {
     let missing = app.api("GET", "/projects/ZZ", Some(t), None).await;
     assert_error(&hidden, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(hidden.body, missing.body, "a hidden project looks exactly like a missing one");
-    assert_error(&app.api("PATCH", "/projects/BB", Some(t), Some(json!({"name": "x"}))).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &app.api("PATCH", "/projects/BB", Some(t), Some(json!({"name": "x"}))).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     assert_error(&app.api("DELETE", "/projects/BB", Some(t), None).await, StatusCode::NOT_FOUND, "not_found");
     let res = app.api("POST", "/projects", Some(t), Some(json!({"key": "CC", "name": "C"}))).await;
     assert_error(&res, StatusCode::FORBIDDEN, "project_restricted");
 
     // It cannot mint a token wider than itself.
-    let res = app.api("POST", "/tokens", Some(t), Some(json!({"name": "wide", "scopes": ["read"], "projects": null}))).await;
+    let res =
+        app.api("POST", "/tokens", Some(t), Some(json!({"name": "wide", "scopes": ["read"], "projects": null}))).await;
     assert_error(&res, StatusCode::FORBIDDEN, "project_restricted");
-    let res = app.api("POST", "/tokens", Some(t), Some(json!({"name": "other", "scopes": ["read"], "projects": ["BB"]}))).await;
+    let res = app
+        .api("POST", "/tokens", Some(t), Some(json!({"name": "other", "scopes": ["read"], "projects": ["BB"]})))
+        .await;
     assert_error(&res, StatusCode::FORBIDDEN, "project_restricted");
-    let res = app.api("POST", "/tokens", Some(t), Some(json!({"name": "narrow", "scopes": ["read"], "projects": ["AA"]}))).await;
+    let res = app
+        .api("POST", "/tokens", Some(t), Some(json!({"name": "narrow", "scopes": ["read"], "projects": ["AA"]})))
+        .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     // It sees only tokens confined to its projects.
     let list = app.api("GET", "/tokens", Some(t), None).await;
-    let mut names: Vec<&str> = list.body["data"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> =
+        list.body["data"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["ci", "narrow"]);
 }
@@ -204,7 +241,12 @@ async fn the_token_lifecycle(app: TestApp) {
 
     // Create: 201, the full token once, the summary, the expiry header.
     let res = app
-        .api("POST", "/tokens", Some(&admin), Some(json!({"name": " CI ", "scopes": ["write"], "projects": ["BD"], "expires_in": "30d"})))
+        .api(
+            "POST",
+            "/tokens",
+            Some(&admin),
+            Some(json!({"name": " CI ", "scopes": ["write"], "projects": ["BD"], "expires_in": "30d"})),
+        )
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     let created = &res.body["data"];
@@ -235,8 +277,13 @@ async fn the_token_lifecycle(app: TestApp) {
     // Rename and widen are audited with before and after.
     let res = app.api("PATCH", &format!("/tokens/{id}"), Some(&admin), Some(json!({"name": "CI main"}))).await;
     assert_eq!(res.body["data"]["name"], "CI main");
-    let res = app.api("PATCH", &format!("/tokens/{id}"), Some(&admin), Some(json!({"projects": null, "scopes": ["read"]}))).await;
-    assert_eq!((res.body["data"]["projects"].clone(), res.body["data"]["scopes"].clone()), (Value::Null, json!(["read"])));
+    let res = app
+        .api("PATCH", &format!("/tokens/{id}"), Some(&admin), Some(json!({"projects": null, "scopes": ["read"]})))
+        .await;
+    assert_eq!(
+        (res.body["data"]["projects"].clone(), res.body["data"]["scopes"].clone()),
+        (Value::Null, json!(["read"]))
+    );
     let res = app.api("POST", "/projects", Some(&token), Some(json!({"key": "NEW", "name": "n"}))).await;
     assert_error(&res, StatusCode::FORBIDDEN, "insufficient_scope");
 
@@ -249,10 +296,16 @@ async fn the_token_lifecycle(app: TestApp) {
     assert_eq!(app.api("POST", &path("revoke"), Some(&admin), None).await.body["data"]["status"], "revoked");
     assert_error(&app.api("GET", "/me", Some(&token), None).await, StatusCode::UNAUTHORIZED, "revoked_token");
     assert_error(&app.api("POST", &path("enable"), Some(&admin), None).await, StatusCode::CONFLICT, "conflict");
-    assert_error(&app.api("PATCH", &format!("/tokens/{id}"), Some(&admin), Some(json!({"name": "x"}))).await, StatusCode::CONFLICT, "conflict");
+    assert_error(
+        &app.api("PATCH", &format!("/tokens/{id}"), Some(&admin), Some(json!({"name": "x"}))).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    );
 
     let actions = app.audit_actions(&owner.tenant_id).await;
-    for expected in ["token.created", "token.renamed", "token.updated", "token.disabled", "token.enabled", "token.revoked"] {
+    for expected in
+        ["token.created", "token.renamed", "token.updated", "token.disabled", "token.enabled", "token.revoked"]
+    {
         assert!(actions.iter().any(|a| a == expected), "{expected} missing from {actions:?}");
     }
 
@@ -265,14 +318,26 @@ async fn the_token_lifecycle(app: TestApp) {
         (json!({"name": "x", "scopes": ["read"], "projects": ["NOPE"]}), "invalid_request"),
         (json!({"name": "x", "scopes": ["read"], "expires_in": "7d"}), "invalid_request"),
         (json!({"name": "x", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"}), "invalid_request"),
-        (json!({"name": "x", "scopes": ["read"], "expires_in": "30d", "expires_at": "2099-01-01T00:00:00Z"}), "invalid_request"),
+        (
+            json!({"name": "x", "scopes": ["read"], "expires_in": "30d", "expires_at": "2099-01-01T00:00:00Z"}),
+            "invalid_request",
+        ),
     ] {
         let res = app.api("POST", "/tokens", Some(&admin), Some(body.clone())).await;
         assert_error(&res, StatusCode::UNPROCESSABLE_ENTITY, code);
     }
-    let res = app.api_with("POST", "/tokens", Some(&format!("Bearer {admin}")), None, &[("content-type", "application/json")]).await;
+    let res = app
+        .api_with("POST", "/tokens", Some(&format!("Bearer {admin}")), None, &[("content-type", "application/json")])
+        .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    let res = app.api("POST", "/tokens", Some(&admin), Some(json!({"name": "x", "scopes": ["read"], "expires_at": "2099-01-01T00:00:00Z"}))).await;
+    let res = app
+        .api(
+            "POST",
+            "/tokens",
+            Some(&admin),
+            Some(json!({"name": "x", "scopes": ["read"], "expires_at": "2099-01-01T00:00:00Z"})),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::CREATED);
     assert_eq!(res.body["data"]["expires_at"], "2099-01-01T00:00:00Z");
 }
@@ -284,21 +349,31 @@ async fn nobody_mints_more_than_they_have(app: TestApp) {
 
     // Members cannot create tokens at all.
     let req: app::tokens::CreateToken = serde_json::from_value(json!({"name": "m", "scopes": ["read"]})).unwrap();
-    let err = app::tokens::server::service::create(
-        &app.state,
-        &app::actor::Actor::User(member),
-        &Default::default(),
-        req,
-    )
-    .await
-    .unwrap_err();
+    let err =
+        app::tokens::server::service::create(&app.state, &app::actor::Actor::User(member), &Default::default(), req)
+            .await
+            .unwrap_err();
     assert_eq!(err.code, app::error::ErrorCode::Forbidden);
 
     // A 30-day admin token cannot mint a never-expiring one.
     let short = app.token(&owner, json!({"name": "short", "scopes": ["admin"], "expires_in": "30d"})).await.token;
-    let res = app.api("POST", "/tokens", Some(&short), Some(json!({"name": "forever", "scopes": ["read"], "expires_in": "never"}))).await;
+    let res = app
+        .api(
+            "POST",
+            "/tokens",
+            Some(&short),
+            Some(json!({"name": "forever", "scopes": ["read"], "expires_in": "never"})),
+        )
+        .await;
     assert_error(&res, StatusCode::FORBIDDEN, "insufficient_scope");
-    let res = app.api("POST", "/tokens", Some(&short), Some(json!({"name": "shorter", "scopes": ["admin"], "expires_in": "30d"}))).await;
+    let res = app
+        .api(
+            "POST",
+            "/tokens",
+            Some(&short),
+            Some(json!({"name": "shorter", "scopes": ["admin"], "expires_in": "30d"})),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
 
     // An admin's token loses its power to manage tokens when the admin becomes a member.
@@ -326,7 +401,11 @@ async fn rotation_keeps_the_old_token_until_the_new_one_is_used(app: TestApp) {
     assert!(res.body["data"]["expires_at"].is_string());
     assert_ne!(new, old.token);
 
-    assert_eq!(app.api("GET", "/me", Some(&old.token), None).await.status, StatusCode::OK, "old works until the new is used");
+    assert_eq!(
+        app.api("GET", "/me", Some(&old.token), None).await.status,
+        StatusCode::OK,
+        "old works until the new is used"
+    );
     assert_eq!(app.api("GET", "/me", Some(&old.token), None).await.status, StatusCode::OK);
     assert_eq!(app.api("GET", "/me", Some(&new), None).await.status, StatusCode::OK);
     assert_error(&app.api("GET", "/me", Some(&old.token), None).await, StatusCode::UNAUTHORIZED, "revoked_token");
@@ -337,13 +416,17 @@ async fn rotation_keeps_the_old_token_until_the_new_one_is_used(app: TestApp) {
 
     // "now": the old one stops at once.
     let other = app.token(&owner, json!({"name": "nightly", "scopes": ["read"]})).await;
-    let res = app.api("POST", &format!("/tokens/{}/rotate", other.summary.id), Some(&admin), Some(json!({"old_token": "now"}))).await;
+    let res = app
+        .api("POST", &format!("/tokens/{}/rotate", other.summary.id), Some(&admin), Some(json!({"old_token": "now"})))
+        .await;
     assert_eq!(res.status, StatusCode::CREATED);
     assert_error(&app.api("GET", "/me", Some(&other.token), None).await, StatusCode::UNAUTHORIZED, "revoked_token");
 
     // "1h": both work inside the window, even after the new one is used; then the old is revoked once.
     let third = app.token(&owner, json!({"name": "deploy", "scopes": ["read"]})).await;
-    let res = app.api("POST", &format!("/tokens/{}/rotate", third.summary.id), Some(&admin), Some(json!({"old_token": "1h"}))).await;
+    let res = app
+        .api("POST", &format!("/tokens/{}/rotate", third.summary.id), Some(&admin), Some(json!({"old_token": "1h"})))
+        .await;
     let replacement = res.body["data"]["token"].as_str().unwrap().to_string();
     assert_eq!(app.api("GET", "/me", Some(&replacement), None).await.status, StatusCode::OK);
     assert_eq!(app.api("GET", "/me", Some(&third.token), None).await.status, StatusCode::OK, "inside the window");
@@ -356,7 +439,9 @@ async fn rotation_keeps_the_old_token_until_the_new_one_is_used(app: TestApp) {
     assert_eq!(after, before + 1, "the window's end is recorded exactly once");
 
     // Bad modes and revoked tokens are refused.
-    let res = app.api("POST", &format!("/tokens/{}/rotate", third.summary.id), Some(&admin), Some(json!({"old_token": "2h"}))).await;
+    let res = app
+        .api("POST", &format!("/tokens/{}/rotate", third.summary.id), Some(&admin), Some(json!({"old_token": "2h"})))
+        .await;
     assert_error(&res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
     let res = app.api("POST", &format!("/tokens/{}/rotate", other.summary.id), Some(&admin), None).await;
     assert_error(&res, StatusCode::CONFLICT, "conflict");
@@ -365,9 +450,17 @@ async fn rotation_keeps_the_old_token_until_the_new_one_is_used(app: TestApp) {
 async fn leaked_tokens_are_revoked_and_the_answer_says_nothing(app: TestApp) {
     let owner = app.bootstrap("Acme", "owner@example.com").await;
     let leaked = app.token(&owner, json!({"name": "leaky", "scopes": ["read"]})).await;
-    let report = |tokens: Vec<String>| json!({"tokens": tokens, "source": "github", "url": "https://example.com/commit/1"});
+    let report =
+        |tokens: Vec<String>| json!({"tokens": tokens, "source": "github", "url": "https://example.com/commit/1"});
     let real = app.api("POST", "/leaked-tokens", None, Some(report(vec![leaked.token.clone()]))).await;
-    let fake = app.api("POST", "/leaked-tokens", None, Some(report(vec![format::generate("abcdabcd").expose(), "nonsense".into()]))).await;
+    let fake = app
+        .api(
+            "POST",
+            "/leaked-tokens",
+            None,
+            Some(report(vec![format::generate("abcdabcd").expose(), "nonsense".into()])),
+        )
+        .await;
     assert_eq!(real.status, StatusCode::ACCEPTED);
     assert_eq!((real.status, &real.body), (fake.status, &fake.body), "same answer either way");
     assert_error(&app.api("GET", "/me", Some(&leaked.token), None).await, StatusCode::UNAUTHORIZED, "revoked_token");
@@ -411,8 +504,16 @@ async fn the_audit_log_pages_with_a_cursor(app: TestApp) {
     assert_eq!(seen, ["token.created", "project.created", "project.created", "project.created"]);
     let res = app.api("GET", "/audit-logs?since=2999-01-01T00:00:00Z", Some(&admin), None).await;
     assert_eq!(res.body["data"], json!([]));
-    assert_error(&app.api("GET", "/audit-logs?since=yesterday", Some(&admin), None).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
-    assert_error(&app.api("GET", "/audit-logs?limit=500", Some(&admin), None).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    assert_error(
+        &app.api("GET", "/audit-logs?since=yesterday", Some(&admin), None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    );
+    assert_error(
+        &app.api("GET", "/audit-logs?limit=500", Some(&admin), None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    );
 }
 
 async fn last_use_is_recorded_without_a_write_per_request(app: TestApp) {
@@ -459,12 +560,22 @@ async fn the_ip_allowlist_uses_the_address_behind_trusted_proxies() {
     let from = |ip: &'static str| [("x-forwarded-for", ip)];
 
     // Refused when it would lock out the caller.
-    let res = app.api_with("PATCH", "/tenant", Some(&auth), Some(json!({"ip_allowlist": ["10.0.0.0/8"]})), &from("203.0.113.5")).await;
-    assert_error(&res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
-    let res = app.api_with("PATCH", "/tenant", Some(&auth), Some(json!({"ip_allowlist": ["not-an-ip"]})), &from("203.0.113.5")).await;
+    let res = app
+        .api_with("PATCH", "/tenant", Some(&auth), Some(json!({"ip_allowlist": ["10.0.0.0/8"]})), &from("203.0.113.5"))
+        .await;
     assert_error(&res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
     let res = app
-        .api_with("PATCH", "/tenant", Some(&auth), Some(json!({"ip_allowlist": ["203.0.113.0/24"]})), &from("203.0.113.5"))
+        .api_with("PATCH", "/tenant", Some(&auth), Some(json!({"ip_allowlist": ["not-an-ip"]})), &from("203.0.113.5"))
+        .await;
+    assert_error(&res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    let res = app
+        .api_with(
+            "PATCH",
+            "/tenant",
+            Some(&auth),
+            Some(json!({"ip_allowlist": ["203.0.113.0/24"]})),
+            &from("203.0.113.5"),
+        )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(res.body["data"]["ip_allowlist"], json!(["203.0.113.0/24"]));
@@ -489,18 +600,44 @@ fn qahub_token_create_prints_the_token_alone() {
             .output()
             .unwrap()
     };
-    assert!(run(&["admin", "bootstrap", "--tenant", "Acme", "--email", "o@example.com", "--password", "a long password"]).status.success());
-    let out = run(&["token", "create", "--tenant", "Acme", "--email", "o@example.com", "--name", "CI", "--scopes", "read,write", "--expires", "30d"]);
+    assert!(run(&[
+        "admin",
+        "bootstrap",
+        "--tenant",
+        "Acme",
+        "--email",
+        "o@example.com",
+        "--password",
+        "a long password"
+    ])
+    .status
+    .success());
+    let out = run(&[
+        "token",
+        "create",
+        "--tenant",
+        "Acme",
+        "--email",
+        "o@example.com",
+        "--name",
+        "CI",
+        "--scopes",
+        "read,write",
+        "--expires",
+        "30d",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let token = stdout.trim_end_matches('\n');
     assert!(format::parse(token).is_some(), "stdout is exactly the token: {stdout:?}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&token[12..]), "the secret is not logged");
 
-    let out = run(&["token", "create", "--tenant", "Acme", "--email", "o@example.com", "--name", "x", "--scopes", "root"]);
+    let out =
+        run(&["token", "create", "--tenant", "Acme", "--email", "o@example.com", "--name", "x", "--scopes", "root"]);
     assert!(!out.status.success() && out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
-    let out = run(&["token", "create", "--tenant", "Nope", "--email", "o@example.com", "--name", "x", "--scopes", "read"]);
+    let out =
+        run(&["token", "create", "--tenant", "Nope", "--email", "o@example.com", "--name", "x", "--scopes", "read"]);
     assert!(!out.status.success() && out.stdout.is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -115,7 +115,9 @@ pub async fn page(
 ) -> Result<(Vec<AuditEntry>, Option<String>), AppError> {
     let allowed = match actor {
         Actor::User(u) => u.role.can_manage(),
-        Actor::Token(t) => t.name.starts_with(crate::tokens::SIEM_PREFIX) || t.top_scope() == Some(crate::tokens::Scope::Admin),
+        Actor::Token(t) => {
+            t.name.starts_with(crate::tokens::SIEM_PREFIX) || t.top_scope() == Some(crate::tokens::Scope::Admin)
+        }
         Actor::System => true,
     };
     if !allowed {

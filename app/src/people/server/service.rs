@@ -54,13 +54,7 @@ async fn create_tenant_with_owner(
     if first_run_only && (!claimed || store::count_users(&mut tx).await? > 0) {
         return Err(already_set_up());
     }
-    let user = CurrentUser {
-        user_id: new_id(),
-        email,
-        tenant_id: new_id(),
-        tenant_name,
-        role: Role::Owner,
-    };
+    let user = CurrentUser { user_id: new_id(), email, tenant_id: new_id(), tenant_name, role: Role::Owner };
     store::insert_tenant(&mut tx, &user.tenant_id, &user.tenant_name, now).await?;
     store::insert_user(&mut tx, &user.user_id, &user.email, &hash, now).await?;
     store::insert_membership(&mut tx, &user.tenant_id, &user.user_id, Role::Owner, now).await?;
@@ -69,7 +63,11 @@ async fn create_tenant_with_owner(
         tenant_id: &user.tenant_id,
         action: "tenant.created",
         actor: &actor,
-        target: Some(crate::audit::Party { kind: "tenant".into(), id: Some(user.tenant_id.clone()), label: Some(user.tenant_name.clone()) }),
+        target: Some(crate::audit::Party {
+            kind: "tenant".into(),
+            id: Some(user.tenant_id.clone()),
+            label: Some(user.tenant_name.clone()),
+        }),
         meta: &RequestMeta::default(),
         details: None,
     };
@@ -163,7 +161,14 @@ pub async fn login(state: &AppState, email: &str, password: &str, meta: &Request
         .map(|m| m.user)
         .ok_or_else(|| AppError::new(ErrorCode::TenantSuspended, "This workspace is suspended."))?;
     let actor = Actor::User(user.clone());
-    let event = audit::Event { tenant_id: &user.tenant_id, action: "user.login", actor: &actor, target: None, meta, details: None };
+    let event = audit::Event {
+        tenant_id: &user.tenant_id,
+        action: "user.login",
+        actor: &actor,
+        target: None,
+        meta,
+        details: None,
+    };
     audit::record_alone(&state.db, now(), event).await?;
     Ok(user)
 }

@@ -42,12 +42,7 @@ pub async fn count_users(tx: &mut Transaction<'_, Any>) -> Result<i64, AppError>
     Ok(n)
 }
 
-pub async fn insert_tenant(
-    tx: &mut Transaction<'_, Any>,
-    id: &str,
-    name: &str,
-    now: i64,
-) -> Result<(), AppError> {
+pub async fn insert_tenant(tx: &mut Transaction<'_, Any>, id: &str, name: &str, now: i64) -> Result<(), AppError> {
     sqlx::query("INSERT INTO tenants (id, name, status, created_at) VALUES ($1, $2, 'ACTIVE', $3)")
         .bind(id)
         .bind(name)
@@ -59,10 +54,8 @@ pub async fn insert_tenant(
 }
 
 pub async fn find_tenant_id(db: &Db, name: &str) -> Result<Option<String>, AppError> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE name = $1")
-        .bind(name)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM tenants WHERE name = $1").bind(name).fetch_optional(db).await?;
     Ok(row.map(|(id,)| id))
 }
 
@@ -146,20 +139,14 @@ pub async fn membership_of(db: &Db, user_id: &str, tenant_id: &str) -> Result<Op
 
 /// Returns how many tenants matched the name.
 pub async fn set_tenant_status(db: &Db, name: &str, status: &str) -> Result<u64, AppError> {
-    let done = sqlx::query("UPDATE tenants SET status = $1 WHERE name = $2")
-        .bind(status)
-        .bind(name)
-        .execute(db)
-        .await?;
+    let done =
+        sqlx::query("UPDATE tenants SET status = $1 WHERE name = $2").bind(status).bind(name).execute(db).await?;
     Ok(done.rows_affected())
 }
 
 /// Returns how many users matched the email.
 pub async fn set_user_status(db: &Db, email: &str, status: &str) -> Result<u64, AppError> {
-    let done = sqlx::query("UPDATE users SET status = $1 WHERE email = $2")
-        .bind(status)
-        .bind(email)
-        .execute(db)
-        .await?;
+    let done =
+        sqlx::query("UPDATE users SET status = $1 WHERE email = $2").bind(status).bind(email).execute(db).await?;
     Ok(done.rows_affected())
 }

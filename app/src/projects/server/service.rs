@@ -19,7 +19,9 @@ fn tenant_of(actor: &Actor) -> Result<&str, AppError> {
 
 fn require_editor(actor: &Actor) -> Result<(), AppError> {
     match actor {
-        Actor::User(u) if !u.role.can_manage() => Err(AppError::forbidden("Only owners and admins can change projects.")),
+        Actor::User(u) if !u.role.can_manage() => {
+            Err(AppError::forbidden("Only owners and admins can change projects."))
+        }
         _ => Ok(()),
     }
 }
@@ -48,7 +50,13 @@ pub async fn get(state: &AppState, actor: &Actor, key: &str) -> Result<Project, 
     }
 }
 
-pub async fn create(state: &AppState, actor: &Actor, meta: &RequestMeta, key: &str, name: &str) -> Result<Project, AppError> {
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    key: &str,
+    name: &str,
+) -> Result<Project, AppError> {
     match actor {
         Actor::User(u) if !u.role.can_manage() => {
             return Err(AppError::forbidden("Only owners and admins can create projects."));
@@ -59,7 +67,8 @@ pub async fn create(state: &AppState, actor: &Actor, meta: &RequestMeta, key: &s
         _ => {}
     }
     let tenant_id = tenant_of(actor)?;
-    let project = Project { id: new_id(), key: normalize_key(key)?, name: normalize_name(name)?, created_at: timestamp(now()) };
+    let project =
+        Project { id: new_id(), key: normalize_key(key)?, name: normalize_name(name)?, created_at: timestamp(now()) };
     let mut tx = state.db.begin().await?;
     store::insert(&mut tx, tenant_id, &project).await?;
     let event = audit::Event {
@@ -75,7 +84,13 @@ pub async fn create(state: &AppState, actor: &Actor, meta: &RequestMeta, key: &s
     Ok(project)
 }
 
-pub async fn rename(state: &AppState, actor: &Actor, meta: &RequestMeta, key: &str, name: &str) -> Result<Project, AppError> {
+pub async fn rename(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    key: &str,
+    name: &str,
+) -> Result<Project, AppError> {
     require_editor(actor)?;
     let mut project = get(state, actor, key).await?;
     let name = normalize_name(name)?;

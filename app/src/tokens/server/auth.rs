@@ -14,8 +14,8 @@ use crate::{
     db::{now, timestamp},
     error::{AppError, ErrorCode},
     people::Role,
-    tokens::{top_scope, Scope, SIEM_PREFIX},
     state::AppState,
+    tokens::{top_scope, Scope, SIEM_PREFIX},
 };
 
 /// The projects a project token may touch.
@@ -100,7 +100,9 @@ pub fn normalize_host(host: &str) -> String {
     if host.starts_with('[') {
         return host.split(']').next().map(|h| format!("{h}]")).unwrap_or(host);
     }
-    host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host.clone(), |(h, _)| h.to_string())
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host.clone(), |(h, _)| h.to_string())
 }
 
 /// A tenant's allowlist: CIDRs or single addresses, separated by commas or new lines.
@@ -109,10 +111,9 @@ pub fn parse_allowlist(text: &str) -> Result<Vec<IpNet>, AppError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|entry| {
-            entry
-                .parse::<IpNet>()
-                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| AppError::invalid(format!("{entry:?} is not an IP address or CIDR range (like 203.0.113.0/24).")))
+            entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+                AppError::invalid(format!("{entry:?} is not an IP address or CIDR range (like 203.0.113.0/24)."))
+            })
         })
         .collect()
 }
@@ -123,8 +124,9 @@ pub fn allowlist_admits(allowlist: &[IpNet], ip: Option<IpAddr>) -> bool {
 
 pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<TokenPrincipal, AppError> {
     let presented = token_from_header(creds.authorization)?;
-    let parsed = format::parse(presented)
-        .ok_or_else(|| fail(ErrorCode::MalformedToken, "This is not a QA Hub token (qh_<prefix>_<secret>), or it was mistyped."))?;
+    let parsed = format::parse(presented).ok_or_else(|| {
+        fail(ErrorCode::MalformedToken, "This is not a QA Hub token (qh_<prefix>_<secret>), or it was mistyped.")
+    })?;
     let invalid = || fail(ErrorCode::InvalidToken, "The token is not valid.");
     let host = creds.host.map(normalize_host).unwrap_or_default();
 
@@ -142,7 +144,8 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
 
     let now = now();
     let token = &row.token;
-    let meta = RequestMeta { ip: creds.client_ip.map(|ip| ip.to_string()), user_agent: creds.user_agent.map(str::to_owned) };
+    let meta =
+        RequestMeta { ip: creds.client_ip.map(|ip| ip.to_string()), user_agent: creds.user_agent.map(str::to_owned) };
     if token.status == "revoked" {
         return Err(fail(ErrorCode::RevokedToken, "The token has been revoked."));
     }
@@ -168,7 +171,10 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
         return Err(fail(ErrorCode::IpNotAllowed, "Requests from this address are not allowed for this workspace."));
     }
     if token.name.starts_with(SIEM_PREFIX) && !(creds.method == "GET" && creds.path == "/api/v1/audit-logs") {
-        return Err(fail(ErrorCode::RestrictedEndpoint, "This key may only read the audit log (GET /api/v1/audit-logs)."));
+        return Err(fail(
+            ErrorCode::RestrictedEndpoint,
+            "This key may only read the audit log (GET /api/v1/audit-logs).",
+        ));
     }
 
     let projects = if token.all_projects {

@@ -49,7 +49,9 @@ fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64) -> TokenSumm
 }
 
 fn target(row: &TokenRow) -> Party {
-    Party { kind: "token".into(), id: Some(row.id.clone()), label: Some(format!("qh_{}_… ({})", row.prefix, row.name)) }
+    Party {
+        kind: "token".into(), id: Some(row.id.clone()), label: Some(format!("qh_{}_… ({})", row.prefix, row.name))
+    }
 }
 
 fn tenant_of(actor: &Actor) -> Result<&str, AppError> {
@@ -193,7 +195,12 @@ async fn mint(
     Err(AppError::internal())
 }
 
-pub async fn create(state: &AppState, actor: &Actor, meta: &RequestMeta, req: CreateToken) -> Result<CreatedToken, AppError> {
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    req: CreateToken,
+) -> Result<CreatedToken, AppError> {
     let tenant_id = tenant_of(actor)?.to_string();
     require_manager(actor)?;
     let name = normalize_name(&req.name)?;
@@ -348,7 +355,8 @@ pub async fn set_status(
     };
     let mut tx = state.db.begin().await?;
     if store::transition(&mut tx, &row.id, from, to, now).await? {
-        let event = audit::Event { tenant_id: &row.tenant_id, action, actor, target: Some(target(&row)), meta, details: None };
+        let event =
+            audit::Event { tenant_id: &row.tenant_id, action, actor, target: Some(target(&row)), meta, details: None };
         audit::record(&mut tx, now, event).await?;
         tx.commit().await?;
     } else {
@@ -424,7 +432,11 @@ pub async fn update(
     note("projects", json!(before.projects), json!(after_projects));
     note("expires_at", json!(before.expires_at.map(rfc3339)), json!(expires_at.map(timestamp).map(rfc3339)));
     if !changed_after.is_empty() {
-        let action = if changed_after.len() == 1 && changed_after.contains_key("name") { "token.renamed" } else { "token.updated" };
+        let action = if changed_after.len() == 1 && changed_after.contains_key("name") {
+            "token.renamed"
+        } else {
+            "token.updated"
+        };
         let event = audit::Event {
             tenant_id: &row.tenant_id,
             action,
@@ -457,7 +469,13 @@ pub async fn rotate(
     let old_projects = if old.all_projects {
         None
     } else {
-        Some(store::project_keys(&state.db, &[old.id.as_str()]).await?.into_iter().map(|(_, _, k)| k).collect::<Vec<_>>())
+        Some(
+            store::project_keys(&state.db, &[old.id.as_str()])
+                .await?
+                .into_iter()
+                .map(|(_, _, k)| k)
+                .collect::<Vec<_>>(),
+        )
     };
     let projects = resolve_projects(state, actor, &old.tenant_id, old_projects.as_deref()).await?;
     let expires_at = match old.expiry_policy.as_str() {
@@ -596,7 +614,13 @@ pub async fn note_use_after_expiry(state: &AppState, token: &TokenRow, meta: &Re
 pub const LEAK_REPORT_MAX: usize = 20;
 
 /// Revokes every reported token that is real and live. Says nothing back about which.
-pub async fn report_leaked(state: &AppState, tokens: &[String], source: Option<&str>, url: Option<&str>, meta: &RequestMeta) {
+pub async fn report_leaked(
+    state: &AppState,
+    tokens: &[String],
+    source: Option<&str>,
+    url: Option<&str>,
+    meta: &RequestMeta,
+) {
     let mut seen = Vec::new();
     for presented in tokens.iter().take(LEAK_REPORT_MAX) {
         let Some(parsed) = format::parse(presented.trim()) else { continue };
@@ -608,7 +632,8 @@ pub async fn report_leaked(state: &AppState, tokens: &[String], source: Option<&
             Ok(Some(row)) => row,
             _ => continue,
         };
-        let matches = password::verify_bounded(state, parsed.secret().to_owned(), row.secret_hash.clone()).await.unwrap_or(false);
+        let matches =
+            password::verify_bounded(state, parsed.secret().to_owned(), row.secret_hash.clone()).await.unwrap_or(false);
         if !matches {
             continue;
         }

@@ -114,7 +114,11 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, t: &NewToken<'_>) -> Result<b
     Ok(true)
 }
 
-pub async fn set_projects(tx: &mut Transaction<'_, Any>, token_id: &str, project_ids: &[String]) -> Result<(), AppError> {
+pub async fn set_projects(
+    tx: &mut Transaction<'_, Any>,
+    token_id: &str,
+    project_ids: &[String],
+) -> Result<(), AppError> {
     sqlx::query("DELETE FROM api_token_projects WHERE token_id = $1").bind(token_id).execute(&mut **tx).await?;
     for project_id in project_ids {
         sqlx::query("INSERT INTO api_token_projects (token_id, project_id) VALUES ($1, $2)")
@@ -160,7 +164,8 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<TokenRow>, AppError> {
     let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
-    let pattern = search.map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], ""))).unwrap_or_else(|| "%".into());
+    let pattern =
+        search.map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], ""))).unwrap_or_else(|| "%".into());
     let rows = sqlx::query(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
          WHERE t.tenant_id = $1 AND (t.created_at < $2 OR (t.created_at = $2 AND ($3 = '' OR t.id < $3))) \
@@ -323,12 +328,14 @@ pub async fn touch(db: &Db, id: &str, ip: Option<&str>, now: i64) -> Result<bool
 
 /// The tenant's last activity, at most once a day.
 pub async fn touch_tenant(db: &Db, tenant_id: &str, now: i64) -> Result<(), AppError> {
-    sqlx::query("UPDATE tenants SET last_active_at = $1 WHERE id = $2 AND (last_active_at IS NULL OR last_active_at <= $3)")
-        .bind(now)
-        .bind(tenant_id)
-        .bind(now - 86_400)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "UPDATE tenants SET last_active_at = $1 WHERE id = $2 AND (last_active_at IS NULL OR last_active_at <= $3)",
+    )
+    .bind(now)
+    .bind(tenant_id)
+    .bind(now - 86_400)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -336,11 +343,12 @@ pub async fn touch_tenant(db: &Db, tenant_id: &str, now: i64) -> Result<(), AppE
 pub async fn projects_by_keys(db: &Db, tenant_id: &str, keys: &[String]) -> Result<Vec<(String, String)>, AppError> {
     let mut found = Vec::with_capacity(keys.len());
     for key in keys {
-        let row: Option<(String, String)> = sqlx::query_as("SELECT id, key FROM projects WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant_id)
-            .bind(key)
-            .fetch_optional(db)
-            .await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT id, key FROM projects WHERE tenant_id = $1 AND key = $2")
+                .bind(tenant_id)
+                .bind(key)
+                .fetch_optional(db)
+                .await?;
         found.extend(row);
     }
     Ok(found)
