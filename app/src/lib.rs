@@ -32,7 +32,8 @@ use crate::{
         pages::{LoginPage, SetupPage},
     },
     projects::pages::ProjectsPage,
-    settings::{ApiTokensPage, AuditLogPage, SettingsShell},
+    settings::{AuditLogPage, SettingsShell},
+    tokens::pages::ApiTokensPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -61,15 +61,6 @@ pub fn SettingsShell() -> impl IntoView {
 }
 
 #[component]
-pub fn ApiTokensPage() -> impl IntoView {
-    view! {
-        <Title text="API Tokens" />
-        <h1>"API Tokens"</h1>
-        <p>"Tokens let CI pipelines and scripts call the QA Hub API."</p>
-    }
-}
-
-#[component]
 pub fn AuditLogPage() -> impl IntoView {
     view! {
         <Title text="Audit log" />

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 mod health;
 mod server_fn_status;
+mod token_forms;
 pub mod sessions;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
@@ -49,6 +50,7 @@ pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", api_v1::router(state.clone()))
+        .route(app::tokens::api::LIST_URL, axum::routing::post(token_forms::post))
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(server_fn_status::set_status))

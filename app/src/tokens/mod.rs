@@ -2,6 +2,8 @@
 //! the summary) and their validation. Generation, hashing, SQL and the lifecycle rules
 //! are in `server`.
 
+pub mod api;
+pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
 
@@ -302,5 +304,126 @@ mod tests {
         assert_eq!(normalize_name("  CI  ").unwrap(), "CI");
         assert!(normalize_name("").is_err());
         assert!(normalize_name(&"x".repeat(101)).is_err());
+    }
+}
+
+/// The create dialog's fields, as a browser form sends them. `into_request` turns them
+/// into the one `CreateToken` that the API takes too.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateTokenForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub scopes: Vec<Scope>,
+    /// `all` or `specific`.
+    #[serde(default)]
+    pub project_access: String,
+    #[serde(default)]
+    pub projects: Vec<String>,
+    /// `never`, `30d`, `90d` or `custom`.
+    #[serde(default)]
+    pub expiration: String,
+    /// `YYYY-MM-DD`, for `custom`: the token works until the end of that day (UTC).
+    #[serde(default)]
+    pub expires_on: String,
+}
+
+impl CreateTokenForm {
+    pub fn into_request(self) -> Result<CreateToken, AppError> {
+        let projects = match self.project_access.as_str() {
+            "" | "all" => None,
+            "specific" if self.projects.is_empty() => {
+                return Err(AppError::invalid("Pick at least one project, or choose All projects."));
+            }
+            "specific" => Some(self.projects),
+            other => return Err(AppError::invalid(format!("Unknown project access {other:?}."))),
+        };
+        let (expires_in, expires_at) = match self.expiration.as_str() {
+            "" | "never" => (Some(ExpiresIn::Never), None),
+            "30d" => (Some(ExpiresIn::Days30), None),
+            "90d" => (Some(ExpiresIn::Days90), None),
+            "custom" => {
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                let date = time::Date::parse(self.expires_on.trim(), &format)
+                    .map_err(|_| AppError::invalid("Pick an expiry date."))?;
+                let end_of_day = date.with_hms(23, 59, 59).expect("valid time").assume_utc();
+                (None, Some(end_of_day))
+            }
+            other => return Err(AppError::invalid(format!("Unknown expiration {other:?}."))),
+        };
+        Ok(CreateToken { name: self.name, scopes: self.scopes, projects, expires_in, expires_at })
+    }
+}
+
+/// One page of the tokens list, with the server's clock so relative times render the
+/// same on the server and in the browser.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenPage {
+    pub tokens: Vec<TokenSummary>,
+    pub next_cursor: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub now: OffsetDateTime,
+}
+
+/// "just now", "5 min ago", "3 h ago", "12 days ago".
+pub fn relative_time(then: OffsetDateTime, now: OffsetDateTime) -> String {
+    let secs = (now - then).whole_seconds().max(0);
+    match secs {
+        0..=59 => "just now".into(),
+        60..=3599 => format!("{} min ago", secs / 60),
+        3600..=86_399 => format!("{} h ago", secs / 3600),
+        _ => match secs / 86_400 {
+            1 => "1 day ago".into(),
+            days => format!("{days} days ago"),
+        },
+    }
+}
+
+/// Expires within a week (and has not yet).
+pub fn expires_soon(expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    expires_at.is_some_and(|at| at > now && at - now <= Duration::days(7))
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::*;
+
+    fn form(access: &str, projects: &[&str], expiration: &str, on: &str) -> CreateTokenForm {
+        CreateTokenForm {
+            name: "CI".into(),
+            scopes: vec![Scope::Write],
+            project_access: access.into(),
+            projects: projects.iter().map(|p| p.to_string()).collect(),
+            expiration: expiration.into(),
+            expires_on: on.into(),
+        }
+    }
+
+    #[test]
+    fn the_form_becomes_the_api_request() {
+        let req = form("specific", &["BD"], "30d", "").into_request().unwrap();
+        assert_eq!(req.projects, Some(vec!["BD".to_string()]));
+        assert_eq!(req.expires_in, Some(ExpiresIn::Days30));
+        let req = form("all", &["BD"], "never", "").into_request().unwrap();
+        assert_eq!((req.projects, req.expires_in), (None, Some(ExpiresIn::Never)));
+        let req = form("all", &[], "custom", "2031-02-03").into_request().unwrap();
+        assert_eq!(req.expires_at.unwrap().to_string(), "2031-02-03 23:59:59.0 +00:00:00");
+        assert!(form("specific", &[], "never", "").into_request().is_err());
+        assert!(form("all", &[], "custom", "").into_request().is_err());
+        assert!(form("all", &[], "7d", "").into_request().is_err());
+    }
+
+    #[test]
+    fn relative_times_read_naturally() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        let ago = |s: i64| relative_time(now - Duration::seconds(s), now);
+        assert_eq!(ago(5), "just now");
+        assert_eq!(ago(300), "5 min ago");
+        assert_eq!(ago(7200), "2 h ago");
+        assert_eq!(ago(86_400), "1 day ago");
+        assert_eq!(ago(3 * 86_400), "3 days ago");
+        assert!(expires_soon(Some(now + Duration::days(6)), now));
+        assert!(!expires_soon(Some(now + Duration::days(8)), now));
+        assert!(!expires_soon(Some(now - Duration::days(1)), now));
     }
 }

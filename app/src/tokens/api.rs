@@ -1,0 +1,95 @@
+//! Server functions behind the API Tokens page. Their bodies call the same
+//! `tokens::server::service` functions as `/api/v1/tokens`, with the same types.
+
+use leptos::prelude::*;
+
+use crate::{
+    error::AppError,
+    tokens::{CreatedToken, RetireOld, Scope, TokenPage, TokenSummary},
+};
+
+pub const LIST_URL: &str = "/settings/developer/api-tokens";
+pub const PAGE_SIZE: i64 = 25;
+
+#[server(prefix = "/_qh", endpoint = "tokens/list")]
+pub async fn list_tokens(q: Option<String>, status: Option<String>, cursor: Option<String>) -> Result<TokenPage, AppError> {
+    use crate::{
+        actor::Actor,
+        tokens::{server::service, TokenStatus},
+    };
+    let (state, user) = crate::server_fn_ctx::require_user().await?;
+    let status = match status.as_deref().map(str::trim) {
+        None | Some("") | Some("all") => None,
+        Some(s) => Some(
+            serde_json::from_value::<TokenStatus>(serde_json::Value::String(s.to_string()))
+                .map_err(|_| AppError::invalid(format!("Unknown status {s:?}.")))?,
+        ),
+    };
+    let query = service::ListQuery { search: q, status, cursor, limit: Some(PAGE_SIZE) };
+    let page = service::list(&state, &Actor::User(user), query).await?;
+    Ok(TokenPage { tokens: page.data, next_cursor: page.next_cursor, now: crate::db::timestamp(crate::db::now()) })
+}
+
+/// The create dialog, with JavaScript. (Without it the form posts to the page itself,
+/// which renders the reveal dialog: see the server's `token_forms`.)
+#[server(prefix = "/_qh", endpoint = "tokens/issue")]
+pub async fn issue_token(
+    name: String,
+    #[server(default)] scopes: Vec<Scope>,
+    #[server(default)] project_access: String,
+    #[server(default)] projects: Vec<String>,
+    #[server(default)] expiration: String,
+    #[server(default)] expires_on: String,
+) -> Result<CreatedToken, AppError> {
+    use crate::{actor::Actor, server_fn_ctx as ctx, tokens::CreateTokenForm};
+    let (state, user) = ctx::require_user().await?;
+    let form = CreateTokenForm { name, scopes, project_access, projects, expiration, expires_on };
+    let meta = ctx::request_meta().await;
+    crate::tokens::server::service::create(&state, &Actor::User(user), &meta, form.into_request()?).await
+}
+
+#[server(prefix = "/_qh", endpoint = "tokens/reissue")]
+pub async fn reissue_token(id: String, #[server(default)] old_token: RetireOld) -> Result<CreatedToken, AppError> {
+    use crate::{actor::Actor, server_fn_ctx as ctx, tokens::RotateToken};
+    let (state, user) = ctx::require_user().await?;
+    let meta = ctx::request_meta().await;
+    crate::tokens::server::service::rotate(&state, &Actor::User(user), &meta, &id, RotateToken { old_token }).await
+}
+
+/// Disable, enable or revoke.
+#[server(prefix = "/_qh", endpoint = "tokens/status")]
+pub async fn change_token_status(id: String, action: String) -> Result<TokenSummary, AppError> {
+    use crate::{
+        actor::Actor,
+        server_fn_ctx::{self as ctx, finish_form},
+        tokens::server::service::{self, Transition},
+    };
+    let result = async {
+        let (state, user) = ctx::require_user().await?;
+        let transition = match action.as_str() {
+            "disable" => Transition::Disable,
+            "enable" => Transition::Enable,
+            "revoke" => Transition::Revoke,
+            other => return Err(AppError::invalid(format!("Unknown action {other:?}."))),
+        };
+        service::set_status(&state, &Actor::User(user), &ctx::request_meta().await, &id, transition).await
+    }
+    .await;
+    finish_form(result, Some(LIST_URL))
+}
+
+#[server(prefix = "/_qh", endpoint = "tokens/rename")]
+pub async fn rename_token(id: String, name: String) -> Result<TokenSummary, AppError> {
+    use crate::{
+        actor::Actor,
+        server_fn_ctx::{self as ctx, finish_form},
+        tokens::{server::service, UpdateToken},
+    };
+    let result = async {
+        let (state, user) = ctx::require_user().await?;
+        let change = UpdateToken { name: Some(name), ..Default::default() };
+        service::update(&state, &Actor::User(user), &ctx::request_meta().await, &id, change).await
+    }
+    .await;
+    finish_form(result, Some(LIST_URL))
+}
