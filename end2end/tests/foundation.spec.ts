@@ -43,6 +43,15 @@ test("the page is hydrated with JavaScript, and plain HTML without", async ({ pa
   }
 });
 
+test("the stylesheet is served and applied", async ({ page }, testInfo) => {
+  await open(page, testInfo, "/login");
+  const css = await page.request.get("/pkg/qahub.css");
+  expect(css.status()).toBe(200);
+  expect(css.headers()["content-type"]).toContain("text/css");
+  // The sign-in card gets its border from the stylesheet.
+  await expect(page.locator("form.card")).toHaveCSS("border-top-style", "solid");
+});
+
 test("setup is refused once done", async ({ page }, testInfo) => {
   await open(page, testInfo, "/setup");
   await expect(page.getByRole("status")).toHaveText("QA Hub is already set up.");
