@@ -1,6 +1,8 @@
 //! Who is acting, and from where: a signed-in person (pages) or an API token (`/api/v1`).
 //! Both doors hand one of these to the same domain functions.
 
+use std::net::IpAddr;
+
 use crate::{
     audit::Party,
     people::{CurrentUser, Role},
@@ -11,6 +13,53 @@ use crate::{
 pub struct RequestMeta {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+impl RequestMeta {
+    /// Address and user agent of a request, believing `X-Forwarded-For` only from
+    /// trusted proxies.
+    pub fn from_parts(parts: &http::request::Parts, trusted: &[ipnet::IpNet]) -> Self {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        RequestMeta {
+            ip: client_ip(peer, &parts.headers, trusted).map(|ip| ip.to_string()),
+            user_agent: parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        }
+    }
+}
+
+/// The client's address: the peer, or — only when the peer is a trusted proxy — the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_ip(peer: Option<IpAddr>, headers: &http::HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(forwarded.into_iter().rev().find(|ip| !trusted.iter().any(|net| net.contains(ip))).unwrap_or(peer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_trusted_proxies() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "198.51.100.7, 10.0.0.2".parse().unwrap());
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(client_ip(Some(proxy), &headers, &trusted), Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(client_ip(Some(stranger), &headers, &trusted), Some(stranger), "spoofed header ignored");
+        assert_eq!(client_ip(Some(proxy), &headers, &[]), Some(proxy));
+        assert_eq!(client_ip(Some(proxy), &http::HeaderMap::new(), &trusted), Some(proxy));
+    }
 }
 
 #[derive(Clone, Debug)]

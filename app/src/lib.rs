@@ -27,12 +27,14 @@ use leptos_router::{
 };
 
 use crate::{
+    audit::pages::AuditLogPage,
     people::{
         api::{setup_needed, whoami, HOME},
         pages::{LoginPage, SetupPage},
     },
     projects::pages::ProjectsPage,
-    settings::{AuditLogPage, SettingsShell},
+    settings::SettingsShell,
+    tenants::pages::WorkspacePage,
     tokens::pages::ApiTokensPage,
 };
 
@@ -80,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects") view=ProjectsPage ssr=SsrMode::Async />
                     <Route path=path!("developer/api-tokens") view=ApiTokensPage ssr=SsrMode::Async />
                     <Route path=path!("audit-log") view=AuditLogPage ssr=SsrMode::Async />
+                    <Route path=path!("workspace") view=WorkspacePage ssr=SsrMode::Async />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -1,9 +1,6 @@
 //! What server functions need from the request they serve: the app state, the session,
 //! the client address, and answers that also work for plain HTML form posts (no JS).
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::ConnectInfo;
 use http::{header, request::Parts};
 use leptos::prelude::*;
 use tower_sessions::Session;
@@ -28,15 +25,10 @@ pub async fn session() -> Result<Session, AppError> {
     })
 }
 
-pub async fn client_ip() -> Option<IpAddr> {
-    leptos_axum::extract::<ConnectInfo<SocketAddr>>().await.ok().map(|ConnectInfo(addr)| addr.ip())
-}
-
 /// Address and user agent, for the audit log.
 pub async fn request_meta() -> crate::actor::RequestMeta {
-    let user_agent = use_context::<Parts>()
-        .and_then(|p| p.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned));
-    crate::actor::RequestMeta { ip: client_ip().await.map(|ip| ip.to_string()), user_agent }
+    let trusted = use_context::<AppState>().map(|s| s.settings.trusted_proxies.clone()).unwrap_or_default();
+    use_context::<Parts>().map(|parts| crate::actor::RequestMeta::from_parts(&parts, &trusted)).unwrap_or_default()
 }
 
 /// The signed-in person, or 401.

@@ -2,7 +2,6 @@
 //! pages that hang off it.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::components::{Outlet, Redirect, A};
 
 use crate::{
@@ -41,6 +40,7 @@ pub fn SettingsShell() -> impl IntoView {
                                 </header>
                                 <nav class="sidebar" aria-label="Settings">
                                     <A href="/settings/projects">"Projects"</A>
+                                    <A href="/settings/workspace">"Workspace"</A>
                                     <p class="nav-group">"Developer"</p>
                                     <A href="/settings/developer/api-tokens">"API Tokens"</A>
                                     <A href="/settings/audit-log">"Audit log"</A>
@@ -57,14 +57,5 @@ pub fn SettingsShell() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-#[component]
-pub fn AuditLogPage() -> impl IntoView {
-    view! {
-        <Title text="Audit log" />
-        <h1>"Audit log"</h1>
-        <p>"Sign-ins, token events and settings changes appear here."</p>
     }
 }

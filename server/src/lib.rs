@@ -6,8 +6,8 @@ pub mod cli;
 pub mod config;
 mod health;
 mod server_fn_status;
-mod token_forms;
 pub mod sessions;
+mod token_forms;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 

@@ -64,7 +64,10 @@ pub async fn post(State(state): State<AppState>, session: Session, req: Request)
     };
     let (result, back) = match intent.intent.as_str() {
         "rotate" => {
-            let back = format!("{LIST_URL}?dialog=rotate&id={}", form_urlencoded::byte_serialize(intent.id.as_bytes()).collect::<String>());
+            let back = format!(
+                "{LIST_URL}?dialog=rotate&id={}",
+                form_urlencoded::byte_serialize(intent.id.as_bytes()).collect::<String>()
+            );
             let req = RotateToken { old_token: intent.old_token };
             (service::rotate(&state, &actor, &meta, &intent.id, req).await, back)
         }

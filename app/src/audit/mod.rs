@@ -1,6 +1,8 @@
 //! The audit log: who did what to which thing, from where. Entries are written in the
 //! same transaction as the change they record.
 
+pub mod api;
+pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
 

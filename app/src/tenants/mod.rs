@@ -1,5 +1,7 @@
 //! Tenant settings: the IP allowlist and the host names a tenant claims.
 
+pub mod api;
+pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
 
@@ -32,4 +34,9 @@ pub struct UpdateTenant {
     pub ip_allowlist: Option<Vec<String>>,
     #[serde(default)]
     pub hosts: Option<Vec<String>>,
+    /// An empty string clears it.
+    #[serde(default)]
+    pub ai_provider: Option<String>,
+    #[serde(default)]
+    pub ai_model: Option<String>,
 }

@@ -88,6 +88,20 @@ pub async fn update(
                 .map_err(|e| crate::db::on_unique(e, || AppError::conflict(format!("{host} is already claimed."))))?;
         }
     }
+    for (column, value) in [("ai_provider", &req.ai_provider), ("ai_model", &req.ai_model)] {
+        if let Some(value) = value {
+            let value = value.trim();
+            if value.chars().count() > 100 || value.chars().any(char::is_control) {
+                return Err(AppError::invalid(format!("{column} has at most 100 printable characters.")));
+            }
+            let value = (!value.is_empty()).then_some(value);
+            sqlx::query(&format!("UPDATE tenants SET {column} = $1 WHERE id = $2"))
+                .bind(value)
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     let after_hosts = req.hosts.clone();
     let event = audit::Event {
         tenant_id,
@@ -96,8 +110,8 @@ pub async fn update(
         target: Some(Party { kind: "tenant".into(), id: Some(tenant_id.into()), label: Some(before.name.clone()) }),
         meta,
         details: Some(json!({
-            "before": { "ip_allowlist": before.ip_allowlist, "hosts": before.hosts },
-            "after": { "ip_allowlist": req.ip_allowlist, "hosts": after_hosts },
+            "before": { "ip_allowlist": before.ip_allowlist, "hosts": before.hosts, "ai": before.ai },
+            "after": { "ip_allowlist": req.ip_allowlist, "hosts": after_hosts, "ai_provider": req.ai_provider, "ai_model": req.ai_model },
         })),
     };
     audit::record(&mut tx, now, event).await?;

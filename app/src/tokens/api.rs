@@ -12,7 +12,11 @@ pub const LIST_URL: &str = "/settings/developer/api-tokens";
 pub const PAGE_SIZE: i64 = 25;
 
 #[server(prefix = "/_qh", endpoint = "tokens/list")]
-pub async fn list_tokens(q: Option<String>, status: Option<String>, cursor: Option<String>) -> Result<TokenPage, AppError> {
+pub async fn list_tokens(
+    q: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+) -> Result<TokenPage, AppError> {
     use crate::{
         actor::Actor,
         tokens::{server::service, TokenStatus},

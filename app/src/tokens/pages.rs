@@ -66,18 +66,16 @@ pub fn ApiTokensPage() -> impl IntoView {
     );
     let user = use_current_user();
     let from_server = use_context::<Revealed>().map(|r| r.0);
-    let server_reveal = Resource::new(|| (), move |_| {
-        let token = from_server.clone();
-        async move { token }
-    });
+    let server_reveal = Resource::new(
+        || (),
+        move |_| {
+            let token = from_server.clone();
+            async move { token }
+        },
+    );
     // The secret lives only in these action values (or the one server render) until "Done".
-    let revealed = move || {
-        issue
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .or_else(|| reissue.value().get().and_then(Result::ok))
-    };
+    let revealed =
+        move || issue.value().get().and_then(Result::ok).or_else(|| reissue.value().get().and_then(Result::ok));
 
     view! {
         <Title text="API Tokens" />
@@ -213,7 +211,8 @@ fn TokenTable(
     change: ServerAction<ChangeTokenStatus>,
 ) -> impl IntoView {
     let now = page.now;
-    let soon: Vec<String> = page.tokens.iter().filter(|t| expires_soon(t.expires_at, now)).map(|t| t.name.clone()).collect();
+    let soon: Vec<String> =
+        page.tokens.iter().filter(|t| expires_soon(t.expires_at, now)).map(|t| t.name.clone()).collect();
     if page.tokens.is_empty() {
         return view! { <p class="empty">"No tokens match."</p> }.into_any();
     }
@@ -347,7 +346,9 @@ fn Modal(
                 let items = focusables(&el);
                 let (Some(first), Some(last)) = (items.first(), items.last()) else { return };
                 let active = document().active_element();
-                let at = |e: &web_sys::HtmlElement| active.as_ref().is_some_and(|a| a == AsRef::<web_sys::Element>::as_ref(e));
+                let at = |e: &web_sys::HtmlElement| {
+                    active.as_ref().is_some_and(|a| a == AsRef::<web_sys::Element>::as_ref(e))
+                };
                 if ev.shift_key() && at(first) {
                     ev.prevent_default();
                     let _ = last.focus();
@@ -558,7 +559,10 @@ fn RevokeDialog(
     }
 }
 
-fn token_label(tokens: Resource<Result<crate::tokens::TokenPage, crate::error::AppError>>, id: String) -> impl IntoView {
+fn token_label(
+    tokens: Resource<Result<crate::tokens::TokenPage, crate::error::AppError>>,
+    id: String,
+) -> impl IntoView {
     view! {
         <Suspense>
             {move || {
@@ -633,4 +637,3 @@ fn RenameDialog(
         </Modal>
     }
 }
-

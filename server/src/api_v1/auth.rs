@@ -1,18 +1,17 @@
 //! Token authentication for `/api/v1`: a layer that runs the domain's `authenticate` and
 //! puts the principal in the request, and `ApiAuth`, the extractor handlers use.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, OriginalUri, Request, State},
-    http::{header, request::Parts, HeaderMap, HeaderValue},
+    http::{header, request::Parts, HeaderValue},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use ipnet::IpNet;
 
 use app::{
-    actor::{Actor, RequestMeta},
+    actor::{client_ip, Actor, RequestMeta},
     error::AppError,
     state::AppState,
     tokens::server::auth::{authenticate as authenticate_token, Credentials, TokenPrincipal},
@@ -22,29 +21,8 @@ use super::ApiError;
 
 pub const EXPIRES_HEADER: &str = "qahub-token-expires-at";
 
-/// The client's address: the peer, or — only when the peer is a trusted proxy — the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
-pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = peer?;
-    if !trusted.iter().any(|net| net.contains(&peer)) {
-        return Some(peer);
-    }
-    let forwarded: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    Some(forwarded.into_iter().rev().find(|ip| !trusted.iter().any(|net| net.contains(ip))).unwrap_or(peer))
-}
-
 pub fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    RequestMeta {
-        ip: client_ip(peer, &parts.headers, &state.settings.trusted_proxies).map(|ip| ip.to_string()),
-        user_agent: parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
-    }
+    RequestMeta::from_parts(parts, &state.settings.trusted_proxies)
 }
 
 pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -95,23 +73,5 @@ impl FromRequestParts<AppState> for ApiAuth {
             ApiError(AppError::internal())
         })?;
         Ok(ApiAuth { principal, meta: request_meta(parts, state) })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_for_counts_only_behind_trusted_proxies() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "198.51.100.7, 10.0.0.2".parse().unwrap());
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
-        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
-        assert_eq!(client_ip(Some(proxy), &headers, &trusted), Some("198.51.100.7".parse().unwrap()));
-        assert_eq!(client_ip(Some(stranger), &headers, &trusted), Some(stranger), "spoofed header ignored");
-        assert_eq!(client_ip(Some(proxy), &headers, &[]), Some(proxy));
-        assert_eq!(client_ip(Some(proxy), &HeaderMap::new(), &trusted), Some(proxy));
     }
 }

@@ -89,19 +89,20 @@ pub async fn list(
     .bind(limit)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, at, action, actor_type, actor_id, actor_label, tt, tid, tl, ip, ua, details)| AuditEntry {
-            id: id.to_string(),
-            created_at: timestamp(at),
-            action,
-            actor: Party { kind: actor_type, id: actor_id, label: actor_label },
-            target: tt.map(|kind| Party { kind, id: tid, label: tl }),
-            ip,
-            user_agent: ua,
-            details: details.and_then(|d| serde_json::from_str(&d).ok()),
-        })
-        .collect())
+    Ok(rows.into_iter().map(entry).collect())
+}
+
+fn entry((id, at, action, actor_type, actor_id, actor_label, tt, tid, tl, ip, ua, details): Row) -> AuditEntry {
+    AuditEntry {
+        id: id.to_string(),
+        created_at: timestamp(at),
+        action,
+        actor: Party { kind: actor_type, id: actor_id, label: actor_label },
+        target: tt.map(|kind| Party { kind, id: tid, label: tl }),
+        ip,
+        user_agent: ua,
+        details: details.and_then(|d| serde_json::from_str(&d).ok()),
+    }
 }
 
 /// Who may read the audit log: owners and admins, admin tokens, and `SIEM-LOG-ONLY` keys.
@@ -113,6 +114,21 @@ pub async fn page(
     action: Option<&str>,
     limit: Option<i64>,
 ) -> Result<(Vec<AuditEntry>, Option<String>), AppError> {
+    let tenant_id = may_read(actor)?;
+    let limit = limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::invalid("limit must be between 1 and 200."));
+    }
+    let after = cursor
+        .map(|c| c.parse::<i64>().map_err(|_| AppError::invalid("The cursor is not one this server gave out.")))
+        .transpose()?;
+    let entries = list(&state.db, tenant_id, since, after, action, limit).await?;
+    let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id.clone())).flatten();
+    Ok((entries, next))
+}
+
+/// Owners and admins, admin tokens and `SIEM-LOG-ONLY` keys read the log of their tenant.
+fn may_read(actor: &Actor) -> Result<&str, AppError> {
     let allowed = match actor {
         Actor::User(u) => u.role.can_manage(),
         Actor::Token(t) => {
@@ -123,15 +139,34 @@ pub async fn page(
     if !allowed {
         return Err(AppError::forbidden("Only owners and admins can read the audit log."));
     }
-    let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?;
-    let limit = limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(AppError::invalid("limit must be between 1 and 200."));
-    }
-    let after = cursor
+    actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))
+}
+
+/// Newest first, before the cursor id: what the audit log page shows.
+pub async fn recent(
+    state: &crate::state::AppState,
+    actor: &Actor,
+    before: Option<&str>,
+    action: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<AuditEntry>, Option<String>), AppError> {
+    let tenant_id = may_read(actor)?;
+    let before = before
         .map(|c| c.parse::<i64>().map_err(|_| AppError::invalid("The cursor is not one this server gave out.")))
-        .transpose()?;
-    let entries = list(&state.db, tenant_id, since, after, action, limit).await?;
+        .transpose()?
+        .unwrap_or(i64::MAX);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, created_at, action, actor_type, actor_id, actor_label, target_type, target_id, \
+         target_label, ip, user_agent, details FROM audit_log \
+         WHERE tenant_id = $1 AND id < $2 AND ($3 = '' OR action = $3) ORDER BY id DESC LIMIT $4",
+    )
+    .bind(tenant_id)
+    .bind(before)
+    .bind(action.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(&state.db)
+    .await?;
+    let entries: Vec<AuditEntry> = rows.into_iter().map(entry).collect();
     let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id.clone())).flatten();
     Ok((entries, next))
 }

@@ -1,0 +1,56 @@
+import AxeBuilder from "@axe-core/playwright";
+import { expect, test } from "@playwright/test";
+import { open, OWNER, ready, signIn } from "./helpers";
+
+// Runs last (name order): tokens exist, some revoked.
+test.describe.configure({ mode: "serial" });
+
+test("the audit log lists token events, filters by action and is accessible", async ({ page }, testInfo) => {
+  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await expect(page).toHaveURL(/\/settings\/projects$/);
+  await open(page, testInfo, "/settings/audit-log");
+  await expect(page.getByRole("heading", { name: "Audit log" })).toBeVisible();
+  await expect(page.getByRole("row", { name: /token\.created/ }).first()).toBeVisible();
+  await expect(page.getByRole("row", { name: /user\.login/ }).first()).toContainText(OWNER.email);
+
+  await page.getByLabel("Action").selectOption("token.revoked");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page).toHaveURL(/action=token\.revoked/);
+  const rows = page.getByRole("row");
+  await expect(rows.nth(1)).toContainText("token.revoked");
+  expect(await page.getByRole("row", { name: /token\.created/ }).count()).toBe(0);
+
+  if (testInfo.project.name === "hydrated") {
+    const results = await new AxeBuilder({ page }).analyze();
+    const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    expect(bad.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+  }
+});
+
+test("the workspace IP allowlist refuses a lock-out and saves a good list", async ({ page }, testInfo) => {
+  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await expect(page).toHaveURL(/\/settings\/projects$/);
+  await open(page, testInfo, "/settings/workspace");
+  const list = page.getByLabel("IP allowlist");
+  await list.fill("10.0.0.0/8");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByRole("alert")).toContainText("lock out");
+
+  await ready(page, testInfo);
+  await page.getByLabel("IP allowlist").fill("not-an-address");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByRole("alert")).toContainText("not an IP address");
+
+  await ready(page, testInfo);
+  await page.getByLabel("IP allowlist").fill("127.0.0.1\n192.0.2.0/24");
+  await page.getByLabel("AI model").fill("gemini-2.0-flash");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByLabel("IP allowlist")).toHaveValue("127.0.0.1/32\n192.0.2.0/24");
+  await expect(page.getByLabel("AI model")).toHaveValue("gemini-2.0-flash");
+
+  // Leave it open again for other runs.
+  await ready(page, testInfo);
+  await page.getByLabel("IP allowlist").fill("");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByLabel("IP allowlist")).toHaveValue("");
+});
