@@ -501,7 +501,7 @@ async fn the_audit_log_pages_with_a_cursor(app: TestApp) {
             break;
         }
     }
-    assert_eq!(seen, ["token.created", "project.created", "project.created", "project.created"]);
+    assert_eq!(seen, ["tenant.created", "token.created", "project.created", "project.created", "project.created"]);
     let res = app.api("GET", "/audit-logs?since=2999-01-01T00:00:00Z", Some(&admin), None).await;
     assert_eq!(res.body["data"], json!([]));
     assert_error(
