@@ -7,7 +7,11 @@ use axum::extract::FromRef;
 use governor::{clock::DefaultClock, state::keyed::DefaultKeyedStateStore, Quota, RateLimiter};
 use leptos::config::LeptosOptions;
 
-use crate::{db::Db, error::AppError};
+use crate::{
+    db::Db,
+    error::AppError,
+    tokens::server::guard::{Guard, GuardSettings},
+};
 
 /// Runtime knobs, from the command line or the environment.
 #[derive(Clone, Debug)]
@@ -20,11 +24,19 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Proxies whose `X-Forwarded-For` is believed when deciding the client address.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Verified-token cache, attempt limits and per-token request limits.
+    pub guard: GuardSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { bcrypt_cost: 10, login_attempts_per_minute: 10, secure_cookies: false, trusted_proxies: Vec::new() }
+        Self {
+            bcrypt_cost: 10,
+            login_attempts_per_minute: 10,
+            secure_cookies: false,
+            trusted_proxies: Vec::new(),
+            guard: GuardSettings::default(),
+        }
     }
 }
 
@@ -59,6 +71,7 @@ pub struct AppState {
     /// A bcrypt hash of nothing anyone knows, checked when an email is unknown so that
     /// the answer takes as long as for a known one.
     pub dummy_hash: Arc<str>,
+    pub guard: Arc<Guard>,
     /// Bounds concurrent bcrypt checks of token secrets.
     pub bcrypt_permits: Arc<tokio::sync::Semaphore>,
     /// When each expired token last had its use after expiry audited (at most hourly).
@@ -76,6 +89,7 @@ impl AppState {
             leptos_options,
             db,
             login_limiter: Arc::new(AttemptLimiter::per_minute(settings.login_attempts_per_minute)),
+            guard: Arc::new(Guard::new(settings.guard.clone())),
             settings: Arc::new(settings),
             dummy_hash: dummy_hash.into(),
             bcrypt_permits: Arc::new(tokio::sync::Semaphore::new(

@@ -106,15 +106,17 @@ impl StatusCommand {
 /// Runs an operator command; what it prints goes to stdout, errors come back.
 pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()> {
     // Operator commands need the database, not the web server's settings.
-    let serve = ServeArgs {
+    let settings = app::state::Settings {
+        bcrypt_cost: std::env::var("QAHUB_BCRYPT_COST").ok().and_then(|c| c.parse().ok()).unwrap_or(10),
+        ..Default::default()
+    };
+    let config = Config {
+        database_url: db.database_url,
         listen: "127.0.0.1:0".parse()?,
         site_root: "target/site".into(),
-        bcrypt_cost: std::env::var("QAHUB_BCRYPT_COST").ok().and_then(|c| c.parse().ok()).unwrap_or(10),
-        login_attempts_per_minute: 10,
-        secure_cookies: false,
-        trusted_proxies: Vec::new(),
+        settings,
     };
-    let state: AppState = crate::build_state(&Config::new(db, serve)).await?;
+    let state: AppState = crate::build_state(&config).await?;
     let fail = |e: app::error::AppError| anyhow::anyhow!(e.message);
     match command {
         Command::Serve(_) => unreachable!("serve is not an operator command"),

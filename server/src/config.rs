@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use app::state::Settings;
+use app::{state::Settings, tokens::server::guard::GuardSettings};
 use clap::Args;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://qahub.db?mode=rwc";
@@ -40,6 +40,22 @@ pub struct ServeArgs {
     /// Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is trusted.
     #[arg(long, env = "QAHUB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Requests per minute per API token, unless the token or its tenant sets its own.
+    #[arg(long, env = "QAHUB_TOKEN_RATE_LIMIT", default_value_t = 1200)]
+    pub token_rate_limit: u32,
+
+    /// bcrypt checks allowed per minute per token prefix (wrong-secret floods get 429).
+    #[arg(long, env = "QAHUB_AUTH_ATTEMPTS_PER_PREFIX", default_value_t = 30)]
+    pub auth_attempts_per_prefix: u32,
+
+    /// bcrypt checks allowed per minute per client address.
+    #[arg(long, env = "QAHUB_AUTH_ATTEMPTS_PER_IP", default_value_t = 120)]
+    pub auth_attempts_per_ip: u32,
+
+    /// Check every token with bcrypt (no verified-token cache): for benchmarks only.
+    #[arg(long, env = "QAHUB_NO_VERIFIED_CACHE", hide = true)]
+    pub no_verified_cache: bool,
 }
 
 /// Everything `Application::build` needs.
@@ -62,6 +78,13 @@ impl Config {
                 login_attempts_per_minute: serve.login_attempts_per_minute,
                 secure_cookies: serve.secure_cookies,
                 trusted_proxies: serve.trusted_proxies,
+                guard: GuardSettings {
+                    cache: !serve.no_verified_cache,
+                    attempts_per_prefix: serve.auth_attempts_per_prefix,
+                    attempts_per_ip: serve.auth_attempts_per_ip,
+                    default_rate_limit: serve.token_rate_limit,
+                    ..GuardSettings::default()
+                },
             },
         }
     }

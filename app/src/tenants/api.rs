@@ -33,6 +33,7 @@ pub async fn update_workspace(ip_allowlist: String, ai_provider: String, ai_mode
             hosts: None,
             ai_provider: Some(ai_provider),
             ai_model: Some(ai_model),
+            token_rate_limit_per_minute: None,
         };
         crate::tenants::server::update(&state, &crate::actor::Actor::User(user), &ctx::request_meta().await, req)
             .await

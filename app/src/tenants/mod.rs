@@ -24,6 +24,8 @@ pub struct TenantSettings {
     /// Host names the tenant claims; other tenants' tokens are refused on them.
     pub hosts: Vec<String>,
     pub ai: Ai,
+    /// Default requests per minute for the tenant's tokens (`None`: the server's default).
+    pub token_rate_limit_per_minute: Option<u32>,
 }
 
 /// `PATCH /api/v1/tenant`: fields left out stay as they are.
@@ -39,4 +41,7 @@ pub struct UpdateTenant {
     pub ai_provider: Option<String>,
     #[serde(default)]
     pub ai_model: Option<String>,
+    /// `null` falls back to the server's default.
+    #[serde(default, with = "crate::tokens::double_option")]
+    pub token_rate_limit_per_minute: Option<Option<u32>>,
 }

@@ -14,13 +14,15 @@ use crate::{
 };
 
 async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> {
-    let row: Option<(String, String, String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
-        "SELECT id, name, status, ip_allowlist, ai_provider, ai_model, ai_quota_exhausted FROM tenants WHERE id = $1",
+    type Row = (String, String, String, String, Option<String>, Option<String>, i64, Option<i64>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, name, status, ip_allowlist, ai_provider, ai_model, ai_quota_exhausted, token_rate_limit \
+         FROM tenants WHERE id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(db)
     .await?;
-    let (id, name, status, allowlist, provider, model, exhausted) =
+    let (id, name, status, allowlist, provider, model, exhausted, rate_limit) =
         row.ok_or_else(|| AppError::not_found("Workspace"))?;
     let hosts: Vec<(String,)> = sqlx::query_as("SELECT host FROM tenant_hosts WHERE tenant_id = $1 ORDER BY host")
         .bind(tenant_id)
@@ -33,6 +35,7 @@ async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> {
         ip_allowlist: allowlist.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         hosts: hosts.into_iter().map(|(h,)| h).collect(),
         ai: Ai { provider, model, quota_exhausted: exhausted != 0 },
+        token_rate_limit_per_minute: rate_limit.and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -102,6 +105,19 @@ pub async fn update(
                 .await?;
         }
     }
+    if let Some(limit) = req.token_rate_limit_per_minute {
+        if limit.is_some_and(|n| !(1..=crate::tokens::RATE_LIMIT_MAX).contains(&n)) {
+            return Err(AppError::invalid(format!(
+                "token_rate_limit_per_minute must be between 1 and {}.",
+                crate::tokens::RATE_LIMIT_MAX
+            )));
+        }
+        sqlx::query("UPDATE tenants SET token_rate_limit = $1 WHERE id = $2")
+            .bind(limit.map(i64::from))
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let after_hosts = req.hosts.clone();
     let event = audit::Event {
         tenant_id,
@@ -111,7 +127,8 @@ pub async fn update(
         meta,
         details: Some(json!({
             "before": { "ip_allowlist": before.ip_allowlist, "hosts": before.hosts, "ai": before.ai },
-            "after": { "ip_allowlist": req.ip_allowlist, "hosts": after_hosts, "ai_provider": req.ai_provider, "ai_model": req.ai_model },
+            "after": { "ip_allowlist": req.ip_allowlist, "hosts": after_hosts, "ai_provider": req.ai_provider, "ai_model": req.ai_model,
+                "token_rate_limit_per_minute": req.token_rate_limit_per_minute },
         })),
     };
     audit::record(&mut tx, now, event).await?;

@@ -157,10 +157,15 @@ pub struct UpdateToken {
     pub expires_in: Option<ExpiresIn>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// Requests per minute for this token; `null` falls back to the tenant's default.
+    #[serde(default, with = "double_option")]
+    pub rate_limit_per_minute: Option<Option<u32>>,
 }
 
+pub const RATE_LIMIT_MAX: u32 = 1_000_000;
+
 /// Tells a missing field (no change) from an explicit `null` (all projects).
-mod double_option {
+pub mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer, T: Serialize>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
@@ -214,6 +219,8 @@ pub struct TokenSummary {
     pub last_used_at: Option<OffsetDateTime>,
     pub last_used_ip: Option<String>,
     pub status: TokenStatus,
+    /// The token's own request limit per minute, if an admin set one.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl TokenSummary {

@@ -44,11 +44,20 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         Err(err) => return ApiError(err).into_response(),
     };
     let expires = principal.expires_at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok());
-    parts.extensions.insert(principal);
-    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let (rate, mut response) = match state.guard.spend(&principal.token_id, principal.rate_limit) {
+        Ok(rate) => {
+            parts.extensions.insert(principal);
+            (rate, next.run(Request::from_parts(parts, body)).await)
+        }
+        Err((err, rate)) => (rate, ApiError(err).into_response()),
+    };
+    let headers = response.headers_mut();
     if let Some(value) = expires.and_then(|e| HeaderValue::from_str(&e).ok()) {
-        response.headers_mut().insert(EXPIRES_HEADER, value);
+        headers.insert(EXPIRES_HEADER, value);
     }
+    headers.insert("ratelimit-limit", HeaderValue::from(rate.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(rate.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(rate.reset));
     response
 }
 

@@ -641,3 +641,82 @@ fn qahub_token_create_prints_the_token_alone() {
     assert!(!out.status.success() && out.stdout.is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+async fn flood_of_wrong_secrets(kind: Kind) {
+    let mut settings = test_settings();
+    settings.guard.attempts_per_prefix = 5;
+    let Some(app) = spawn_app_with(kind, settings).await else { return };
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let good = app.token(&owner, json!({"name": "ci", "scopes": ["read"]})).await;
+    assert_eq!(app.api("GET", "/me", Some(&good.token), None).await.status, StatusCode::OK);
+
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        let forged = format::generate(&good.summary.prefix).expose();
+        let res = app.api("GET", "/me", Some(&forged), None).await;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            let wait: u64 = res.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+            assert!(wait >= 1);
+        }
+        codes.push(res.error_code().to_string());
+        // Good traffic keeps flowing: its secret is verified from the cache, not bcrypt.
+        assert_eq!(app.api("GET", "/me", Some(&good.token), None).await.status, StatusCode::OK);
+    }
+    let refused = codes.iter().filter(|c| *c == "invalid_token").count();
+    assert_eq!(refused, 4, "five bcrypt attempts a minute for the prefix, one spent by the good token: {codes:?}");
+    assert!(codes[4..].iter().all(|c| c == "rate_limited"), "{codes:?}");
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_secrets_is_throttled_and_good_traffic_flows_sqlite() {
+    flood_of_wrong_secrets(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_secrets_is_throttled_and_good_traffic_flows_postgres() {
+    flood_of_wrong_secrets(Kind::Postgres).await;
+}
+
+async fn per_token_rate_limits_with_headers(app: TestApp) {
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let admin = app.token(&owner, json!({"name": "admin", "scopes": ["admin"]})).await.token;
+    let ci = app.token(&owner, json!({"name": "ci", "scopes": ["read"]})).await;
+
+    let res = app.api("GET", "/me", Some(&admin), None).await;
+    assert_eq!(res.headers["ratelimit-limit"], "1200", "the server default applies");
+
+    let res = app
+        .api("PATCH", &format!("/tokens/{}", ci.summary.id), Some(&admin), Some(json!({"rate_limit_per_minute": 3})))
+        .await;
+    assert_eq!(res.body["data"]["rate_limit_per_minute"], 3, "{}", res.body);
+    for remaining in ["2", "1", "0"] {
+        let res = app.api("GET", "/me", Some(&ci.token), None).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.headers["ratelimit-limit"], "3");
+        assert_eq!(res.headers["ratelimit-remaining"], remaining);
+        assert!(res.headers["ratelimit-reset"].to_str().unwrap().parse::<u64>().is_ok());
+    }
+    let res = app.api("GET", "/me", Some(&ci.token), None).await;
+    assert_error(&res, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(res.headers[header::RETRY_AFTER].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(res.headers["ratelimit-remaining"], "0");
+
+    // The tenant default applies to tokens without their own limit.
+    let res = app.api("PATCH", "/tenant", Some(&admin), Some(json!({"token_rate_limit_per_minute": 50}))).await;
+    assert_eq!(res.body["data"]["token_rate_limit_per_minute"], 50, "{}", res.body);
+    let res = app.api("GET", "/me", Some(&admin), None).await;
+    assert_eq!(res.headers["ratelimit-limit"], "50");
+
+    for (path, body) in [
+        (format!("/tokens/{}", ci.summary.id), json!({"rate_limit_per_minute": 0})),
+        ("/tenant".to_string(), json!({"token_rate_limit_per_minute": 0})),
+    ] {
+        assert_error(
+            &app.api("PATCH", &path, Some(&admin), Some(body)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        );
+    }
+}
+
+on_both_databases!(per_token_rate_limits_with_headers);

@@ -7,13 +7,13 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use time::OffsetDateTime;
 
-use super::{format, store};
+use super::{format, guard, store};
 use crate::{
     actor::{Actor, RequestMeta},
     audit::{server as audit, Party},
     db::{now, timestamp},
     error::{AppError, ErrorCode},
-    people::Role,
+    people::{server::password, Role},
     state::AppState,
     tokens::{top_scope, Scope, SIEM_PREFIX},
 };
@@ -47,6 +47,8 @@ pub struct TokenPrincipal {
     pub created_by: Option<String>,
     pub owner_role: Option<Role>,
     pub ai: AiSettings,
+    /// Requests per minute this token may make (token, tenant or server default).
+    pub rate_limit: u32,
 }
 
 impl TokenPrincipal {
@@ -130,13 +132,40 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     let invalid = || fail(ErrorCode::InvalidToken, "The token is not valid.");
     let host = creds.host.map(normalize_host).unwrap_or_default();
 
+    let guard = &state.guard;
+    let key = guard::key_of(presented);
+    if guard.recently_rejected(&key).await {
+        return Err(invalid());
+    }
+    // The row is read on every request: statuses are never trusted from memory.
     let row = store::find_for_auth(&state.db, parsed.prefix(), &host).await?;
-    let hash = row.as_ref().map_or_else(|| state.dummy_hash.to_string(), |r| r.secret_hash.clone());
-    // Unknown prefixes cost a bcrypt check too, so timing tells nothing.
-    let matches = crate::people::server::password::verify_bounded(state, parsed.secret().to_owned(), hash).await?;
+    let verified = match &row {
+        Some(row) if guard.cached(&key, &row.token.id, &row.secret_hash).await => true,
+        Some(row) => {
+            guard.attempt(parsed.prefix(), creds.client_ip)?;
+            let (token_id, secret_hash) = (row.token.id.clone(), row.secret_hash.clone());
+            let secret = parsed.secret().to_owned();
+            let check = async move {
+                match password::verify_bounded(state, secret, secret_hash.clone()).await {
+                    Ok(true) => Ok(guard::Verified { token_id, secret_hash }),
+                    _ => Err(invalid()),
+                }
+            };
+            guard.verify_once(key, check).await.is_ok()
+        }
+        None => {
+            guard.attempt(parsed.prefix(), creds.client_ip)?;
+            // Unknown prefixes cost a bcrypt check too, so timing tells nothing.
+            let _ = password::verify_bounded(state, parsed.secret().to_owned(), state.dummy_hash.to_string()).await;
+            false
+        }
+    };
     let row = match row {
-        Some(row) if matches => row,
-        _ => return Err(invalid()),
+        Some(row) if verified => row,
+        _ => {
+            guard.reject(key).await;
+            return Err(invalid());
+        }
     };
     if row.host_owner.as_ref().is_some_and(|owner| *owner != row.token.tenant_id) {
         return Err(invalid());
@@ -203,6 +232,11 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
             model: row.ai_model.clone(),
             quota_exhausted: row.ai_quota_exhausted,
         },
+        rate_limit: row
+            .rate_limit
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(guard.settings.default_rate_limit),
     };
 
     // A rotated token's first use retires the one it replaced (unless that has a window).

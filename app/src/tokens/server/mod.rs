@@ -3,5 +3,6 @@
 
 pub mod auth;
 pub mod format;
+pub mod guard;
 pub mod service;
 pub mod store;

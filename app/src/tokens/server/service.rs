@@ -45,6 +45,7 @@ fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64) -> TokenSumm
         last_used_at: row.last_used_at.map(timestamp),
         last_used_ip: row.last_used_ip.clone(),
         status: status_of(row, now),
+        rate_limit_per_minute: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
     }
 }
 
@@ -402,13 +403,24 @@ pub async fn update(
     if req.expires_in.is_some() || req.expires_at.is_some() {
         check_lifetime(actor, expires_at)?;
     }
+    let rate_limit = match req.rate_limit_per_minute {
+        Some(Some(n)) if !(1..=crate::tokens::RATE_LIMIT_MAX).contains(&n) => {
+            return Err(AppError::invalid(format!(
+                "rate_limit_per_minute must be between 1 and {}.",
+                crate::tokens::RATE_LIMIT_MAX
+            )));
+        }
+        Some(limit) => limit.map(i64::from),
+        None => row.rate_limit,
+    };
 
     let mut tx = state.db.begin().await?;
     let all_projects = match &projects {
         Some(p) => p.is_none(),
         None => row.all_projects,
     };
-    let changes = store::Changes { name: &name, scopes: &scopes, all_projects, expires_at, expiry_policy: &policy };
+    let changes =
+        store::Changes { name: &name, scopes: &scopes, all_projects, expires_at, expiry_policy: &policy, rate_limit };
     store::update(&mut tx, &row.id, &changes).await?;
     if let Some(Some((ids, _))) = &projects {
         store::set_projects(&mut tx, &row.id, ids).await?;
@@ -431,6 +443,7 @@ pub async fn update(
     note("scopes", json!(before.scopes), json!(scopes));
     note("projects", json!(before.projects), json!(after_projects));
     note("expires_at", json!(before.expires_at.map(rfc3339)), json!(expires_at.map(timestamp).map(rfc3339)));
+    note("rate_limit_per_minute", json!(before.rate_limit_per_minute), json!(rate_limit));
     if !changed_after.is_empty() {
         let action = if changed_after.len() == 1 && changed_after.contains_key("name") {
             "token.renamed"

@@ -27,6 +27,7 @@ pub struct TokenRow {
     pub last_used_ip: Option<String>,
     pub replaces_id: Option<String>,
     pub retire_at: Option<i64>,
+    pub rate_limit: Option<i64>,
 }
 
 pub fn scopes_to_text(scopes: &[Scope]) -> String {
@@ -39,7 +40,7 @@ pub fn scopes_from_text(text: &str) -> Vec<Scope> {
 
 const TOKEN_COLUMNS: &str = "t.id, t.tenant_id, t.prefix, t.name, t.scopes, t.all_projects, t.created_by, \
      u.email, t.created_at, t.expires_at, t.expiry_policy, t.status, t.last_used_at, t.last_used_ip, \
-     t.replaces_id, t.retire_at";
+     t.replaces_id, t.retire_at, t.rate_limit";
 
 fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
@@ -59,6 +60,7 @@ fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
         last_used_ip: row.try_get(13)?,
         replaces_id: row.try_get(14)?,
         retire_at: row.try_get(15)?,
+        rate_limit: row.try_get(16)?,
     })
 }
 
@@ -222,6 +224,7 @@ pub async fn transition(
 }
 
 pub struct Changes<'a> {
+    pub rate_limit: Option<i64>,
     pub name: &'a str,
     pub scopes: &'a [Scope],
     pub all_projects: bool,
@@ -231,13 +234,15 @@ pub struct Changes<'a> {
 
 pub async fn update(tx: &mut Transaction<'_, Any>, id: &str, c: &Changes<'_>) -> Result<(), AppError> {
     sqlx::query(
-        "UPDATE api_tokens SET name = $1, scopes = $2, all_projects = $3, expires_at = $4, expiry_policy = $5 WHERE id = $6",
+        "UPDATE api_tokens SET name = $1, scopes = $2, all_projects = $3, expires_at = $4, expiry_policy = $5, \
+         rate_limit = $6 WHERE id = $7",
     )
     .bind(c.name)
     .bind(scopes_to_text(c.scopes))
     .bind(i64::from(c.all_projects))
     .bind(c.expires_at)
     .bind(c.expiry_policy)
+    .bind(c.rate_limit)
     .bind(id)
     .execute(&mut **tx)
     .await?;
@@ -265,13 +270,15 @@ pub struct AuthRow {
     pub owner_role: Option<String>,
     /// The tenant that claims the request's host, if any.
     pub host_owner: Option<String>,
+    /// Requests per minute: the token's own limit, else the tenant's default.
+    pub rate_limit: Option<i64>,
 }
 
 pub async fn find_for_auth(db: &Db, prefix: &str, host: &str) -> Result<Option<AuthRow>, AppError> {
     let row = sqlx::query(&format!(
         "SELECT {TOKEN_COLUMNS}, t.secret_hash, tn.name, tn.status, tn.ip_allowlist, tn.ai_provider, tn.ai_model, \
          tn.ai_quota_exhausted, tn.last_active_at, u.status, m.role, \
-         (SELECT th.tenant_id FROM tenant_hosts th WHERE th.host = $2) \
+         (SELECT th.tenant_id FROM tenant_hosts th WHERE th.host = $2), COALESCE(t.rate_limit, tn.token_rate_limit) \
          FROM api_tokens t JOIN tenants tn ON tn.id = t.tenant_id \
          LEFT JOIN users u ON u.id = t.created_by \
          LEFT JOIN memberships m ON m.user_id = t.created_by AND m.tenant_id = t.tenant_id \
@@ -285,17 +292,18 @@ pub async fn find_for_auth(db: &Db, prefix: &str, host: &str) -> Result<Option<A
     let parse = |row: &AnyRow| -> Result<AuthRow, sqlx::Error> {
         Ok(AuthRow {
             token: token_row(row)?,
-            secret_hash: row.try_get(16)?,
-            tenant_name: row.try_get(17)?,
-            tenant_status: row.try_get(18)?,
-            ip_allowlist: row.try_get(19)?,
-            ai_provider: row.try_get(20)?,
-            ai_model: row.try_get(21)?,
-            ai_quota_exhausted: row.try_get::<i64, _>(22)? != 0,
-            tenant_last_active_at: row.try_get(23)?,
-            owner_status: row.try_get(24)?,
-            owner_role: row.try_get(25)?,
-            host_owner: row.try_get(26)?,
+            secret_hash: row.try_get(17)?,
+            tenant_name: row.try_get(18)?,
+            tenant_status: row.try_get(19)?,
+            ip_allowlist: row.try_get(20)?,
+            ai_provider: row.try_get(21)?,
+            ai_model: row.try_get(22)?,
+            ai_quota_exhausted: row.try_get::<i64, _>(23)? != 0,
+            tenant_last_active_at: row.try_get(24)?,
+            owner_status: row.try_get(25)?,
+            owner_role: row.try_get(26)?,
+            host_owner: row.try_get(27)?,
+            rate_limit: row.try_get(28)?,
         })
     };
     Ok(Some(parse(&row)?))
