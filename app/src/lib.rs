@@ -8,6 +8,7 @@ pub mod people;
 pub mod projects;
 pub mod settings;
 pub mod tenants;
+pub mod testing;
 pub mod tokens;
 
 #[cfg(feature = "ssr")]

@@ -137,7 +137,9 @@ async fn load(url: String, token: Option<String>, expect: StatusCode, run: Durat
     let elapsed = started.elapsed().as_secs_f64();
     let mut l = latencies.lock().await.clone();
     l.sort_unstable();
-    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
+    };
     let (ok, other) = *counts.lock().await;
     Stats { rps: ok as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99), ok, other }
 }
@@ -162,7 +164,10 @@ fn flood(base: String, prefix: String, stop: Instant) -> Vec<tokio::task::JoinHa
 }
 
 fn print(name: &str, s: &Stats) {
-    println!("  {name:<34} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} ok, {} other)", s.rps, s.p50_ms, s.p99_ms, s.ok, s.other);
+    println!(
+        "  {name:<34} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   ({} ok, {} other)",
+        s.rps, s.p50_ms, s.p99_ms, s.ok, s.other
+    );
 }
 
 struct Results {
@@ -174,8 +179,25 @@ struct Results {
 
 async fn backend(name: &str, db: String) -> Results {
     println!("\n== {name} ==");
-    cli(&db, &["admin", "bootstrap", "--tenant", "Bench", "--email", "bench@example.com", "--password", "bench password 1"]);
-    let token = cli(&db, &["token", "create", "--tenant", "Bench", "--email", "bench@example.com", "--name", "bench", "--scopes", "read"]);
+    cli(
+        &db,
+        &["admin", "bootstrap", "--tenant", "Bench", "--email", "bench@example.com", "--password", "bench password 1"],
+    );
+    let token = cli(
+        &db,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "Bench",
+            "--email",
+            "bench@example.com",
+            "--name",
+            "bench",
+            "--scopes",
+            "read",
+        ],
+    );
     let prefix = token[3..11].to_string();
 
     let server = start(&db, &[]).await;
@@ -198,7 +220,15 @@ async fn backend(name: &str, db: String) -> Results {
     println!("  {:<34} {:>9.0} req/s of wrong secrets", "  (the flood)", wrong as f64 / RUN.as_secs_f64());
     drop(server);
 
-    let no_cache = start(&db, &[("QAHUB_NO_VERIFIED_CACHE", "true"), ("QAHUB_AUTH_ATTEMPTS_PER_PREFIX", "1000000000"), ("QAHUB_AUTH_ATTEMPTS_PER_IP", "1000000000")]).await;
+    let no_cache = start(
+        &db,
+        &[
+            ("QAHUB_NO_VERIFIED_CACHE", "true"),
+            ("QAHUB_AUTH_ATTEMPTS_PER_PREFIX", "1000000000"),
+            ("QAHUB_AUTH_ATTEMPTS_PER_IP", "1000000000"),
+        ],
+    )
+    .await;
     let bcrypt = load(format!("{}/api/v1/me", no_cache.base), Some(token), StatusCode::OK, RUN).await;
     print("/api/v1/me bcrypt every time", &bcrypt);
     Results { health, warm, bcrypt, flood: during }
@@ -208,7 +238,21 @@ async fn backend(name: &str, db: String) -> Results {
 async fn revocations(db: &str, count: usize) -> (usize, usize) {
     let a = start(db, &[("QAHUB_BCRYPT_COST", "4")]).await;
     let b = start(db, &[("QAHUB_BCRYPT_COST", "4")]).await;
-    let admin = cli(db, &["token", "create", "--tenant", "Bench", "--email", "bench@example.com", "--name", "revoker", "--scopes", "admin"]);
+    let admin = cli(
+        db,
+        &[
+            "token",
+            "create",
+            "--tenant",
+            "Bench",
+            "--email",
+            "bench@example.com",
+            "--name",
+            "revoker",
+            "--scopes",
+            "admin",
+        ],
+    );
     let client = Client::new();
     let (mut accepted_after, mut checked) = (0, 0);
     for i in 0..count {
@@ -226,7 +270,8 @@ async fn revocations(db: &str, count: usize) -> (usize, usize) {
         // Warm B's cache, then revoke through A.
         let warm = client.get(format!("{}/api/v1/me", b.base)).bearer_auth(token).send().await.unwrap();
         assert_eq!(warm.status(), StatusCode::OK);
-        let revoked = client.post(format!("{}/api/v1/tokens/{id}/revoke", a.base)).bearer_auth(&admin).send().await.unwrap();
+        let revoked =
+            client.post(format!("{}/api/v1/tokens/{id}/revoke", a.base)).bearer_auth(&admin).send().await.unwrap();
         assert_eq!(revoked.status(), StatusCode::OK);
         let after = client.get(format!("{}/api/v1/me", b.base)).bearer_auth(token).send().await.unwrap();
         checked += 1;
@@ -252,13 +297,17 @@ async fn main() {
     assert!(qahub_bin().exists(), "build it first: cargo build --release -p server");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let one_bcrypt = bcrypt_ms();
-    println!("machine: {cores} cores; one bcrypt check at cost 10: {one_bcrypt:.1} ms; {WORKERS} client loops, {} s per run", RUN.as_secs());
+    println!(
+        "machine: {cores} cores; one bcrypt check at cost 10: {one_bcrypt:.1} ms; {WORKERS} client loops, {} s per run",
+        RUN.as_secs()
+    );
 
     let dir = std::env::temp_dir().join(format!("qahub-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sqlite = backend("SQLite", format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())).await;
 
-    let admin_url = std::env::var("QAHUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin_url =
+        std::env::var("QAHUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let name = format!("qahub_bench_{}", std::process::id());
     use sqlx::{Connection, Executor};
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL for the benchmark");
@@ -275,7 +324,10 @@ async fn main() {
     println!("\n== targets ==");
     for (name, r, warm_target) in [("SQLite", &sqlite, 0.85), ("PostgreSQL", &pg, 0.35)] {
         let ratio = r.warm.rps / r.health.rps;
-        println!("  {name}: warm / unauthenticated = {ratio:.2} (target ≥ {warm_target}) {}", verdict(ratio >= warm_target));
+        println!(
+            "  {name}: warm / unauthenticated = {ratio:.2} (target ≥ {warm_target}) {}",
+            verdict(ratio >= warm_target)
+        );
         let speedup = r.warm.rps / r.bcrypt.rps;
         println!("  {name}: warm / bcrypt-every-time = {speedup:.0}× (target ≥ 1000×) {}", verdict(speedup >= 1000.0));
         let kept = r.flood.rps / r.warm.rps;
@@ -294,5 +346,9 @@ async fn main() {
 }
 
 fn verdict(met: bool) -> &'static str {
-    if met { "MET" } else { "NOT MET" }
+    if met {
+        "MET"
+    } else {
+        "NOT MET"
+    }
 }

@@ -8,6 +8,7 @@ mod leaked;
 mod me;
 mod projects;
 mod tenant;
+mod testing;
 mod tokens;
 
 use axum::{
@@ -31,6 +32,21 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/me", get(me::me))
         .route("/projects", get(projects::list).post(projects::create))
         .route("/projects/{key}", get(projects::get).patch(projects::update).delete(projects::delete))
+        .route("/projects/{key}/cases", get(testing::list_cases).post(testing::create_case))
+        .route(
+            "/projects/{key}/cases/{id}",
+            get(testing::get_case).patch(testing::update_case).delete(testing::delete_case),
+        )
+        .route("/projects/{key}/runs", get(testing::list_runs).post(testing::create_run))
+        .route(
+            "/projects/{key}/runs/import",
+            post(testing::import).layer(axum::extract::DefaultBodyLimit::max(testing::IMPORT_MAX)),
+        )
+        .route(
+            "/projects/{key}/runs/{id}",
+            get(testing::get_run).patch(testing::update_run).delete(testing::delete_run),
+        )
+        .route("/projects/{key}/runs/{id}/results", get(testing::list_results).post(testing::add_results))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", get(tokens::get).patch(tokens::update))
         .route("/tokens/{id}/disable", post(tokens::disable))

@@ -1,0 +1,199 @@
+//! Test management: cases, runs and results inside a project, and the report importers
+//! that turn a Playwright JSON report or a JUnit XML file into a run.
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::AppError;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Case {
+    pub id: String,
+    /// The project's key.
+    pub project: String,
+    pub title: String,
+    pub description: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewCase {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCase {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Open,
+    Passed,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Open => "open",
+            RunStatus::Passed => "passed",
+            RunStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [RunStatus::Open, RunStatus::Passed, RunStatus::Failed].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Counts {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub error: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Run {
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    pub status: RunStatus,
+    /// `playwright`, `junit`, or `null` for runs made through the API.
+    pub source: Option<String>,
+    pub counts: Counts,
+    /// Sum of the results' durations, in milliseconds.
+    pub duration_ms: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRun {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: Option<RunStatus>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ResultStatus {
+    Passed,
+    Failed,
+    Skipped,
+    Error,
+}
+
+impl ResultStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultStatus::Passed => "passed",
+            ResultStatus::Failed => "failed",
+            ResultStatus::Skipped => "skipped",
+            ResultStatus::Error => "error",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [ResultStatus::Passed, ResultStatus::Failed, ResultStatus::Skipped, ResultStatus::Error]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TestResult {
+    pub id: String,
+    pub run_id: String,
+    pub case_id: String,
+    pub case_title: String,
+    pub status: ResultStatus,
+    pub duration_ms: Option<u64>,
+    pub message: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+}
+
+/// One result to record: for an existing case (`case_id`) or by title (the case is
+/// created when the project has none with that title).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewResult {
+    #[serde(default)]
+    pub case_id: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    pub status: ResultStatus,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResultBatch {
+    pub results: Vec<NewResult>,
+}
+
+pub const BATCH_MAX: usize = 1000;
+pub const TITLE_MAX: usize = 500;
+pub const MESSAGE_MAX: usize = 10_000;
+
+pub fn normalize_title(input: &str) -> Result<String, AppError> {
+    let title = input.trim();
+    if title.is_empty() {
+        return Err(AppError::invalid("Enter a title."));
+    }
+    if title.chars().count() > TITLE_MAX || title.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(AppError::invalid(format!("A title has at most {TITLE_MAX} printable characters.")));
+    }
+    Ok(title.to_string())
+}
+
+/// Messages are kept, but bounded.
+pub fn clip_message(message: Option<String>) -> Option<String> {
+    message.map(|m| if m.chars().count() > MESSAGE_MAX { m.chars().take(MESSAGE_MAX).collect() } else { m })
+}

@@ -1,0 +1,322 @@
+//! Report importers: a Playwright JSON report or a JUnit XML file becomes a list of
+//! results. Pure functions; the service stores them. JUnit is read as a stream (quick-xml),
+//! Playwright into a typed tree that skips everything it does not need.
+
+use serde::Deserialize;
+
+use crate::testing::ResultStatus;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Imported {
+    pub title: String,
+    pub status: ResultStatus,
+    pub duration_ms: Option<u64>,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Playwright,
+    Junit,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "playwright" => Some(Format::Playwright),
+            "junit" => Some(Format::Junit),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Playwright => "playwright",
+            Format::Junit => "junit",
+        }
+    }
+}
+
+pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Imported>, String> {
+    let results = match format {
+        Format::Playwright => playwright(bytes)?,
+        Format::Junit => junit(bytes)?,
+    };
+    if results.is_empty() {
+        return Err("the report holds no test results".into());
+    }
+    Ok(results)
+}
+
+// ---- Playwright JSON reporter ----------------------------------------------------
+
+#[derive(Deserialize)]
+struct PwReport {
+    suites: Vec<PwSuite>,
+}
+
+#[derive(Deserialize)]
+struct PwSuite {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    specs: Vec<PwSpec>,
+    #[serde(default)]
+    suites: Vec<PwSuite>,
+}
+
+#[derive(Deserialize)]
+struct PwSpec {
+    title: String,
+    #[serde(default)]
+    tests: Vec<PwTest>,
+}
+
+#[derive(Deserialize)]
+struct PwTest {
+    #[serde(default, rename = "projectName")]
+    project_name: String,
+    #[serde(default)]
+    results: Vec<PwResult>,
+    #[serde(default)]
+    status: String,
+}
+
+#[derive(Deserialize)]
+struct PwResult {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    duration: f64,
+    #[serde(default)]
+    error: Option<PwError>,
+}
+
+#[derive(Deserialize)]
+struct PwError {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn playwright(bytes: &[u8]) -> Result<Vec<Imported>, String> {
+    let report: PwReport = serde_json::from_slice(bytes).map_err(|e| format!("not a Playwright JSON report: {e}"))?;
+    let mut out = Vec::new();
+    for suite in &report.suites {
+        walk(suite, &[], &mut out);
+    }
+    Ok(out)
+}
+
+fn walk(suite: &PwSuite, path: &[&str], out: &mut Vec<Imported>) {
+    let mut path = path.to_vec();
+    if !suite.title.is_empty() {
+        path.push(&suite.title);
+    }
+    for spec in &suite.specs {
+        for test in &spec.tests {
+            let mut title = path.join(" › ");
+            if !title.is_empty() {
+                title.push_str(" › ");
+            }
+            title.push_str(&spec.title);
+            if !test.project_name.is_empty() {
+                title.push_str(&format!(" [{}]", test.project_name));
+            }
+            // The last attempt decides (retries may pass a flaky test).
+            let last = test.results.last();
+            let status = match (last.map(|r| r.status.as_str()), test.status.as_str()) {
+                (_, "skipped") | (Some("skipped"), _) => ResultStatus::Skipped,
+                (Some("passed"), _) => ResultStatus::Passed,
+                (Some("failed") | Some("timedOut"), _) => ResultStatus::Failed,
+                (Some("interrupted"), _) => ResultStatus::Error,
+                (None, "expected") => ResultStatus::Passed,
+                (None, _) => ResultStatus::Skipped,
+                _ => ResultStatus::Error,
+            };
+            let duration_ms = Some(test.results.iter().map(|r| r.duration.max(0.0)).sum::<f64>().round() as u64);
+            let message = last.and_then(|r| r.error.as_ref()).and_then(|e| e.message.clone());
+            out.push(Imported { title, status, duration_ms, message });
+        }
+    }
+    for child in &suite.suites {
+        walk(child, &path, out);
+    }
+}
+
+// ---- JUnit XML -------------------------------------------------------------------
+
+fn junit(bytes: &[u8]) -> Result<Vec<Imported>, String> {
+    use quick_xml::events::Event;
+
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    reader.config_mut().trim_text(true);
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut suites: Vec<String> = Vec::new();
+    let mut current: Option<Imported> = None;
+    let mut in_message = false;
+    let mut saw_root = false;
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| format!("not well-formed XML at byte {}: {e}", reader.error_position()))?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let name = e.name();
+                let attr = |key: &[u8]| -> Result<Option<String>, String> {
+                    for a in e.attributes() {
+                        let a = a.map_err(|e| format!("bad attribute: {e}"))?;
+                        if a.key.as_ref() == key {
+                            let v = a.unescape_value().map_err(|e| format!("bad attribute value: {e}"))?;
+                            return Ok(Some(v.into_owned()));
+                        }
+                    }
+                    Ok(None)
+                };
+                match name.as_ref() {
+                    b"testsuites" => saw_root = true,
+                    b"testsuite" => {
+                        saw_root = true;
+                        if !empty {
+                            suites.push(attr(b"name")?.unwrap_or_default());
+                        }
+                    }
+                    b"testcase" => {
+                        let name = attr(b"name")?.ok_or("a <testcase> has no name")?;
+                        let class = attr(b"classname")?.filter(|c| !c.is_empty());
+                        let title = match class {
+                            Some(class) => format!("{class} › {name}"),
+                            None => match suites.last().filter(|s| !s.is_empty()) {
+                                Some(suite) => format!("{suite} › {name}"),
+                                None => name,
+                            },
+                        };
+                        let duration_ms = match attr(b"time")? {
+                            Some(t) => Some(
+                                (t.trim().parse::<f64>().map_err(|_| format!("testcase time {t:?} is not a number"))?
+                                    * 1000.0)
+                                    .round()
+                                    .max(0.0) as u64,
+                            ),
+                            None => None,
+                        };
+                        let case = Imported { title, status: ResultStatus::Passed, duration_ms, message: None };
+                        if empty {
+                            out.push(case);
+                        } else {
+                            current = Some(case);
+                        }
+                    }
+                    b"failure" | b"error" | b"skipped" => {
+                        if let Some(case) = current.as_mut() {
+                            case.status = match name.as_ref() {
+                                b"failure" => ResultStatus::Failed,
+                                b"error" => ResultStatus::Error,
+                                _ => ResultStatus::Skipped,
+                            };
+                            case.message = attr(b"message")?.or(case.message.take());
+                            in_message = !empty;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::Text(t) if in_message => {
+                if let Some(case) = current.as_mut() {
+                    if case.message.is_none() {
+                        let text = t.decode().map_err(|e| format!("bad text: {e}"))?;
+                        case.message = Some(text.into_owned());
+                    }
+                }
+            }
+            Event::CData(t) if in_message => {
+                if let Some(case) = current.as_mut() {
+                    if case.message.is_none() {
+                        case.message = Some(String::from_utf8_lossy(&t).into_owned());
+                    }
+                }
+            }
+            Event::End(e) => match e.name().as_ref() {
+                b"testsuite" => {
+                    suites.pop();
+                }
+                b"testcase" => out.extend(current.take()),
+                b"failure" | b"error" | b"skipped" => in_message = false,
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    if !saw_root {
+        return Err("not a JUnit report: no <testsuites> or <testsuite> element".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junit_nested_suites_statuses_and_durations() {
+        let xml = br#"<?xml version="1.0"?>
+<testsuites>
+  <testsuite name="outer">
+    <testsuite name="inner">
+      <testcase name="adds" classname="math" time="0.25"/>
+      <testcase name="divides" classname="math" time="1.5"><failure message="expected 2, got 3">trace</failure></testcase>
+      <testcase name="boots" time="0"><error message="panic"/></testcase>
+      <testcase name="later"><skipped/></testcase>
+    </testsuite>
+  </testsuite>
+</testsuites>"#;
+        let r = parse(Format::Junit, xml).unwrap();
+        assert_eq!(r.len(), 4);
+        assert_eq!(
+            (r[0].title.as_str(), r[0].status, r[0].duration_ms),
+            ("math › adds", ResultStatus::Passed, Some(250))
+        );
+        assert_eq!((r[1].status, r[1].message.as_deref()), (ResultStatus::Failed, Some("expected 2, got 3")));
+        assert_eq!((r[2].title.as_str(), r[2].status), ("inner › boots", ResultStatus::Error));
+        assert_eq!((r[3].status, r[3].duration_ms), (ResultStatus::Skipped, None));
+    }
+
+    #[test]
+    fn malformed_reports_say_what_failed() {
+        let err = parse(Format::Junit, b"<testsuite><testcase name=\"a\" time=\"soon\"/></testsuite>").unwrap_err();
+        assert!(err.contains("not a number"), "{err}");
+        let err = parse(Format::Junit, b"<html><body/></html>").unwrap_err();
+        assert!(err.contains("not a JUnit report"), "{err}");
+        let err = parse(Format::Junit, b"<testsuite><testcase name=\"a\"></testsuite>").unwrap_err();
+        assert!(err.contains("XML"), "{err}");
+        let err = parse(Format::Playwright, b"{\"nope\": 1}").unwrap_err();
+        assert!(err.contains("Playwright"), "{err}");
+        let err = parse(Format::Playwright, b"{\"suites\": []}").unwrap_err();
+        assert!(err.contains("no test results"), "{err}");
+    }
+
+    #[test]
+    fn playwright_titles_statuses_and_retries() {
+        let json = br#"{"config":{},"suites":[{"title":"a.spec.ts","file":"a.spec.ts","specs":[
+            {"title":"works","tests":[{"projectName":"chromium","status":"expected","results":[{"status":"passed","duration":12.4}]}]},
+            {"title":"flaky","tests":[{"projectName":"chromium","status":"flaky","results":[{"status":"failed","duration":5,"error":{"message":"boom"}},{"status":"passed","duration":7}]}]},
+            {"title":"broken","tests":[{"projectName":"chromium","status":"unexpected","results":[{"status":"timedOut","duration":30000,"error":{"message":"Test timeout"}}]}]},
+            {"title":"todo","tests":[{"projectName":"chromium","status":"skipped","results":[{"status":"skipped","duration":0}]}]}
+          ],"suites":[{"title":"group","specs":[{"title":"nested","tests":[{"projectName":"","status":"expected","results":[{"status":"passed","duration":1}]}]}]}]}]}"#;
+        let r = parse(Format::Playwright, json).unwrap();
+        let got: Vec<_> = r.iter().map(|i| (i.title.as_str(), i.status, i.duration_ms)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a.spec.ts › works [chromium]", ResultStatus::Passed, Some(12)),
+                ("a.spec.ts › flaky [chromium]", ResultStatus::Passed, Some(12)),
+                ("a.spec.ts › broken [chromium]", ResultStatus::Failed, Some(30000)),
+                ("a.spec.ts › todo [chromium]", ResultStatus::Skipped, Some(0)),
+                ("a.spec.ts › group › nested", ResultStatus::Passed, Some(1)),
+            ]
+        );
+        assert_eq!(r[2].message.as_deref(), Some("Test timeout"));
+    }
+}

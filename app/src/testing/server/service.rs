@@ -1,0 +1,300 @@
+//! Rules for cases, runs and results. Every call first resolves the project through
+//! `projects::server::service::get`, so project tokens and other tenants get the same 404
+//! as for a missing project. Scopes are checked by the route.
+
+use super::{
+    import::{self, Format},
+    store::{self, NewResultRow, RunRow},
+};
+use crate::{
+    actor::Actor,
+    db::{new_id, now, timestamp},
+    error::AppError,
+    projects::{server::service as projects, Project},
+    state::AppState,
+    testing::{
+        clip_message, normalize_title, Case, NewCase, NewResult, Run, RunStatus, TestResult, UpdateCase, UpdateRun,
+        BATCH_MAX,
+    },
+};
+
+pub const PAGE_MAX: i64 = 200;
+
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+fn limit(limit: Option<i64>) -> Result<i64, AppError> {
+    let limit = limit.unwrap_or(50);
+    if (1..=PAGE_MAX).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(AppError::invalid(format!("limit must be between 1 and {PAGE_MAX}.")))
+    }
+}
+
+fn keyset(cursor: Option<&str>) -> Result<Option<(i64, String)>, AppError> {
+    cursor
+        .map(|c| {
+            c.split_once('.')
+                .and_then(|(at, id)| Some((at.parse().ok()?, id.to_string())))
+                .ok_or_else(|| AppError::invalid("The cursor is not one this server gave out."))
+        })
+        .transpose()
+}
+
+async fn project(state: &AppState, actor: &Actor, key: &str) -> Result<Project, AppError> {
+    projects::get(state, actor, key).await
+}
+
+// ---- cases -------------------------------------------------------------------------
+
+pub async fn list_cases(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    cursor: Option<&str>,
+    limit_: Option<i64>,
+) -> Result<Page<Case>, AppError> {
+    let p = project(state, actor, key).await?;
+    let limit = limit(limit_)?;
+    let data = store::list_cases(&state.db, &p.id, &p.key, keyset(cursor)?, limit).await?;
+    let next_cursor = (data.len() as i64 == limit)
+        .then(|| data.last().map(|c| format!("{}.{}", c.created_at.unix_timestamp(), c.id)))
+        .flatten();
+    Ok(Page { data, next_cursor })
+}
+
+pub async fn create_case(state: &AppState, actor: &Actor, key: &str, req: NewCase) -> Result<Case, AppError> {
+    let p = project(state, actor, key).await?;
+    let now = timestamp(now());
+    let case = Case {
+        id: new_id(),
+        project: p.key.clone(),
+        title: normalize_title(&req.title)?,
+        description: clip_message(Some(req.description)).unwrap_or_default(),
+        created_at: now,
+        updated_at: now,
+    };
+    store::insert_case(&state.db, &p.id, &case).await?;
+    Ok(case)
+}
+
+pub async fn get_case(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<Case, AppError> {
+    let p = project(state, actor, key).await?;
+    store::find_case(&state.db, &p.id, &p.key, id).await?.ok_or_else(|| AppError::not_found("Case"))
+}
+
+pub async fn update_case(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    id: &str,
+    req: UpdateCase,
+) -> Result<Case, AppError> {
+    let mut case = get_case(state, actor, key, id).await?;
+    if let Some(title) = req.title {
+        case.title = normalize_title(&title)?;
+    }
+    if let Some(description) = req.description {
+        case.description = clip_message(Some(description)).unwrap_or_default();
+    }
+    case.updated_at = timestamp(now());
+    store::update_case(&state.db, &case).await?;
+    Ok(case)
+}
+
+pub async fn delete_case(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<(), AppError> {
+    let case = get_case(state, actor, key, id).await?;
+    store::delete_case(&state.db, &case.id).await
+}
+
+// ---- runs --------------------------------------------------------------------------
+
+async fn runs_with_counts(state: &AppState, project: &str, rows: Vec<RunRow>) -> Result<Vec<Run>, AppError> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let counts = store::counts(&state.db, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (c, d) = counts.iter().find(|(id, ..)| *id == row.id).map(|(_, c, d)| (*c, *d)).unwrap_or_default();
+            store::run_from(row, project, c, d)
+        })
+        .collect())
+}
+
+pub async fn list_runs(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    status: Option<RunStatus>,
+    cursor: Option<&str>,
+    limit_: Option<i64>,
+) -> Result<Page<Run>, AppError> {
+    let p = project(state, actor, key).await?;
+    let limit = limit(limit_)?;
+    let rows = store::list_runs(&state.db, &p.id, status, keyset(cursor)?, limit).await?;
+    let next_cursor =
+        (rows.len() as i64 == limit).then(|| rows.last().map(|r| format!("{}.{}", r.created_at, r.id))).flatten();
+    Ok(Page { data: runs_with_counts(state, &p.key, rows).await?, next_cursor })
+}
+
+fn normalize_run_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(AppError::invalid("A run name has 1 to 200 printable characters."));
+    }
+    Ok(name.to_string())
+}
+
+pub async fn create_run(state: &AppState, actor: &Actor, key: &str, name: &str) -> Result<Run, AppError> {
+    let p = project(state, actor, key).await?;
+    let now = now();
+    let row = RunRow {
+        id: new_id(),
+        name: normalize_run_name(name)?,
+        status: RunStatus::Open,
+        source: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = state.db.begin().await?;
+    store::insert_run(&mut tx, &p.id, &row).await?;
+    tx.commit().await?;
+    Ok(store::run_from(row, &p.key, Default::default(), 0))
+}
+
+async fn run_row(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<(Project, RunRow), AppError> {
+    let p = project(state, actor, key).await?;
+    let row = store::find_run(&state.db, &p.id, id).await?.ok_or_else(|| AppError::not_found("Run"))?;
+    Ok((p, row))
+}
+
+pub async fn get_run(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<Run, AppError> {
+    let (p, row) = run_row(state, actor, key, id).await?;
+    Ok(runs_with_counts(state, &p.key, vec![row]).await?.remove(0))
+}
+
+pub async fn update_run(state: &AppState, actor: &Actor, key: &str, id: &str, req: UpdateRun) -> Result<Run, AppError> {
+    let (_, mut row) = run_row(state, actor, key, id).await?;
+    if let Some(name) = req.name {
+        row.name = normalize_run_name(&name)?;
+    }
+    if let Some(status) = req.status {
+        row.status = status;
+    }
+    row.updated_at = now();
+    store::update_run(&state.db, &row).await?;
+    get_run(state, actor, key, id).await
+}
+
+pub async fn delete_run(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<(), AppError> {
+    let (_, row) = run_row(state, actor, key, id).await?;
+    store::delete_run(&state.db, &row.id).await
+}
+
+// ---- results -----------------------------------------------------------------------
+
+pub async fn list_results(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    run_id: &str,
+    cursor: Option<&str>,
+    limit_: Option<i64>,
+) -> Result<Page<TestResult>, AppError> {
+    let (_, row) = run_row(state, actor, key, run_id).await?;
+    let limit = limit(limit_)?;
+    let after = cursor
+        .map(|c| c.parse::<i64>().map_err(|_| AppError::invalid("The cursor is not one this server gave out.")))
+        .transpose()?
+        .unwrap_or(0);
+    let rows = store::list_results(&state.db, &row.id, after, limit).await?;
+    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|(seq, _)| seq.to_string())).flatten();
+    Ok(Page { data: rows.into_iter().map(|(_, r)| r).collect(), next_cursor })
+}
+
+/// Adds a batch of results to a run, all or nothing.
+pub async fn add_results(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    run_id: &str,
+    batch: Vec<NewResult>,
+) -> Result<Run, AppError> {
+    if batch.is_empty() || batch.len() > BATCH_MAX {
+        return Err(AppError::invalid(format!("Send between 1 and {BATCH_MAX} results at a time.")));
+    }
+    let (p, row) = run_row(state, actor, key, run_id).await?;
+    let now = now();
+    let mut tx = state.db.begin().await?;
+    let mut seq = store::next_seq(&mut tx, &row.id).await?;
+    for (i, r) in batch.into_iter().enumerate() {
+        let case_id = match (r.case_id, r.title) {
+            (Some(id), _) => {
+                if !store::case_exists(&mut tx, &p.id, &id).await? {
+                    return Err(AppError::invalid(format!("results[{i}]: there is no case {id} in {}.", p.key)));
+                }
+                id
+            }
+            (None, Some(title)) => store::case_by_title(&mut tx, &p.id, &normalize_title(&title)?, now).await?,
+            (None, None) => return Err(AppError::invalid(format!("results[{i}]: give a case_id or a title."))),
+        };
+        let message = clip_message(r.message);
+        let new = NewResultRow {
+            case_id: &case_id,
+            status: r.status,
+            duration_ms: r.duration_ms,
+            message: message.as_deref(),
+        };
+        store::insert_result(&mut tx, &row.id, seq, &new, now).await?;
+        seq += 1;
+    }
+    tx.commit().await?;
+    get_run(state, actor, key, run_id).await
+}
+
+/// A run from a report: cases matched (or created) by title, one result each, all in
+/// one transaction. A malformed report is a 422 that says what is wrong.
+pub async fn import(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    format: Format,
+    name: Option<&str>,
+    bytes: &[u8],
+) -> Result<Run, AppError> {
+    let p = project(state, actor, key).await?;
+    let parsed = import::parse(format, bytes)
+        .map_err(|e| AppError::invalid(format!("The {} report could not be read: {e}", format.as_str())))?;
+    let now = now();
+    let failed = parsed
+        .iter()
+        .any(|r| matches!(r.status, crate::testing::ResultStatus::Failed | crate::testing::ResultStatus::Error));
+    let default_name = format!("{} import {}", format.as_str(), timestamp(now).date());
+    let row = RunRow {
+        id: new_id(),
+        name: normalize_run_name(name.unwrap_or(&default_name))?,
+        status: if failed { RunStatus::Failed } else { RunStatus::Passed },
+        source: Some(format.as_str().to_string()),
+        created_at: now,
+        updated_at: now,
+    };
+    let mut tx = state.db.begin().await?;
+    store::insert_run(&mut tx, &p.id, &row).await?;
+    for (seq, r) in parsed.into_iter().enumerate() {
+        let title = normalize_title(&r.title.chars().take(crate::testing::TITLE_MAX).collect::<String>())?;
+        let case_id = store::case_by_title(&mut tx, &p.id, &title, now).await?;
+        let message = clip_message(r.message);
+        let new = NewResultRow {
+            case_id: &case_id,
+            status: r.status,
+            duration_ms: r.duration_ms,
+            message: message.as_deref(),
+        };
+        store::insert_result(&mut tx, &row.id, seq as i64 + 1, &new, now).await?;
+    }
+    tx.commit().await?;
+    get_run(state, actor, key, &row.id).await
+}

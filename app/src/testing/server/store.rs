@@ -1,0 +1,332 @@
+//! SQL for cases, runs and results. Always scoped to a project id the service resolved.
+
+use sqlx::{any::AnyRow, Any, Row, Transaction};
+
+use crate::{
+    db::{on_unique, timestamp, Db},
+    error::AppError,
+    testing::{Case, Counts, ResultStatus, Run, RunStatus, TestResult},
+};
+
+fn case_from(row: &AnyRow, project: &str) -> Result<Case, sqlx::Error> {
+    Ok(Case {
+        id: row.try_get(0)?,
+        project: project.to_string(),
+        title: row.try_get(1)?,
+        description: row.try_get(2)?,
+        created_at: timestamp(row.try_get(3)?),
+        updated_at: timestamp(row.try_get(4)?),
+    })
+}
+
+const CASE_COLUMNS: &str = "id, title, description, created_at, updated_at";
+
+pub async fn insert_case(db: &Db, project_id: &str, case: &Case) -> Result<(), AppError> {
+    sqlx::query("INSERT INTO cases (id, project_id, title, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&case.id)
+        .bind(project_id)
+        .bind(&case.title)
+        .bind(&case.description)
+        .bind(case.created_at.unix_timestamp())
+        .bind(case.updated_at.unix_timestamp())
+        .execute(db)
+        .await
+        .map_err(|e| on_unique(e, || AppError::conflict(format!("A case titled {:?} already exists.", case.title))))?;
+    Ok(())
+}
+
+pub async fn find_case(db: &Db, project_id: &str, project: &str, id: &str) -> Result<Option<Case>, AppError> {
+    let row = sqlx::query(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE project_id = $1 AND id = $2"))
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.as_ref().map(|r| case_from(r, project)).transpose()?)
+}
+
+/// A page in creation order after the keyset cursor `(created_at, id)`.
+pub async fn list_cases(
+    db: &Db,
+    project_id: &str,
+    project: &str,
+    after: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<Case>, AppError> {
+    let (at, id) = after.unwrap_or((i64::MIN, String::new()));
+    let rows = sqlx::query(&format!(
+        "SELECT {CASE_COLUMNS} FROM cases WHERE project_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+         ORDER BY created_at, id LIMIT $4"
+    ))
+    .bind(project_id)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.iter().map(|r| case_from(r, project)).collect::<Result<_, _>>()?)
+}
+
+pub async fn update_case(db: &Db, case: &Case) -> Result<(), AppError> {
+    sqlx::query("UPDATE cases SET title = $1, description = $2, updated_at = $3 WHERE id = $4")
+        .bind(&case.title)
+        .bind(&case.description)
+        .bind(case.updated_at.unix_timestamp())
+        .bind(&case.id)
+        .execute(db)
+        .await
+        .map_err(|e| on_unique(e, || AppError::conflict(format!("A case titled {:?} already exists.", case.title))))?;
+    Ok(())
+}
+
+pub async fn delete_case(db: &Db, id: &str) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM cases WHERE id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+/// The case with this title, created if the project has none; returns its id.
+pub async fn case_by_title(
+    tx: &mut Transaction<'_, Any>,
+    project_id: &str,
+    title: &str,
+    now: i64,
+) -> Result<String, AppError> {
+    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM cases WHERE project_id = $1 AND title = $2")
+        .bind(project_id)
+        .bind(title)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some((id,)) = found {
+        return Ok(id);
+    }
+    let id = crate::db::new_id();
+    sqlx::query("INSERT INTO cases (id, project_id, title, description, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $4)")
+        .bind(&id)
+        .bind(project_id)
+        .bind(title)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+pub async fn case_exists(tx: &mut Transaction<'_, Any>, project_id: &str, id: &str) -> Result<bool, AppError> {
+    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM cases WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+// ---- runs ------------------------------------------------------------------------
+
+pub struct RunRow {
+    pub id: String,
+    pub name: String,
+    pub status: RunStatus,
+    pub source: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const RUN_COLUMNS: &str = "id, name, status, source, created_at, updated_at";
+
+fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
+    let status: String = row.try_get(2)?;
+    Ok(RunRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Open),
+        source: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+        updated_at: row.try_get(5)?,
+    })
+}
+
+pub async fn insert_run(tx: &mut Transaction<'_, Any>, project_id: &str, run: &RunRow) -> Result<(), AppError> {
+    sqlx::query("INSERT INTO runs (id, project_id, name, status, source, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(&run.id)
+        .bind(project_id)
+        .bind(&run.name)
+        .bind(run.status.as_str())
+        .bind(&run.source)
+        .bind(run.created_at)
+        .bind(run.updated_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn find_run(db: &Db, project_id: &str, id: &str) -> Result<Option<RunRow>, AppError> {
+    let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE project_id = $1 AND id = $2"))
+        .bind(project_id)
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.as_ref().map(run_row).transpose()?)
+}
+
+/// Newest first, after the keyset cursor, optionally one status only.
+pub async fn list_runs(
+    db: &Db,
+    project_id: &str,
+    status: Option<RunStatus>,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<RunRow>, AppError> {
+    let (at, id) = before.unwrap_or((i64::MAX, String::new()));
+    let rows = sqlx::query(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE project_id = $1 AND ($2 = '' OR status = $2) \
+         AND (created_at < $3 OR (created_at = $3 AND ($4 = '' OR id < $4))) ORDER BY created_at DESC, id DESC LIMIT $5"
+    ))
+    .bind(project_id)
+    .bind(status.map_or("", RunStatus::as_str))
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.iter().map(run_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn update_run(db: &Db, run: &RunRow) -> Result<(), AppError> {
+    sqlx::query("UPDATE runs SET name = $1, status = $2, updated_at = $3 WHERE id = $4")
+        .bind(&run.name)
+        .bind(run.status.as_str())
+        .bind(run.updated_at)
+        .bind(&run.id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_run(db: &Db, id: &str) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM runs WHERE id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+/// Result counts and total duration per run, for a set of runs.
+pub async fn counts(db: &Db, run_ids: &[&str]) -> Result<Vec<(String, Counts, u64)>, AppError> {
+    if run_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=run_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT run_id, status, COUNT(*), COALESCE(SUM(duration_ms), 0) FROM results WHERE run_id IN ({}) GROUP BY run_id, status",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
+    for id in run_ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(db).await?;
+    Ok(run_ids
+        .iter()
+        .map(|id| {
+            let mut c = Counts::default();
+            let mut duration = 0u64;
+            for (_, status, n, ms) in rows.iter().filter(|(r, ..)| r == id) {
+                let n = *n as u64;
+                c.total += n;
+                duration += (*ms).max(0) as u64;
+                match ResultStatus::parse(status) {
+                    Some(ResultStatus::Passed) => c.passed += n,
+                    Some(ResultStatus::Failed) => c.failed += n,
+                    Some(ResultStatus::Skipped) => c.skipped += n,
+                    _ => c.error += n,
+                }
+            }
+            (id.to_string(), c, duration)
+        })
+        .collect())
+}
+
+pub fn run_from(row: RunRow, project: &str, counts: Counts, duration_ms: u64) -> Run {
+    Run {
+        id: row.id,
+        project: project.to_string(),
+        name: row.name,
+        status: row.status,
+        source: row.source,
+        counts,
+        duration_ms,
+        created_at: timestamp(row.created_at),
+        updated_at: timestamp(row.updated_at),
+    }
+}
+
+// ---- results -----------------------------------------------------------------------
+
+pub struct NewResultRow<'a> {
+    pub case_id: &'a str,
+    pub status: ResultStatus,
+    pub duration_ms: Option<u64>,
+    pub message: Option<&'a str>,
+}
+
+pub async fn next_seq(tx: &mut Transaction<'_, Any>, run_id: &str) -> Result<i64, AppError> {
+    let (max,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(seq) FROM results WHERE run_id = $1").bind(run_id).fetch_one(&mut **tx).await?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+pub async fn insert_result(
+    tx: &mut Transaction<'_, Any>,
+    run_id: &str,
+    seq: i64,
+    r: &NewResultRow<'_>,
+    now: i64,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "INSERT INTO results (id, run_id, case_id, status, duration_ms, message, created_at, seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(crate::db::new_id())
+    .bind(run_id)
+    .bind(r.case_id)
+    .bind(r.status.as_str())
+    .bind(r.duration_ms.map(|d| d.min(i64::MAX as u64) as i64))
+    .bind(r.message)
+    .bind(now)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn list_results(
+    db: &Db,
+    run_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(i64, TestResult)>, AppError> {
+    let rows = sqlx::query(
+        "SELECT r.id, r.case_id, c.title, r.status, r.duration_ms, r.message, r.created_at, r.seq \
+         FROM results r JOIN cases c ON c.id = r.case_id WHERE r.run_id = $1 AND r.seq > $2 ORDER BY r.seq LIMIT $3",
+    )
+    .bind(run_id)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let status: String = row.try_get(3)?;
+            let duration: Option<i64> = row.try_get(4)?;
+            Ok((
+                row.try_get::<i64, _>(7)?,
+                TestResult {
+                    id: row.try_get(0)?,
+                    run_id: run_id.to_string(),
+                    case_id: row.try_get(1)?,
+                    case_title: row.try_get(2)?,
+                    status: ResultStatus::parse(&status).unwrap_or(ResultStatus::Error),
+                    duration_ms: duration.map(|d| d.max(0) as u64),
+                    message: row.try_get(5)?,
+                    created_at: timestamp(row.try_get(6)?),
+                },
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
