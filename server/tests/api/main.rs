@@ -6,4 +6,5 @@ mod cli;
 mod health;
 mod people;
 mod projects;
+mod testing;
 mod tokens;

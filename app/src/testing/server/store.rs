@@ -212,7 +212,7 @@ pub async fn counts(db: &Db, run_ids: &[&str]) -> Result<Vec<(String, Counts, u6
     }
     let placeholders: Vec<String> = (1..=run_ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT run_id, status, COUNT(*), COALESCE(SUM(duration_ms), 0) FROM results WHERE run_id IN ({}) GROUP BY run_id, status",
+        "SELECT run_id, status, COUNT(*), CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) FROM results WHERE run_id IN ({}) GROUP BY run_id, status",
         placeholders.join(", ")
     );
     let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
