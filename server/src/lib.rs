@@ -50,6 +50,8 @@ pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .nest("/api/v1", api_v1::router(state.clone()))
+        .route("/api/docs", get(api_v1::openapi::docs))
+        .route("/api/docs/redoc.standalone.js", get(api_v1::openapi::redoc_js))
         .route(app::tokens::api::LIST_URL, axum::routing::post(token_forms::post))
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

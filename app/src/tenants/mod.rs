@@ -8,6 +8,7 @@ pub mod server;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Ai {
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -15,6 +16,7 @@ pub struct Ai {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TenantSettings {
     pub id: String,
     pub name: String,
@@ -31,6 +33,7 @@ pub struct TenantSettings {
 /// `PATCH /api/v1/tenant`: fields left out stay as they are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpdateTenant {
     #[serde(default)]
     pub ip_allowlist: Option<Vec<String>>,
@@ -43,5 +46,6 @@ pub struct UpdateTenant {
     pub ai_model: Option<String>,
     /// `null` falls back to the server's default.
     #[serde(default, with = "crate::tokens::double_option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<u32>))]
     pub token_rate_limit_per_minute: Option<Option<u32>>,
 }

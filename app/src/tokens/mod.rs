@@ -15,6 +15,7 @@ use crate::error::AppError;
 /// What a token may do. `write` implies `read`, `admin` implies both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Scope {
     Read,
     Write,
@@ -57,6 +58,7 @@ pub fn top_scope(scopes: &[Scope]) -> Option<Scope> {
 
 /// The expiry choices offered when creating a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum ExpiresIn {
     #[serde(rename = "never")]
     Never,
@@ -131,6 +133,7 @@ pub fn normalize_name(input: &str) -> Result<String, AppError> {
 /// `POST /api/v1/tokens` and the create dialog.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreateToken {
     pub name: String,
     pub scopes: Vec<Scope>,
@@ -140,25 +143,30 @@ pub struct CreateToken {
     #[serde(default)]
     pub expires_in: Option<ExpiresIn>,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<OffsetDateTime>,
 }
 
 /// `PATCH /api/v1/tokens/{id}`: every field optional; `projects: null` means all projects.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpdateToken {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub scopes: Option<Vec<Scope>>,
     #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Vec<String>>))]
     pub projects: Option<Option<Vec<String>>>,
     #[serde(default)]
     pub expires_in: Option<ExpiresIn>,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<OffsetDateTime>,
     /// Requests per minute for this token; `null` falls back to the tenant's default.
     #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<u32>))]
     pub rate_limit_per_minute: Option<Option<u32>>,
 }
 
@@ -182,6 +190,7 @@ pub mod double_option {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum TokenStatus {
     Active,
     Disabled,
@@ -202,6 +211,7 @@ impl TokenStatus {
 
 /// What lists and detail views show of a token. Never the secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct TokenSummary {
     pub id: String,
     pub name: String,
@@ -210,12 +220,15 @@ pub struct TokenSummary {
     /// `None`: all projects. Otherwise the project keys.
     pub projects: Option<Vec<String>>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
     /// The email of the person who created it.
     pub created_by: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
     pub last_used_at: Option<OffsetDateTime>,
     pub last_used_ip: Option<String>,
     pub status: TokenStatus,
@@ -232,6 +245,7 @@ impl TokenSummary {
 
 /// The answer to creation and rotation: the summary and, this once, the full token.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub summary: TokenSummary,
@@ -240,6 +254,7 @@ pub struct CreatedToken {
 
 /// What happens to the old token when one is rotated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum RetireOld {
     /// Keeps working until the new token is first used.
     #[default]
@@ -265,6 +280,7 @@ impl RetireOld {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RotateToken {
     #[serde(default)]
     pub old_token: RetireOld,

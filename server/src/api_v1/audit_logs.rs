@@ -7,15 +7,17 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use app::{
-    audit::server as audit,
+    audit::{server as audit, AuditEntry},
     error::AppError,
     state::AppState,
     tokens::{Scope, SIEM_PREFIX},
 };
 
+use super::openapi::{ErrorBody, Paged};
 use super::{auth::ApiAuth, page, ApiError, ApiQuery};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     since: Option<String>,
@@ -24,6 +26,19 @@ pub struct Params {
     action: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit-logs",
+    tag = "audit",
+    params(Params),
+    responses(
+        (status = 200, description = "OK", body = Paged<AuditEntry>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: ApiAuth,

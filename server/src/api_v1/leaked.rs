@@ -11,15 +11,32 @@ use serde_json::{json, Value};
 
 use app::{state::AppState, tokens::server::service};
 
-use super::{auth::request_meta, ApiError, ApiJson};
+use super::{
+    auth::request_meta,
+    openapi::{Accepted, ErrorBody},
+    ApiError, ApiJson,
+};
 
-#[derive(Deserialize)]
+/// What a secret scanner found.
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Report {
     tokens: Vec<String>,
     source: Option<String>,
     url: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/leaked-tokens",
+    tag = "tokens",
+    security(()),
+    request_body = Report,
+    responses(
+        (status = 202, description = "Always the same answer, whatever was reported", body = Accepted),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The body is not a report", body = ErrorBody),
+    )
+)]
 pub async fn report(
     State(state): State<AppState>,
     parts: Parts,

@@ -1,23 +1,72 @@
 //! `GET /api/v1/me`: which tenant, which scopes, which token (top level, no envelope).
 
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::auth::ApiAuth;
+use app::tokens::Scope;
 
-pub async fn me(auth: ApiAuth) -> Json<Value> {
-    let p = &auth.principal;
+use super::{auth::ApiAuth, openapi::ErrorBody};
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub tenant: MeTenant,
+    /// Every scope the token has, implied ones included.
+    pub scopes: Vec<Scope>,
+    pub ai: MeAi,
+    pub token: MeToken,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeTenant {
+    pub id: String,
+    pub name: String,
+    /// `ACTIVE` or `SUSPENDED`.
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeAi {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub quota_exhausted: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeToken {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    /// `null`: every project of the tenant.
+    pub projects: Option<Vec<String>>,
+    /// RFC 3339; `null` for a token that never expires.
+    pub expires_at: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "me",
+    responses(
+        (status = 200, description = "OK", body = Me),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+    )
+)]
+pub async fn me(auth: ApiAuth) -> Json<Me> {
+    let p = auth.principal;
     let expires_at = p.expires_at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok());
-    Json(json!({
-        "tenant": { "id": p.tenant_id, "name": p.tenant_name, "status": p.tenant_status },
-        "scopes": p.scopes,
-        "ai": { "provider": p.ai.provider, "model": p.ai.model, "quota_exhausted": p.ai.quota_exhausted },
-        "token": {
-            "id": p.token_id,
-            "name": p.name,
-            "prefix": p.prefix,
-            "projects": p.projects.as_ref().map(|s| &s.keys),
-            "expires_at": expires_at,
+    Json(Me {
+        tenant: MeTenant { id: p.tenant_id, name: p.tenant_name, status: p.tenant_status },
+        scopes: p.scopes,
+        ai: MeAi { provider: p.ai.provider, model: p.ai.model, quota_exhausted: p.ai.quota_exhausted },
+        token: MeToken {
+            id: p.token_id,
+            name: p.name,
+            prefix: p.prefix,
+            projects: p.projects.map(|s| s.keys),
+            expires_at,
         },
-    }))
+    })
 }

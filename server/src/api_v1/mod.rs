@@ -6,6 +6,7 @@ mod audit_logs;
 pub mod auth;
 mod leaked;
 mod me;
+pub mod openapi;
 mod projects;
 mod tenant;
 mod testing;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(authenticated)
         .route("/leaked-tokens", post(leaked::report))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

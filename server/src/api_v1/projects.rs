@@ -5,18 +5,37 @@ use axum::{http::StatusCode, response::IntoResponse, Json};
 use serde::Deserialize;
 use serde_json::Value;
 
-use app::{error::AppError, projects::server::service, state::AppState, tokens::Scope};
+use app::{
+    error::AppError,
+    projects::{server::service, Project},
+    state::AppState,
+    tokens::Scope,
+};
 
+use super::openapi::{Data, ErrorBody, Paged};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
 use axum::extract::State;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     cursor: Option<String>,
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects",
+    tag = "projects",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK", body = Paged<Project>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -34,13 +53,27 @@ pub async fn list(
     Ok(page(items.into_iter().take(limit).collect(), next))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     key: String,
     name: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects",
+    tag = "projects",
+    request_body = CreateProject,
+    responses(
+        (status = 201, description = "Created", body = Data<Project>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -51,6 +84,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, data(project)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{key}",
+    tag = "projects",
+    params(("key" = String, Path, description = "Project key, like BD")),
+    responses(
+        (status = 200, description = "OK", body = Data<Project>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -60,12 +106,27 @@ pub async fn get(
     Ok(data(service::get(&state, &auth.actor(), &key).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
     name: String,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/projects/{key}",
+    tag = "projects",
+    params(("key" = String, Path, description = "Project key, like BD")),
+    request_body = UpdateProject,
+    responses(
+        (status = 200, description = "OK", body = Data<Project>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -76,6 +137,19 @@ pub async fn update(
     Ok(data(service::rename(&state, &auth.actor(), &auth.meta, &key, &body.name).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{key}",
+    tag = "projects",
+    params(("key" = String, Path, description = "Project key, like BD")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: ApiAuth,

@@ -5,17 +5,43 @@ use serde_json::Value;
 
 use app::{
     state::AppState,
-    tenants::{server as tenants, UpdateTenant},
+    tenants::{server as tenants, TenantSettings, UpdateTenant},
     tokens::Scope,
 };
 
+use super::openapi::{Data, ErrorBody};
 use super::{auth::ApiAuth, data, ApiError, ApiJson};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenant",
+    tag = "tenant",
+    responses(
+        (status = 200, description = "OK", body = Data<TenantSettings>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+    )
+)]
 pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(tenants::get(&state, &auth.actor()).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/tenant",
+    tag = "tenant",
+    request_body = UpdateTenant,
+    responses(
+        (status = 200, description = "OK", body = Data<TenantSettings>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     auth: ApiAuth,

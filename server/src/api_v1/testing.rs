@@ -9,21 +9,25 @@ use app::{
     error::AppError,
     state::AppState,
     testing::{
-        server::import::Format, server::service, NewCase, NewRun, ResultBatch, RunStatus, UpdateCase, UpdateRun,
+        server::import::Format, server::service, Case, NewCase, NewRun, ResultBatch, Run, RunStatus, TestResult,
+        UpdateCase, UpdateRun,
     },
     tokens::Scope,
 };
 
+use super::openapi::{Data, ErrorBody, Paged};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
     cursor: Option<String>,
     limit: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunParams {
     cursor: Option<String>,
@@ -31,6 +35,20 @@ pub struct RunParams {
     status: Option<RunStatus>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{key}/cases",
+    tag = "cases",
+    params(("key" = String, Path, description = "Project key, like BD"), PageParams),
+    responses(
+        (status = 200, description = "OK", body = Paged<Case>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn list_cases(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -42,6 +60,22 @@ pub async fn list_cases(
     Ok(page(p.data, p.next_cursor))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{key}/cases",
+    tag = "cases",
+    params(("key" = String, Path, description = "Project key, like BD")),
+    request_body = NewCase,
+    responses(
+        (status = 201, description = "Created", body = Data<Case>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn create_case(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -52,6 +86,19 @@ pub async fn create_case(
     Ok((StatusCode::CREATED, data(service::create_case(&state, &auth.actor(), &key, body).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{key}/cases/{id}",
+    tag = "cases",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = Data<Case>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
 pub async fn get_case(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -61,6 +108,22 @@ pub async fn get_case(
     Ok(data(service::get_case(&state, &auth.actor(), &key, &id).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/projects/{key}/cases/{id}",
+    tag = "cases",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
+    request_body = UpdateCase,
+    responses(
+        (status = 200, description = "OK", body = Data<Case>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn update_case(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -71,6 +134,19 @@ pub async fn update_case(
     Ok(data(service::update_case(&state, &auth.actor(), &key, &id, body).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{key}/cases/{id}",
+    tag = "cases",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
 pub async fn delete_case(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -81,6 +157,20 @@ pub async fn delete_case(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{key}/runs",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD"), RunParams),
+    responses(
+        (status = 200, description = "OK", body = Paged<Run>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn list_runs(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -92,6 +182,21 @@ pub async fn list_runs(
     Ok(page(p.data, p.next_cursor))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{key}/runs",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD")),
+    request_body = NewRun,
+    responses(
+        (status = 201, description = "Created", body = Data<Run>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn create_run(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -102,6 +207,19 @@ pub async fn create_run(
     Ok((StatusCode::CREATED, data(service::create_run(&state, &auth.actor(), &key, &body.name).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{key}/runs/{id}",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = Data<Run>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
 pub async fn get_run(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -111,6 +229,21 @@ pub async fn get_run(
     Ok(data(service::get_run(&state, &auth.actor(), &key, &id).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/projects/{key}/runs/{id}",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
+    request_body = UpdateRun,
+    responses(
+        (status = 200, description = "OK", body = Data<Run>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn update_run(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -121,6 +254,19 @@ pub async fn update_run(
     Ok(data(service::update_run(&state, &auth.actor(), &key, &id, body).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{key}/runs/{id}",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
 pub async fn delete_run(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -131,6 +277,20 @@ pub async fn delete_run(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{key}/runs/{id}/results",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path), PageParams),
+    responses(
+        (status = 200, description = "OK", body = Paged<TestResult>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn list_results(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -142,6 +302,21 @@ pub async fn list_results(
     Ok(page(p.data, p.next_cursor))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{key}/runs/{id}/results",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
+    request_body = ResultBatch,
+    responses(
+        (status = 201, description = "Added; the run with its new counts", body = Data<Run>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn add_results(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -152,7 +327,8 @@ pub async fn add_results(
     Ok((StatusCode::CREATED, data(service::add_results(&state, &auth.actor(), &key, &id, body.results).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
     format: String,
@@ -162,6 +338,22 @@ pub struct ImportParams {
 /// Largest report accepted, in bytes.
 pub const IMPORT_MAX: usize = 64 * 1024 * 1024;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{key}/runs/import",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD"), ImportParams),
+    request_body(content = String, description = "A Playwright JSON report or a JUnit XML file (up to 64 MiB)", content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "The new run", body = Data<Run>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 413, description = "The report is larger than 64 MiB"),
+        (status = 422, description = "The report could not be read; the message says what failed", body = ErrorBody),
+    )
+)]
 pub async fn import(
     State(state): State<AppState>,
     auth: ApiAuth,

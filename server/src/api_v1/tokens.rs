@@ -9,13 +9,15 @@ use app::{
     state::AppState,
     tokens::{
         server::service::{self, ListQuery, Transition},
-        CreateToken, RotateToken, Scope, TokenStatus, UpdateToken,
+        CreateToken, CreatedToken, RotateToken, Scope, TokenStatus, TokenSummary, UpdateToken,
     },
 };
 
+use super::openapi::{Data, ErrorBody, Paged};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     q: Option<String>,
@@ -24,6 +26,19 @@ pub struct ListParams {
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    params(ListParams),
+    responses(
+        (status = 200, description = "OK", body = Paged<TokenSummary>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -35,6 +50,19 @@ pub async fn list(
     Ok(page(result.data, result.next_cursor))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "Created; `token` is shown this once", body = Data<CreatedToken>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -45,6 +73,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, data(created)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -54,6 +95,22 @@ pub async fn get(
     Ok(data(service::get(&state, &auth.actor(), &id).await?))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    request_body = UpdateToken,
+    responses(
+        (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -69,6 +126,20 @@ async fn transition(state: AppState, auth: ApiAuth, id: String, t: Transition) -
     Ok(data(service::set_status(&state, &auth.actor(), &auth.meta, &id, t).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens/{id}/disable",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+    )
+)]
 pub async fn disable(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -77,6 +148,20 @@ pub async fn disable(
     transition(state, auth, id, Transition::Disable).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens/{id}/enable",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+    )
+)]
 pub async fn enable(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -85,6 +170,20 @@ pub async fn enable(
     transition(state, auth, id, Transition::Enable).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens/{id}/revoke",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     auth: ApiAuth,
@@ -93,6 +192,22 @@ pub async fn revoke(
     transition(state, auth, id, Transition::Revoke).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens/{id}/rotate",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    request_body = Option<RotateToken>,
+    responses(
+        (status = 201, description = "The new token, shown this once", body = Data<CreatedToken>),
+        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
+        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 409, description = "Conflicts with what exists", body = ErrorBody),
+        (status = 422, description = "A field is not valid", body = ErrorBody),
+    )
+)]
 pub async fn rotate(
     State(state): State<AppState>,
     auth: ApiAuth,

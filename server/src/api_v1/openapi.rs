@@ -1,0 +1,171 @@
+//! The OpenAPI 3.1 document, generated from the handlers' own annotations and the shared
+//! types, served at `/api/v1/openapi.json`; and `/api/docs`, an interactive reference
+//! (Redoc, vendored in the binary: no CDN at build or run time).
+
+use axum::{
+    http::{header, HeaderValue},
+    response::{Html, IntoResponse},
+    Json,
+};
+use serde::Serialize;
+use utoipa::{
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi, ToSchema,
+};
+
+use app::{
+    audit::{AuditEntry, Party},
+    projects::Project,
+    tenants::{Ai, TenantSettings, UpdateTenant},
+    testing::{
+        Case, Counts, NewCase, NewResult, NewRun, ResultBatch, ResultStatus, Run, RunStatus, TestResult, UpdateCase,
+        UpdateRun,
+    },
+    tokens::{
+        CreateToken, CreatedToken, ExpiresIn, RetireOld, RotateToken, Scope, TokenStatus, TokenSummary, UpdateToken,
+    },
+};
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_token", "message": "The token is not valid."}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable; see the error table in the API contract.
+    #[schema(value_type = ErrorCodeSchema)]
+    pub code: String,
+    /// For people; never holds a secret.
+    pub message: String,
+}
+
+/// The error codes.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ErrorCodeSchema {
+    MissingToken,
+    MalformedToken,
+    InvalidToken,
+    RevokedToken,
+    ExpiredToken,
+    DisabledToken,
+    InsufficientScope,
+    TenantSuspended,
+    UserSuspended,
+    IpNotAllowed,
+    RestrictedEndpoint,
+    ProjectRestricted,
+    NotFound,
+    RateLimited,
+    InvalidRequest,
+    Conflict,
+    Forbidden,
+    BadRequest,
+    MethodNotAllowed,
+    Internal,
+    Unavailable,
+}
+
+/// `{"data": …}`
+#[derive(Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+/// `{"data": […], "next_cursor": …}`: pass `next_cursor` back as `cursor` for the next page.
+#[derive(Serialize, ToSchema)]
+pub struct Paged<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    /// Always `accepted`.
+    pub status: String,
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("qh_<prefix>_<secret>")
+                    .description(Some("An API token from Settings → Developer → API Tokens."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "Legacy form: `Authorization: ApiKey qh_…`.",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "QA Hub API", version = "1", description = "Test management for CI pipelines, scripts and dashboards. Authenticate with `Authorization: Bearer qh_<prefix>_<secret>`."),
+    paths(
+        super::me::me,
+        super::projects::list, super::projects::create, super::projects::get, super::projects::update, super::projects::delete,
+        super::testing::list_cases, super::testing::create_case, super::testing::get_case, super::testing::update_case, super::testing::delete_case,
+        super::testing::list_runs, super::testing::create_run, super::testing::get_run, super::testing::update_run, super::testing::delete_run,
+        super::testing::list_results, super::testing::add_results, super::testing::import,
+        super::tokens::list, super::tokens::create, super::tokens::get, super::tokens::update,
+        super::tokens::disable, super::tokens::enable, super::tokens::revoke, super::tokens::rotate,
+        super::audit_logs::list, super::tenant::get, super::tenant::update, super::leaked::report,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, ErrorCodeSchema, Accepted,
+        Scope, ExpiresIn, CreateToken, UpdateToken, TokenStatus, TokenSummary, CreatedToken, RetireOld, RotateToken,
+        Project, TenantSettings, Ai, UpdateTenant, AuditEntry, Party,
+        Case, NewCase, UpdateCase, Run, NewRun, UpdateRun, RunStatus, Counts, TestResult, NewResult, ResultBatch, ResultStatus,
+        super::me::Me, super::projects::CreateProject, super::projects::UpdateProject, super::leaked::Report,
+    )),
+    modifiers(&Security),
+    security(("bearer" = []), ("api_key" = [])),
+    tags(
+        (name = "me", description = "Who am I"),
+        (name = "projects"), (name = "cases"), (name = "runs"), (name = "tokens", description = "Admin scope"),
+        (name = "audit", description = "Admin scope or a SIEM-LOG-ONLY key"), (name = "tenant", description = "Admin scope"),
+    )
+)]
+pub struct ApiDoc;
+
+pub async fn openapi_json() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+const REDOC_JS: &str = include_str!("../../assets/redoc.standalone.js");
+
+pub async fn docs() -> Html<&'static str> {
+    Html(concat!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        "<title>QA Hub API reference</title></head><body>",
+        "<redoc spec-url=\"/api/v1/openapi.json\"></redoc>",
+        "<script src=\"/api/docs/redoc.standalone.js\"></script></body></html>"
+    ))
+}
+
+pub async fn redoc_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/javascript; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+        ],
+        REDOC_JS,
+    )
+}
