@@ -4,6 +4,7 @@ mod helpers;
 
 mod cli;
 mod health;
+mod openapi;
 mod people;
 mod projects;
 mod testing;

@@ -137,12 +137,17 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     if guard.recently_rejected(&key).await {
         return Err(invalid());
     }
+    // A secret not verified before counts as an attempt, checked before any database
+    // read, so a flood of wrong secrets costs neither bcrypt nor queries once limited.
+    let known = guard.lookup(&key).await;
+    if known.is_none() {
+        guard.attempt(parsed.prefix(), creds.client_ip)?;
+    }
     // The row is read on every request: statuses are never trusted from memory.
     let row = store::find_for_auth(&state.db, parsed.prefix(), &host).await?;
-    let verified = match &row {
-        Some(row) if guard.cached(&key, &row.token.id, &row.secret_hash).await => true,
-        Some(row) => {
-            guard.attempt(parsed.prefix(), creds.client_ip)?;
+    let verified = match (&row, known) {
+        (Some(row), Some(v)) if v.token_id == row.token.id && v.secret_hash == row.secret_hash => true,
+        (Some(row), _) => {
             let (token_id, secret_hash) = (row.token.id.clone(), row.secret_hash.clone());
             let secret = parsed.secret().to_owned();
             let check = async move {
@@ -153,8 +158,7 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
             };
             guard.verify_once(key, check).await.is_ok()
         }
-        None => {
-            guard.attempt(parsed.prefix(), creds.client_ip)?;
+        (None, _) => {
             // Unknown prefixes cost a bcrypt check too, so timing tells nothing.
             let _ = password::verify_bounded(state, parsed.secret().to_owned(), state.dummy_hash.to_string()).await;
             false

@@ -107,15 +107,16 @@ impl Guard {
         }
     }
 
-    /// The verified entry for this key, if it still matches the row just read.
-    pub async fn cached(&self, key: &TokenKey, token_id: &str, secret_hash: &str) -> bool {
+    /// What bcrypt verified for this key before, if anything. The caller still compares
+    /// it with the row it reads, so a changed row is a miss.
+    pub async fn lookup(&self, key: &TokenKey) -> Option<Verified> {
         if !self.settings.cache {
-            return false;
+            return None;
         }
-        let hit = self.verified.get(key).await.is_some_and(|v| v.token_id == token_id && v.secret_hash == secret_hash);
-        let counter = if hit { &self.hits } else { &self.misses };
+        let found = self.verified.get(key).await;
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        hit
+        found
     }
 
     pub async fn recently_rejected(&self, key: &TokenKey) -> bool {
@@ -206,8 +207,8 @@ mod tests {
             assert!(t.await.unwrap().is_ok());
         }
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-        assert!(g.cached(&key, "t", "h").await);
-        assert!(!g.cached(&key, "t", "other hash").await, "a changed row is a miss");
+        assert_eq!(g.lookup(&key).await, Some(Verified { token_id: "t".into(), secret_hash: "h".into() }));
+        assert_eq!(guard(false).lookup(&key).await, None, "no cache, no hits");
     }
 
     #[tokio::test]
@@ -216,7 +217,7 @@ mod tests {
         let key = key_of("qh_y");
         let err = g.verify_once(key, async { Err(AppError::internal()) }).await;
         assert!(err.is_err());
-        assert!(!g.cached(&key, "t", "h").await);
+        assert_eq!(g.lookup(&key).await, None);
     }
 
     #[test]
