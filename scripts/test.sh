@@ -41,7 +41,7 @@ if [ ! -s target/site/pkg/qahub.css ]; then
 fi
 
 step "unit and integration tests (SQLite and PostgreSQL)"
-cargo test -p app -p server
+cargo test -p app -p server -p qa-hub
 
 step "browser tests (Chromium: hydrated, and JavaScript off)"
 export QAHUB_E2E_DIR

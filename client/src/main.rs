@@ -96,9 +96,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let token = cli.token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-        fail(exit::USAGE, "no token: set QA_HUB_TOKEN (or --token) to an API token from Settings → Developer → API Tokens")
+        fail(
+            exit::USAGE,
+            "no token: set QA_HUB_TOKEN (or --token) to an API token from Settings → Developer → API Tokens",
+        )
     })?;
-    let url = cli.url.filter(|u| !u.trim().is_empty()).ok_or_else(|| fail(exit::USAGE, "no server: set QA_HUB_URL (or --url)"))?;
+    let url = cli
+        .url
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| fail(exit::USAGE, "no server: set QA_HUB_URL (or --url)"))?;
     let base = url.trim_end_matches('/').to_string();
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(fail(exit::USAGE, format!("QA_HUB_URL must start with http:// or https://, got {base:?}")));
@@ -145,7 +151,9 @@ impl Api {
             StatusCode::UNAUTHORIZED => exit::UNAUTHORIZED,
             StatusCode::FORBIDDEN => exit::FORBIDDEN,
             StatusCode::NOT_FOUND => exit::NOT_FOUND,
-            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST => exit::INVALID_REPORT,
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST => {
+                exit::INVALID_REPORT
+            }
             StatusCode::TOO_MANY_REQUESTS => exit::RATE_LIMITED,
             _ => exit::SERVER,
         };
@@ -176,8 +184,16 @@ fn whoami(api: &Api) -> Result<(), Failure> {
         Some(list) => list.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
         None => "all projects".into(),
     };
-    println!("workspace: {} ({})", me["tenant"]["name"].as_str().unwrap_or("?"), me["tenant"]["status"].as_str().unwrap_or("?"));
-    println!("token:     {} (qh_{}_…)", me["token"]["name"].as_str().unwrap_or("?"), me["token"]["prefix"].as_str().unwrap_or("?"));
+    println!(
+        "workspace: {} ({})",
+        me["tenant"]["name"].as_str().unwrap_or("?"),
+        me["tenant"]["status"].as_str().unwrap_or("?")
+    );
+    println!(
+        "token:     {} (qh_{}_…)",
+        me["token"]["name"].as_str().unwrap_or("?"),
+        me["token"]["prefix"].as_str().unwrap_or("?")
+    );
     println!("scopes:    {}", scopes.join(", "));
     println!("projects:  {projects}");
     println!("expires:   {}", me["token"]["expires_at"].as_str().unwrap_or("never"));
@@ -240,6 +256,11 @@ fn upload(api: &Api, format: Format, project: &str, run_name: Option<&str>, path
         n("total"),
         run["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
     );
-    println!("{}/api/v1/projects/{}/runs/{}", api.base, run["project"].as_str().unwrap_or(project), run["id"].as_str().unwrap_or("?"));
+    println!(
+        "{}/api/v1/projects/{}/runs/{}",
+        api.base,
+        run["project"].as_str().unwrap_or(project),
+        run["id"].as_str().unwrap_or("?")
+    );
     Ok(())
 }

@@ -36,9 +36,12 @@ async fn hub() -> Hub {
     let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
 
-    let owner = people::bootstrap(&state, people::NewOwner { tenant: "Acme", email: "o@example.com", password: "a long password" })
-        .await
-        .unwrap();
+    let owner = people::bootstrap(
+        &state,
+        people::NewOwner { tenant: "Acme", email: "o@example.com", password: "a long password" },
+    )
+    .await
+    .unwrap();
     let actor = Actor::User(owner);
     let make = |req: serde_json::Value| {
         let (state, actor) = (state.clone(), actor.clone());
@@ -92,7 +95,12 @@ async fn uploads_reports_and_fails_clearly() {
     let hub = hub().await;
     let secret = |t: &str| t[12..].to_string();
 
-    let out = qa_hub(&hub.url, &hub.write, &["upload", "--format", "junit", "--project", "WEB", "--run-name", "nightly", JUNIT]).await;
+    let out = qa_hub(
+        &hub.url,
+        &hub.write,
+        &["upload", "--format", "junit", "--project", "WEB", "--run-name", "nightly", JUNIT],
+    )
+    .await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("FAILED — 2 passed, 1 failed, 1 skipped, 1 errors (5 total) in 0.0 s"), "{stdout}");
@@ -109,7 +117,12 @@ async fn uploads_reports_and_fails_clearly() {
         (&hub.read[..], vec!["upload", "--format", "junit", "--project", "WEB", JUNIT], 4, "403 insufficient_scope"),
         ("qh_aaaaaaaa_notarealtokenatall", vec!["whoami"], 3, "401 malformed_token"),
         (&hub.write[..], vec!["upload", "--format", "playwright", "--project", "WEB", JUNIT], 6, "422 invalid_request"),
-        (&hub.write[..], vec!["upload", "--format", "junit", "--project", "WEB", "/no/such/file.xml"], 9, "cannot read /no/such/file.xml"),
+        (
+            &hub.write[..],
+            vec!["upload", "--format", "junit", "--project", "WEB", "/no/such/file.xml"],
+            9,
+            "cannot read /no/such/file.xml",
+        ),
         ("", vec!["whoami"], 2, "no token"),
     ];
     for (token, args, code, needle) in cases {
@@ -142,5 +155,9 @@ async fn whoami_and_the_expiry_warning() {
     let out = qa_hub(&hub.url, &hub.expiring, &["whoami"]).await;
     let (_, stderr) = text(&out);
     assert!(out.status.success());
-    assert!(stderr.contains("warning: the token expires in 2 day(s)") || stderr.contains("warning: the token expires in 3 day(s)"), "{stderr}");
+    assert!(
+        stderr.contains("warning: the token expires in 2 day(s)")
+            || stderr.contains("warning: the token expires in 3 day(s)"),
+        "{stderr}"
+    );
 }

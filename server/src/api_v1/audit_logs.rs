@@ -28,11 +28,13 @@ pub struct Params {
 
 #[utoipa::path(
     get,
+    operation_id = "audit_logs_list",
     path = "/api/v1/audit-logs",
     tag = "audit",
     params(Params),
     responses(
         (status = 200, description = "OK", body = Paged<AuditEntry>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),

@@ -27,6 +27,7 @@ pub struct Report {
 
 #[utoipa::path(
     post,
+    operation_id = "leaked_report",
     path = "/api/v1/leaked-tokens",
     tag = "tokens",
     security(()),

@@ -45,12 +45,15 @@ pub struct MeToken {
 
 #[utoipa::path(
     get,
+    operation_id = "me_me",
     path = "/api/v1/me",
     tag = "me",
     responses(
         (status = 200, description = "OK", body = Me),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
     )
 )]

@@ -26,13 +26,16 @@ pub struct ListQuery {
 
 #[utoipa::path(
     get,
+    operation_id = "projects_list",
     path = "/api/v1/projects",
     tag = "projects",
     params(ListQuery),
     responses(
         (status = 200, description = "OK", body = Paged<Project>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
     )
 )]
@@ -62,11 +65,13 @@ pub struct CreateProject {
 
 #[utoipa::path(
     post,
+    operation_id = "projects_create",
     path = "/api/v1/projects",
     tag = "projects",
     request_body = CreateProject,
     responses(
         (status = 201, description = "Created", body = Data<Project>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -86,13 +91,16 @@ pub async fn create(
 
 #[utoipa::path(
     get,
+    operation_id = "projects_get",
     path = "/api/v1/projects/{key}",
     tag = "projects",
     params(("key" = String, Path, description = "Project key, like BD")),
     responses(
         (status = 200, description = "OK", body = Data<Project>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
@@ -114,12 +122,14 @@ pub struct UpdateProject {
 
 #[utoipa::path(
     patch,
+    operation_id = "projects_update",
     path = "/api/v1/projects/{key}",
     tag = "projects",
     params(("key" = String, Path, description = "Project key, like BD")),
     request_body = UpdateProject,
     responses(
         (status = 200, description = "OK", body = Data<Project>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -139,13 +149,16 @@ pub async fn update(
 
 #[utoipa::path(
     delete,
+    operation_id = "projects_delete",
     path = "/api/v1/projects/{key}",
     tag = "projects",
     params(("key" = String, Path, description = "Project key, like BD")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )

@@ -14,12 +14,15 @@ use super::{auth::ApiAuth, data, ApiError, ApiJson};
 
 #[utoipa::path(
     get,
+    operation_id = "tenant_get",
     path = "/api/v1/tenant",
     tag = "tenant",
     responses(
         (status = 200, description = "OK", body = Data<TenantSettings>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
     )
 )]
@@ -30,11 +33,13 @@ pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Va
 
 #[utoipa::path(
     patch,
+    operation_id = "tenant_update",
     path = "/api/v1/tenant",
     tag = "tenant",
     request_body = UpdateTenant,
     responses(
         (status = 200, description = "OK", body = Data<TenantSettings>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),

@@ -37,11 +37,13 @@ pub struct RunParams {
 
 #[utoipa::path(
     get,
+    operation_id = "testing_list_cases",
     path = "/api/v1/projects/{key}/cases",
     tag = "cases",
     params(("key" = String, Path, description = "Project key, like BD"), PageParams),
     responses(
         (status = 200, description = "OK", body = Paged<Case>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -62,12 +64,14 @@ pub async fn list_cases(
 
 #[utoipa::path(
     post,
+    operation_id = "testing_create_case",
     path = "/api/v1/projects/{key}/cases",
     tag = "cases",
     params(("key" = String, Path, description = "Project key, like BD")),
     request_body = NewCase,
     responses(
         (status = 201, description = "Created", body = Data<Case>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -88,13 +92,16 @@ pub async fn create_case(
 
 #[utoipa::path(
     get,
+    operation_id = "testing_get_case",
     path = "/api/v1/projects/{key}/cases/{id}",
     tag = "cases",
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<Case>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
@@ -110,12 +117,14 @@ pub async fn get_case(
 
 #[utoipa::path(
     patch,
+    operation_id = "testing_update_case",
     path = "/api/v1/projects/{key}/cases/{id}",
     tag = "cases",
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     request_body = UpdateCase,
     responses(
         (status = 200, description = "OK", body = Data<Case>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -136,13 +145,16 @@ pub async fn update_case(
 
 #[utoipa::path(
     delete,
+    operation_id = "testing_delete_case",
     path = "/api/v1/projects/{key}/cases/{id}",
     tag = "cases",
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
@@ -159,11 +171,13 @@ pub async fn delete_case(
 
 #[utoipa::path(
     get,
+    operation_id = "testing_list_runs",
     path = "/api/v1/projects/{key}/runs",
     tag = "runs",
     params(("key" = String, Path, description = "Project key, like BD"), RunParams),
     responses(
         (status = 200, description = "OK", body = Paged<Run>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -184,12 +198,14 @@ pub async fn list_runs(
 
 #[utoipa::path(
     post,
+    operation_id = "testing_create_run",
     path = "/api/v1/projects/{key}/runs",
     tag = "runs",
     params(("key" = String, Path, description = "Project key, like BD")),
     request_body = NewRun,
     responses(
         (status = 201, description = "Created", body = Data<Run>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -209,13 +225,16 @@ pub async fn create_run(
 
 #[utoipa::path(
     get,
+    operation_id = "testing_get_run",
     path = "/api/v1/projects/{key}/runs/{id}",
     tag = "runs",
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<Run>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
@@ -231,12 +250,14 @@ pub async fn get_run(
 
 #[utoipa::path(
     patch,
+    operation_id = "testing_update_run",
     path = "/api/v1/projects/{key}/runs/{id}",
     tag = "runs",
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     request_body = UpdateRun,
     responses(
         (status = 200, description = "OK", body = Data<Run>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -256,13 +277,16 @@ pub async fn update_run(
 
 #[utoipa::path(
     delete,
+    operation_id = "testing_delete_run",
     path = "/api/v1/projects/{key}/runs/{id}",
     tag = "runs",
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
@@ -279,11 +303,13 @@ pub async fn delete_run(
 
 #[utoipa::path(
     get,
+    operation_id = "testing_list_results",
     path = "/api/v1/projects/{key}/runs/{id}/results",
     tag = "runs",
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path), PageParams),
     responses(
         (status = 200, description = "OK", body = Paged<TestResult>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -304,12 +330,14 @@ pub async fn list_results(
 
 #[utoipa::path(
     post,
+    operation_id = "testing_add_results",
     path = "/api/v1/projects/{key}/runs/{id}/results",
     tag = "runs",
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     request_body = ResultBatch,
     responses(
         (status = 201, description = "Added; the run with its new counts", body = Data<Run>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -340,12 +368,14 @@ pub const IMPORT_MAX: usize = 64 * 1024 * 1024;
 
 #[utoipa::path(
     post,
+    operation_id = "testing_import",
     path = "/api/v1/projects/{key}/runs/import",
     tag = "runs",
     params(("key" = String, Path, description = "Project key, like BD"), ImportParams),
     request_body(content = String, description = "A Playwright JSON report or a JUnit XML file (up to 64 MiB)", content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "The new run", body = Data<Run>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),

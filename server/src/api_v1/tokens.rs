@@ -28,11 +28,13 @@ pub struct ListParams {
 
 #[utoipa::path(
     get,
+    operation_id = "tokens_list",
     path = "/api/v1/tokens",
     tag = "tokens",
     params(ListParams),
     responses(
         (status = 200, description = "OK", body = Paged<TokenSummary>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -52,11 +54,13 @@ pub async fn list(
 
 #[utoipa::path(
     post,
+    operation_id = "tokens_create",
     path = "/api/v1/tokens",
     tag = "tokens",
     request_body = CreateToken,
     responses(
         (status = 201, description = "Created; `token` is shown this once", body = Data<CreatedToken>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -75,13 +79,16 @@ pub async fn create(
 
 #[utoipa::path(
     get,
+    operation_id = "tokens_get",
     path = "/api/v1/tokens/{id}",
     tag = "tokens",
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
@@ -97,12 +104,14 @@ pub async fn get(
 
 #[utoipa::path(
     patch,
+    operation_id = "tokens_update",
     path = "/api/v1/tokens/{id}",
     tag = "tokens",
     params(("id" = String, Path)),
     request_body = UpdateToken,
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
@@ -128,13 +137,16 @@ async fn transition(state: AppState, auth: ApiAuth, id: String, t: Transition) -
 
 #[utoipa::path(
     post,
+    operation_id = "tokens_disable",
     path = "/api/v1/tokens/{id}/disable",
     tag = "tokens",
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
@@ -150,13 +162,16 @@ pub async fn disable(
 
 #[utoipa::path(
     post,
+    operation_id = "tokens_enable",
     path = "/api/v1/tokens/{id}/enable",
     tag = "tokens",
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
@@ -172,13 +187,16 @@ pub async fn enable(
 
 #[utoipa::path(
     post,
+    operation_id = "tokens_revoke",
     path = "/api/v1/tokens/{id}/revoke",
     tag = "tokens",
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
+        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
@@ -194,12 +212,14 @@ pub async fn revoke(
 
 #[utoipa::path(
     post,
+    operation_id = "tokens_rotate",
     path = "/api/v1/tokens/{id}/rotate",
     tag = "tokens",
     params(("id" = String, Path)),
     request_body = Option<RotateToken>,
     responses(
         (status = 201, description = "The new token, shown this once", body = Data<CreatedToken>),
+        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
         (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
         (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
         (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
