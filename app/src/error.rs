@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Machine-readable error codes, as in API.md's error table (plus the session-side ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     MissingToken,

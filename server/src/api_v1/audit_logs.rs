@@ -13,7 +13,7 @@ use app::{
     tokens::{Scope, SIEM_PREFIX},
 };
 
-use super::openapi::{ErrorBody, Paged};
+use super::openapi::{Paged, Refusals};
 use super::{auth::ApiAuth, page, ApiError, ApiQuery};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -34,11 +34,7 @@ pub struct Params {
     params(Params),
     responses(
         (status = 200, description = "OK", body = Paged<AuditEntry>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
+        Refusals,
     )
 )]
 pub async fn list(

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use app::tokens::Scope;
 
-use super::{auth::ApiAuth, openapi::ErrorBody};
+use super::{auth::ApiAuth, openapi::Refusals};
 
 #[derive(Serialize, ToSchema)]
 pub struct Me {
@@ -50,11 +50,7 @@ pub struct MeToken {
     tag = "me",
     responses(
         (status = 200, description = "OK", body = Me),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
     )
 )]
 pub async fn me(auth: ApiAuth) -> Json<Me> {

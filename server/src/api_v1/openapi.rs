@@ -36,38 +36,31 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Machine-readable; see the error table in the API contract.
-    #[schema(value_type = ErrorCodeSchema)]
-    pub code: String,
+    pub code: app::error::ErrorCode,
     /// For people; never holds a secret.
     pub message: String,
 }
 
-/// The error codes.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+/// What an authenticated operation may answer besides its success: the contract's
+/// error body with these statuses (and 404, 409 where they apply).
+#[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
-pub enum ErrorCodeSchema {
-    MissingToken,
-    MalformedToken,
-    InvalidToken,
-    RevokedToken,
-    ExpiredToken,
-    DisabledToken,
-    InsufficientScope,
-    TenantSuspended,
-    UserSuspended,
-    IpNotAllowed,
-    RestrictedEndpoint,
-    ProjectRestricted,
-    NotFound,
-    RateLimited,
-    InvalidRequest,
-    Conflict,
-    Forbidden,
-    BadRequest,
-    MethodNotAllowed,
-    Internal,
-    Unavailable,
+pub enum Refusals {
+    /// The body is not readable JSON (or not JSON at all).
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No token, or one that is malformed, unknown, revoked, expired or disabled.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// A field or query parameter is not valid.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+    /// Too many requests for this token, or too many failed attempts; see `Retry-After`.
+    #[response(status = 429)]
+    RateLimited(ErrorBody),
 }
 
 /// `{"data": …}`
@@ -128,7 +121,7 @@ impl Modify for Security {
         super::audit_logs::list, super::tenant::get, super::tenant::update, super::leaked::report,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, ErrorCodeSchema, Accepted,
+        ErrorBody, ErrorDetail, app::error::ErrorCode, Accepted,
         Scope, ExpiresIn, CreateToken, UpdateToken, TokenStatus, TokenSummary, CreatedToken, RetireOld, RotateToken,
         Project, TenantSettings, Ai, UpdateTenant, AuditEntry, Party,
         Case, NewCase, UpdateCase, Run, NewRun, UpdateRun, RunStatus, Counts, TestResult, NewResult, ResultBatch, ResultStatus,

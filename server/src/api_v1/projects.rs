@@ -12,7 +12,7 @@ use app::{
     tokens::Scope,
 };
 
-use super::openapi::{Data, ErrorBody, Paged};
+use super::openapi::{Data, ErrorBody, Paged, Refusals};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
 use axum::extract::State;
 
@@ -32,11 +32,7 @@ pub struct ListQuery {
     params(ListQuery),
     responses(
         (status = 200, description = "OK", body = Paged<Project>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
     )
 )]
 pub async fn list(
@@ -71,12 +67,8 @@ pub struct CreateProject {
     request_body = CreateProject,
     responses(
         (status = 201, description = "Created", body = Data<Project>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -97,11 +89,7 @@ pub async fn create(
     params(("key" = String, Path, description = "Project key, like BD")),
     responses(
         (status = 200, description = "OK", body = Data<Project>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]
@@ -129,12 +117,8 @@ pub struct UpdateProject {
     request_body = UpdateProject,
     responses(
         (status = 200, description = "OK", body = Data<Project>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -155,11 +139,7 @@ pub async fn update(
     params(("key" = String, Path, description = "Project key, like BD")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]

@@ -9,7 +9,7 @@ use app::{
     tokens::Scope,
 };
 
-use super::openapi::{Data, ErrorBody};
+use super::openapi::{Data, ErrorBody, Refusals};
 use super::{auth::ApiAuth, data, ApiError, ApiJson};
 
 #[utoipa::path(
@@ -19,11 +19,7 @@ use super::{auth::ApiAuth, data, ApiError, ApiJson};
     tag = "tenant",
     responses(
         (status = 200, description = "OK", body = Data<TenantSettings>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
     )
 )]
 pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Value>, ApiError> {
@@ -39,12 +35,8 @@ pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Va
     request_body = UpdateTenant,
     responses(
         (status = 200, description = "OK", body = Data<TenantSettings>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn update(

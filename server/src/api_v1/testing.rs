@@ -15,7 +15,7 @@ use app::{
     tokens::Scope,
 };
 
-use super::openapi::{Data, ErrorBody, Paged};
+use super::openapi::{Data, ErrorBody, Paged, Refusals};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -43,12 +43,8 @@ pub struct RunParams {
     params(("key" = String, Path, description = "Project key, like BD"), PageParams),
     responses(
         (status = 200, description = "OK", body = Paged<Case>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn list_cases(
@@ -71,13 +67,9 @@ pub async fn list_cases(
     request_body = NewCase,
     responses(
         (status = 201, description = "Created", body = Data<Case>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn create_case(
@@ -98,11 +90,7 @@ pub async fn create_case(
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<Case>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]
@@ -124,13 +112,9 @@ pub async fn get_case(
     request_body = UpdateCase,
     responses(
         (status = 200, description = "OK", body = Data<Case>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn update_case(
@@ -151,11 +135,7 @@ pub async fn update_case(
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]
@@ -177,12 +157,8 @@ pub async fn delete_case(
     params(("key" = String, Path, description = "Project key, like BD"), RunParams),
     responses(
         (status = 200, description = "OK", body = Paged<Run>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn list_runs(
@@ -205,12 +181,8 @@ pub async fn list_runs(
     request_body = NewRun,
     responses(
         (status = 201, description = "Created", body = Data<Run>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn create_run(
@@ -231,11 +203,7 @@ pub async fn create_run(
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<Run>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]
@@ -257,12 +225,8 @@ pub async fn get_run(
     request_body = UpdateRun,
     responses(
         (status = 200, description = "OK", body = Data<Run>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn update_run(
@@ -283,11 +247,7 @@ pub async fn update_run(
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]
@@ -309,12 +269,8 @@ pub async fn delete_run(
     params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path), PageParams),
     responses(
         (status = 200, description = "OK", body = Paged<TestResult>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn list_results(
@@ -337,12 +293,8 @@ pub async fn list_results(
     request_body = ResultBatch,
     responses(
         (status = 201, description = "Added; the run with its new counts", body = Data<Run>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn add_results(
@@ -375,13 +327,9 @@ pub const IMPORT_MAX: usize = 64 * 1024 * 1024;
     request_body(content = String, description = "A Playwright JSON report or a JUnit XML file (up to 64 MiB)", content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "The new run", body = Data<Run>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 413, description = "The report is larger than 64 MiB"),
-        (status = 422, description = "The report could not be read; the message says what failed", body = ErrorBody),
     )
 )]
 pub async fn import(

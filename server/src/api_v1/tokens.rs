@@ -13,7 +13,7 @@ use app::{
     },
 };
 
-use super::openapi::{Data, ErrorBody, Paged};
+use super::openapi::{Data, ErrorBody, Paged, Refusals};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -34,11 +34,7 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "OK", body = Paged<TokenSummary>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
+        Refusals,
     )
 )]
 pub async fn list(
@@ -60,11 +56,7 @@ pub async fn list(
     request_body = CreateToken,
     responses(
         (status = 201, description = "Created; `token` is shown this once", body = Data<CreatedToken>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
+        Refusals,
     )
 )]
 pub async fn create(
@@ -85,11 +77,7 @@ pub async fn create(
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]
@@ -111,13 +99,9 @@ pub async fn get(
     request_body = UpdateToken,
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn update(
@@ -143,11 +127,7 @@ async fn transition(state: AppState, auth: ApiAuth, id: String, t: Transition) -
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
@@ -168,11 +148,7 @@ pub async fn disable(
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
@@ -193,11 +169,7 @@ pub async fn enable(
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 422, description = "A field or query parameter is not valid", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
@@ -219,13 +191,9 @@ pub async fn revoke(
     request_body = Option<RotateToken>,
     responses(
         (status = 201, description = "The new token, shown this once", body = Data<CreatedToken>),
-        (status = 400, description = "The body is not readable JSON (or not JSON at all)", body = ErrorBody),
-        (status = 401, description = "No token, or one that is malformed, unknown, revoked, expired or disabled", body = ErrorBody),
-        (status = 403, description = "Insufficient scope, suspended tenant or owner, address not allowed, or a restricted key", body = ErrorBody),
-        (status = 429, description = "Too many requests for this token, or too many failed attempts", body = ErrorBody),
+        Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
-        (status = 422, description = "A field is not valid", body = ErrorBody),
     )
 )]
 pub async fn rotate(

@@ -85,7 +85,7 @@ async fn every_documented_operation_is_served_and_every_route_documented(app: Te
     assert_eq!(documented, served, "the document lists exactly the API's operations");
 
     // The error codes the document promises are the ones the server uses.
-    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCodeSchema"]["enum"]
+    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
         .as_array()
         .unwrap()
         .iter()
