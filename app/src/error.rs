@@ -40,6 +40,8 @@ pub enum ErrorCode {
     AlreadySetUp,
     /// The request body could not be read (400).
     BadRequest,
+    /// The body is larger than the endpoint accepts (413).
+    PayloadTooLarge,
     MethodNotAllowed,
     Internal,
     Unavailable,
@@ -57,6 +59,7 @@ impl ErrorCode {
             Conflict | AlreadySetUp => 409,
             InvalidRequest => 422,
             BadRequest => 400,
+            PayloadTooLarge => 413,
             MethodNotAllowed => 405,
             RateLimited => 429,
             Internal => 500,
@@ -88,6 +91,7 @@ impl ErrorCode {
             Forbidden => "forbidden",
             AlreadySetUp => "already_set_up",
             BadRequest => "bad_request",
+            PayloadTooLarge => "payload_too_large",
             MethodNotAllowed => "method_not_allowed",
             Internal => "internal",
             Unavailable => "unavailable",

@@ -145,6 +145,31 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// A raw body (a report) whose rejections speak the contract: 413 past the route's limit.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ApiBytes(axum::body::Bytes::from_request(req, state).await?))
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        let err = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(
+                ErrorCode::PayloadTooLarge,
+                "The body is larger than this endpoint accepts (64 MiB for reports).",
+            )
+        } else {
+            AppError::new(ErrorCode::BadRequest, format!("The body could not be read: {}", rejection.body_text()))
+        };
+        ApiError(err)
+    }
+}
+
 /// Query parameters with contract errors (422).
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

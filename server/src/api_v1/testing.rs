@@ -1,7 +1,7 @@
 //! `/api/v1/projects/{key}/cases`, `/runs`, `/runs/{id}/results` and `/runs/import`:
 //! read scope to look, write scope to change; the project rules come from the domain.
 
-use axum::{body::Bytes, extract::State, http::StatusCode, response::IntoResponse, Json};
+use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -16,7 +16,7 @@ use app::{
 };
 
 use super::openapi::{Data, ErrorBody, Paged, Refusals};
-use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
+use super::{auth::ApiAuth, data, page, ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -329,7 +329,7 @@ pub const IMPORT_MAX: usize = 64 * 1024 * 1024;
         (status = 201, description = "The new run", body = Data<Run>),
         Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
-        (status = 413, description = "The report is larger than 64 MiB"),
+        (status = 413, description = "The report is larger than 64 MiB", body = ErrorBody),
     )
 )]
 pub async fn import(
@@ -337,7 +337,7 @@ pub async fn import(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
     ApiQuery(q): ApiQuery<ImportParams>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.principal.require(Scope::Write)?;
     let format = Format::parse(&q.format)

@@ -238,3 +238,28 @@ on_both_databases!(
     cases_runs_and_results_by_hand,
     project_tokens_and_other_tenants_see_nothing_nested,
 );
+
+async fn big_reports_are_bounded(app: TestApp) {
+    let (admin, _) = setup(&app).await;
+    // ~20 MB: 200 failures with 100 KB messages each; messages are kept, clipped.
+    let mut xml = String::from("<testsuites><testsuite name=\"big\">");
+    let blob = "x".repeat(100_000);
+    for i in 0..200 {
+        xml.push_str(&format!(
+            "<testcase classname=\"big\" name=\"t{i}\" time=\"0.5\"><failure message=\"m\">{blob}</failure></testcase>"
+        ));
+    }
+    xml.push_str("</testsuite></testsuites>");
+    assert!(xml.len() > 20_000_000);
+    let res = import(&app, &admin, "WEB", "junit", xml.as_bytes()).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert_eq!(res.body["data"]["counts"]["failed"], 200);
+    assert_eq!(res.body["data"]["duration_ms"], 100_000);
+
+    // Past 64 MiB the server refuses before reading it all.
+    let huge = vec![b' '; 65 * 1024 * 1024];
+    let res = import(&app, &admin, "WEB", "junit", &huge).await;
+    assert_eq!((res.status, res.error_code()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+}
+
+on_both_databases!(big_reports_are_bounded);
