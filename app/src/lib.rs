@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! QA Hub's app crate: the pages, the server functions behind them and the domain they
 //! share with the `/api/v1` handlers. Everything under an `ssr` gate stays off the wasm.
 
