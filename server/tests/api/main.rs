@@ -7,5 +7,6 @@ mod health;
 mod openapi;
 mod people;
 mod projects;
+mod secrets;
 mod testing;
 mod tokens;

@@ -221,3 +221,44 @@ async fn sign_in_attempts_are_rate_limited() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(code(&body), "rate_limited");
 }
+
+async fn cross_site_posts_are_refused(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    let owner = app.login("owner@example.com").await;
+    let host = app.addr.to_string();
+    for (name, value) in [("origin", "http://evil.example"), ("sec-fetch-site", "cross-site")] {
+        let res = owner
+            .post(app.url("/_qh/projects/create"))
+            .header(name, value)
+            .form(&[("key", "EVIL"), ("name", "Evil")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "forbidden");
+        let res = owner
+            .post(app.url("/settings/developer/api-tokens"))
+            .header(name, value)
+            .form(&[("intent", "create")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "the token page's form too");
+    }
+    // The same post from this site goes through.
+    let res = owner
+        .post(app.url("/_qh/projects/create"))
+        .header("origin", format!("http://{host}"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("key", "OK"), ("name", "Fine")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, list) = app.call(&owner, "projects/list", &[]).await;
+    let keys: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["OK"], "nothing cross-site was created");
+}
+
+on_both_databases!(cross_site_posts_are_refused);

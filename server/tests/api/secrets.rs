@@ -1,0 +1,107 @@
+//! After a scripted session against the real binary (debug logging on), no secret it
+//! created appears in any log line, in any answer but the one that revealed it, or
+//! anywhere in the SQLite files.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn no_secret_in_logs_answers_or_the_database() {
+    let dir = std::env::temp_dir().join(format!("qahub-secrets-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.join("qahub.db").display());
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_qahub"))
+            .args(args)
+            .env("QAHUB_DATABASE_URL", &db)
+            .env("QAHUB_BCRYPT_COST", "4")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    run(&["admin", "bootstrap", "--tenant", "Acme", "--email", "o@example.com", "--password", "the owner password"]);
+    let first =
+        run(&["token", "create", "--tenant", "Acme", "--email", "o@example.com", "--name", "ci", "--scopes", "admin"]);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = dir.join("server.log");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_qahub"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("QAHUB_DATABASE_URL", &db)
+        .env("QAHUB_BCRYPT_COST", "4")
+        .env("QAHUB_LOG", "debug")
+        .stdout(Stdio::from(std::fs::File::create(dir.join("stdout.log")).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/readyz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut secrets = vec![first.clone()];
+    let mut answers = Vec::new();
+    let mut call = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+        let mut req = client.request(method, format!("{base}/api/v1{path}")).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send()
+    };
+    answers.push(call(reqwest::Method::GET, "/me", &first, None).await.unwrap().text().await.unwrap());
+    let forged = app::tokens::server::format::generate(&first[3..11]).expose();
+    answers.push(call(reqwest::Method::GET, "/me", &forged, None).await.unwrap().text().await.unwrap());
+    let created: Value =
+        call(reqwest::Method::POST, "/tokens", &first, Some(json!({"name": "second", "scopes": ["read"]})))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let second = created["data"]["token"].as_str().unwrap().to_string();
+    secrets.push(second.clone());
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    let rotated: Value =
+        call(reqwest::Method::POST, &format!("/tokens/{id}/rotate"), &first, None).await.unwrap().json().await.unwrap();
+    let third = rotated["data"]["token"].as_str().unwrap().to_string();
+    secrets.push(third.clone());
+    answers.push(call(reqwest::Method::GET, "/me", &third, None).await.unwrap().text().await.unwrap());
+    answers.push(call(reqwest::Method::GET, "/me", &second, None).await.unwrap().text().await.unwrap());
+    answers.push(call(reqwest::Method::GET, "/tokens", &first, None).await.unwrap().text().await.unwrap());
+    answers
+        .push(call(reqwest::Method::GET, "/audit-logs?limit=200", &first, None).await.unwrap().text().await.unwrap());
+    let leak = json!({"tokens": [third.clone()], "source": "test", "url": "https://example.com"});
+    answers.push(
+        client.post(format!("{base}/api/v1/leaked-tokens")).json(&leak).send().await.unwrap().text().await.unwrap(),
+    );
+    answers.push(call(reqwest::Method::GET, "/me", &third, None).await.unwrap().text().await.unwrap());
+
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+
+    let mut haystacks: Vec<(String, Vec<u8>)> =
+        answers.into_iter().enumerate().map(|(i, a)| (format!("answer {i}"), a.into_bytes())).collect();
+    for name in ["server.log", "stdout.log", "qahub.db", "qahub.db-wal"] {
+        if let Ok(bytes) = std::fs::read(dir.join(name)) {
+            haystacks.push((name.to_string(), bytes));
+        }
+    }
+    let log = String::from_utf8_lossy(&haystacks.iter().find(|(n, _)| n == "server.log").unwrap().1).into_owned();
+    assert!(log.lines().count() > 10, "debug logging was on: {log}");
+    for secret in &secrets {
+        let needle = &secret.as_bytes()[12..];
+        for (name, bytes) in &haystacks {
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle), "a secret appears in {name}");
+        }
+    }
+    assert!(!log.contains("the owner password"));
+    std::fs::remove_dir_all(&dir).ok();
+}
