@@ -65,7 +65,7 @@ mod tests {
 #[derive(Clone, Debug)]
 pub enum Actor {
     User(CurrentUser),
-    Token(TokenPrincipal),
+    Token(Box<TokenPrincipal>),
     /// The operator's command line.
     System,
 }

@@ -215,7 +215,7 @@ impl Read for Progress {
         self.sent += n as u64;
         if self.shown && (self.last.elapsed() > Duration::from_millis(250) || self.sent == self.total) {
             self.last = Instant::now();
-            let pct = if self.total == 0 { 100 } else { self.sent * 100 / self.total };
+            let pct = (self.sent * 100).checked_div(self.total).unwrap_or(100);
             eprint!("\r  sent {:.1} of {:.1} MB ({pct}%)", self.sent as f64 / 1e6, self.total as f64 / 1e6);
             let _ = io::stderr().flush();
             if self.sent == self.total {

@@ -69,7 +69,7 @@ pub struct ApiAuth {
 
 impl ApiAuth {
     pub fn actor(&self) -> Actor {
-        Actor::Token(self.principal.clone())
+        Actor::Token(Box::new(self.principal.clone()))
     }
 }
 

@@ -49,7 +49,7 @@ async fn no_secret_in_logs_answers_or_the_database() {
 
     let mut secrets = vec![first.clone()];
     let mut answers = Vec::new();
-    let mut call = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
+    let call = |method: reqwest::Method, path: &str, token: &str, body: Option<Value>| {
         let mut req = client.request(method, format!("{base}/api/v1{path}")).bearer_auth(token);
         if let Some(body) = body {
             req = req.json(&body);

@@ -270,7 +270,7 @@ fn record_use(state: &AppState, row: &store::AuthRow, principal: &TokenPrincipal
                     let event = audit::Event {
                         tenant_id: &principal.tenant_id,
                         action: "token.new_ip",
-                        actor: &Actor::Token(principal.clone()),
+                        actor: &Actor::Token(Box::new(principal.clone())),
                         target: Some(Party {
                             kind: "token".into(),
                             id: Some(principal.token_id.clone()),

@@ -588,7 +588,7 @@ pub async fn retire_replaced(
         let event = audit::Event {
             tenant_id: &old.tenant_id,
             action: "token.revoked",
-            actor: &Actor::Token(new.clone()),
+            actor: &Actor::Token(Box::new(new.clone())),
             target: Some(target(&old)),
             meta,
             details: Some(json!({ "reason": "replacement token first used" })),
