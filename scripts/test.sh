@@ -40,6 +40,10 @@ if [ ! -s target/site/pkg/qahub.css ]; then
   cargo leptos build
 fi
 
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy -p app -p server -p qa-hub --all-targets -- -D warnings
+
 step "unit and integration tests (SQLite and PostgreSQL)"
 cargo test -p app -p server -p qa-hub
 
