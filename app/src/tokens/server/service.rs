@@ -229,7 +229,7 @@ pub async fn create(
         now,
     )
     .await?;
-    let row = store::find_in(&mut tx, &tenant_id, &minted.row_id).await?.ok_or_else(AppError::internal)?;
+    let row = store::find(&mut *tx, &tenant_id, &minted.row_id).await?.ok_or_else(AppError::internal)?;
     audit::record(
         &mut tx,
         now,
@@ -525,7 +525,7 @@ pub async fn rotate(
         }
         RetireOld::UntilFirstUse => {}
     }
-    let new = store::find_in(&mut tx, &old.tenant_id, &minted.row_id).await?.ok_or_else(AppError::internal)?;
+    let new = store::find(&mut *tx, &old.tenant_id, &minted.row_id).await?.ok_or_else(AppError::internal)?;
     let mode = serde_json::to_value(req.old_token).unwrap_or_default();
     let event = audit::Event {
         tenant_id: &old.tenant_id,

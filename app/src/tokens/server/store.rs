@@ -133,26 +133,18 @@ pub async fn set_projects(
     Ok(())
 }
 
-pub async fn find_in(tx: &mut Transaction<'_, Any>, tenant_id: &str, id: &str) -> Result<Option<TokenRow>, AppError> {
+/// One token of a tenant, read through the pool or inside a transaction.
+pub async fn find<'e, E>(executor: E, tenant_id: &str, id: &str) -> Result<Option<TokenRow>, AppError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     let row = sqlx::query(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
          WHERE t.tenant_id = $1 AND t.id = $2"
     ))
     .bind(tenant_id)
     .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.as_ref().map(token_row).transpose()?)
-}
-
-pub async fn find(db: &Db, tenant_id: &str, id: &str) -> Result<Option<TokenRow>, AppError> {
-    let row = sqlx::query(&format!(
-        "SELECT {TOKEN_COLUMNS} FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
-         WHERE t.tenant_id = $1 AND t.id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(id)
-    .fetch_optional(db)
+    .fetch_optional(executor)
     .await?;
     Ok(row.as_ref().map(token_row).transpose()?)
 }
