@@ -532,7 +532,15 @@ async fn last_use_is_recorded_without_a_write_per_request(app: TestApp) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(summary["data"]["last_used_ip"], "127.0.0.1");
-    let actions = app.audit_actions(&owner.tenant_id).await;
+    // The new-address event follows the last-use write off the request path: wait for it too.
+    let mut actions = Vec::new();
+    for _ in 0..50 {
+        actions = app.audit_actions(&owner.tenant_id).await;
+        if actions.iter().any(|a| a == "token.new_ip") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(actions.iter().filter(|a| *a == "token.new_ip").count(), 1, "one new-address event: {actions:?}");
 }
 

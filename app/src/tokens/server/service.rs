@@ -128,19 +128,20 @@ fn check_scope_power(actor: &Actor, scopes: &[Scope]) -> Result<(), AppError> {
     }
 }
 
-/// A token's lifetime never exceeds that of the token creating it.
-fn check_lifetime(actor: &Actor, expires_at: Option<i64>) -> Result<(), AppError> {
-    if let Actor::Token(t) = actor {
-        if let Some(limit) = t.expires_at.map(OffsetDateTime::unix_timestamp) {
-            if expires_at.is_none_or(|at| at > limit) {
-                return Err(AppError::new(
-                    ErrorCode::InsufficientScope,
-                    "A token cannot create a token that outlives it.",
-                ));
-            }
+/// A token's lifetime never exceeds that of the token creating it: a later expiry is
+/// cut to the creator's (so two "30 days" a second apart still fit), "never" is refused.
+fn bound_lifetime(actor: &Actor, expires_at: Option<i64>) -> Result<Option<i64>, AppError> {
+    let limit = match actor {
+        Actor::Token(t) => t.expires_at.map(OffsetDateTime::unix_timestamp),
+        _ => None,
+    };
+    match (limit, expires_at) {
+        (Some(_), None) => {
+            Err(AppError::new(ErrorCode::InsufficientScope, "A token cannot create a token that outlives it."))
         }
+        (Some(limit), Some(at)) => Ok(Some(at.min(limit))),
+        (None, at) => Ok(at),
     }
-    Ok(())
 }
 
 fn policy_of(expiry: Expiry) -> &'static str {
@@ -211,7 +212,7 @@ pub async fn create(
     let expiry = Expiry::from_request(req.expires_in, req.expires_at)?;
     let now_dt = timestamp(now());
     let expires_at = expiry.resolve(now_dt)?.map(OffsetDateTime::unix_timestamp);
-    check_lifetime(actor, expires_at)?;
+    let expires_at = bound_lifetime(actor, expires_at)?;
 
     let now = now_dt.unix_timestamp();
     let mut tx = state.db.begin().await?;
@@ -394,14 +395,14 @@ pub async fn update(
         Some(requested) => Some(resolve_projects(state, actor, &row.tenant_id, requested.as_deref()).await?),
         None => None,
     };
-    let (expires_at, policy) = if req.expires_in.is_some() || req.expires_at.is_some() {
+    let (mut expires_at, policy) = if req.expires_in.is_some() || req.expires_at.is_some() {
         let expiry = Expiry::from_request(req.expires_in, req.expires_at)?;
         (expiry.resolve(timestamp(now))?.map(OffsetDateTime::unix_timestamp), policy_of(expiry).to_string())
     } else {
         (row.expires_at, row.expiry_policy.clone())
     };
     if req.expires_in.is_some() || req.expires_at.is_some() {
-        check_lifetime(actor, expires_at)?;
+        expires_at = bound_lifetime(actor, expires_at)?;
     }
     let rate_limit = match req.rate_limit_per_minute {
         Some(Some(n)) if !(1..=crate::tokens::RATE_LIMIT_MAX).contains(&n) => {
@@ -498,7 +499,7 @@ pub async fn rotate(
         _ => None,
     }
     .map(|d| now + d.whole_seconds());
-    check_lifetime(actor, expires_at)?;
+    let expires_at = bound_lifetime(actor, expires_at)?;
 
     let mut tx = state.db.begin().await?;
     let minted = mint(
