@@ -49,6 +49,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, String> {
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // A ping before every acquire is a round trip per query (a thread hop on SQLite);
+        // a connection that broke is dropped on its first error instead.
+        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {

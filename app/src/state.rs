@@ -10,7 +10,10 @@ use leptos::config::LeptosOptions;
 use crate::{
     db::Db,
     error::AppError,
-    tokens::server::guard::{Guard, GuardSettings},
+    tokens::server::{
+        guard::{Guard, GuardSettings},
+        lookup::Lookups,
+    },
 };
 
 /// Runtime knobs, from the command line or the environment.
@@ -54,17 +57,17 @@ impl AttemptLimiter {
     }
 
     pub fn check(&self, key: String) -> Result<(), AppError> {
-        use governor::clock::Clock;
-        self.limiter.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            AppError::rate_limited(wait.as_secs().max(1))
-        })
+        self.limiter.check_key(&key).map_err(crate::tokens::server::guard::retry_after)
     }
 }
 
-#[derive(Clone, FromRef)]
+/// Token lookups that may run at once (of the pool's 16 connections).
+const LOOKUP_QUERIES: usize = 2;
+
+#[derive(Clone)]
 pub struct AppState {
-    pub leptos_options: LeptosOptions,
+    /// Behind an `Arc`: the state is cloned for every request and layer.
+    pub leptos_options: Arc<LeptosOptions>,
     pub db: Db,
     pub settings: Arc<Settings>,
     pub login_limiter: Arc<AttemptLimiter>,
@@ -76,6 +79,20 @@ pub struct AppState {
     pub bcrypt_permits: Arc<tokio::sync::Semaphore>,
     /// When each expired token last had its use after expiry audited (at most hourly).
     pub expired_use_logged: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    /// Token rows for authentication, read per request, in shared queries under load.
+    pub lookups: Lookups,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        (*state.leptos_options).clone()
+    }
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
 }
 
 impl AppState {
@@ -86,7 +103,8 @@ impl AppState {
         )
         .await?;
         Ok(Self {
-            leptos_options,
+            leptos_options: Arc::new(leptos_options),
+            lookups: Lookups::start(db.clone(), LOOKUP_QUERIES),
             db,
             login_limiter: Arc::new(AttemptLimiter::per_minute(settings.login_attempts_per_minute)),
             guard: Arc::new(Guard::new(settings.guard.clone())),

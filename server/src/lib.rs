@@ -45,7 +45,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 /// The whole HTTP application for a given state.
 pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
     let routes = generate_route_list(App);
-    let leptos_options = state.leptos_options.clone();
+    let leptos_options = (*state.leptos_options).clone();
     let secure = state.settings.secure_cookies;
     Router::new()
         .route("/healthz", get(health::healthz))

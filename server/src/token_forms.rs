@@ -84,7 +84,7 @@ pub async fn post(State(state): State<AppState>, session: Session, req: Request)
         Err(err) => return back_with_error(back, &err),
     };
 
-    let options = state.leptos_options.clone();
+    let options = (*state.leptos_options).clone();
     let render = leptos_axum::render_app_async_with_context(
         move || {
             provide_context(state.clone());

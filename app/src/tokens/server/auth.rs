@@ -144,7 +144,7 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
         guard.attempt(parsed.prefix(), creds.client_ip)?;
     }
     // The row is read on every request: statuses are never trusted from memory.
-    let row = store::find_for_auth(&state.db, parsed.prefix(), &host).await?;
+    let row = state.lookups.find(parsed.prefix(), &host).await?;
     let verified = match (&row, known) {
         (Some(row), Some(v)) if v.token_id == row.token.id && v.secret_hash == row.secret_hash => true,
         (Some(row), _) => {

@@ -85,8 +85,13 @@ fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n.max(1)).expect("at least one"))
 }
 
-fn retry_after(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> AppError {
-    let wait = not_until.wait_time_from(DefaultClock::default().now());
+/// One clock for every refusal: making one runs `cpuid`, which a virtual machine traps,
+/// and a flood of refusals must stay cheap.
+static CLOCK: std::sync::LazyLock<DefaultClock> = std::sync::LazyLock::new(DefaultClock::default);
+
+/// 429 `rate_limited` with the seconds until `not_until` (at least one).
+pub fn retry_after(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> AppError {
+    let wait = not_until.wait_time_from(CLOCK.now());
     AppError::rate_limited(wait.as_secs().max(1))
 }
 

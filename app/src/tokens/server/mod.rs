@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod format;
 pub mod guard;
+pub mod lookup;
 pub mod service;
 pub mod store;

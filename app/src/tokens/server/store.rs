@@ -42,25 +42,79 @@ const TOKEN_COLUMNS: &str = "t.id, t.tenant_id, t.prefix, t.name, t.scopes, t.al
      u.email, t.created_at, t.expires_at, t.expiry_policy, t.status, t.last_used_at, t.last_used_ip, \
      t.replaces_id, t.retire_at, t.rate_limit";
 
-fn token_row(row: &AnyRow) -> Result<TokenRow, sqlx::Error> {
+/// Column access shared by sqlx's rows and rusqlite's (the in-process SQLite reader in
+/// `lookup`), so each row shape is mapped once.
+pub trait Columns {
+    fn col<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    where
+        T: Column;
+}
+
+/// A value every reader can decode.
+pub trait Column:
+    for<'r> sqlx::Decode<'r, Any>
+    + sqlx::Type<Any>
+    + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+    + sqlx::Type<sqlx::Postgres>
+    + rusqlite::types::FromSql
+{
+}
+
+impl<T> Column for T where
+    T: for<'r> sqlx::Decode<'r, Any>
+        + sqlx::Type<Any>
+        + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + rusqlite::types::FromSql
+{
+}
+
+impl Columns for AnyRow {
+    fn col<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    where
+        T: Column,
+    {
+        self.try_get(i)
+    }
+}
+
+impl Columns for sqlx::postgres::PgRow {
+    fn col<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    where
+        T: Column,
+    {
+        self.try_get(i)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn col<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    where
+        T: Column,
+    {
+        self.get(i).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+}
+
+fn token_row<R: Columns>(row: &R) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
-        id: row.try_get(0)?,
-        tenant_id: row.try_get(1)?,
-        prefix: row.try_get(2)?,
-        name: row.try_get(3)?,
-        scopes: scopes_from_text(&row.try_get::<String, _>(4)?),
-        all_projects: row.try_get::<i64, _>(5)? != 0,
-        created_by: row.try_get(6)?,
-        created_by_email: row.try_get(7)?,
-        created_at: row.try_get(8)?,
-        expires_at: row.try_get(9)?,
-        expiry_policy: row.try_get(10)?,
-        status: row.try_get(11)?,
-        last_used_at: row.try_get(12)?,
-        last_used_ip: row.try_get(13)?,
-        replaces_id: row.try_get(14)?,
-        retire_at: row.try_get(15)?,
-        rate_limit: row.try_get(16)?,
+        id: row.col(0)?,
+        tenant_id: row.col(1)?,
+        prefix: row.col(2)?,
+        name: row.col(3)?,
+        scopes: scopes_from_text(&row.col::<String>(4)?),
+        all_projects: row.col::<i64>(5)? != 0,
+        created_by: row.col(6)?,
+        created_by_email: row.col(7)?,
+        created_at: row.col(8)?,
+        expires_at: row.col(9)?,
+        expiry_policy: row.col(10)?,
+        status: row.col(11)?,
+        last_used_at: row.col(12)?,
+        last_used_ip: row.col(13)?,
+        replaces_id: row.col(14)?,
+        retire_at: row.col(15)?,
+        rate_limit: row.col(16)?,
     })
 }
 
@@ -266,39 +320,85 @@ pub struct AuthRow {
     pub rate_limit: Option<i64>,
 }
 
-pub async fn find_for_auth(db: &Db, prefix: &str, host: &str) -> Result<Option<AuthRow>, AppError> {
-    let row = sqlx::query(&format!(
-        "SELECT {TOKEN_COLUMNS}, t.secret_hash, tn.name, tn.status, tn.ip_allowlist, tn.ai_provider, tn.ai_model, \
-         tn.ai_quota_exhausted, tn.last_active_at, u.status, m.role, \
-         (SELECT th.tenant_id FROM tenant_hosts th WHERE th.host = $2), COALESCE(t.rate_limit, tn.token_rate_limit) \
-         FROM api_tokens t JOIN tenants tn ON tn.id = t.tenant_id \
-         LEFT JOIN users u ON u.id = t.created_by \
-         LEFT JOIN memberships m ON m.user_id = t.created_by AND m.tenant_id = t.tenant_id \
-         WHERE t.prefix = $1"
-    ))
-    .bind(prefix)
-    .bind(host)
-    .fetch_optional(db)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let parse = |row: &AnyRow| -> Result<AuthRow, sqlx::Error> {
-        Ok(AuthRow {
-            token: token_row(row)?,
-            secret_hash: row.try_get(17)?,
-            tenant_name: row.try_get(18)?,
-            tenant_status: row.try_get(19)?,
-            ip_allowlist: row.try_get(20)?,
-            ai_provider: row.try_get(21)?,
-            ai_model: row.try_get(22)?,
-            ai_quota_exhausted: row.try_get::<i64, _>(23)? != 0,
-            tenant_last_active_at: row.try_get(24)?,
-            owner_status: row.try_get(25)?,
-            owner_role: row.try_get(26)?,
-            host_owner: row.try_get(27)?,
-            rate_limit: row.try_get(28)?,
-        })
+/// One `(prefix, host)` pair authentication asks about.
+pub type AuthKey = (String, String);
+
+/// What authentication reads: the token by its indexed prefix with the tenant, the
+/// owner, their membership and the host claim; `req` names the asked `(prefix, host)`.
+const AUTH_SELECT: &str = "SELECT {TOKEN_COLUMNS}, t.secret_hash, tn.name, tn.status, tn.ip_allowlist, \
+     tn.ai_provider, tn.ai_model, tn.ai_quota_exhausted, tn.last_active_at, u.status, m.role, \
+     (SELECT th.tenant_id FROM tenant_hosts th WHERE th.host = {HOST}), \
+     COALESCE(t.rate_limit, tn.token_rate_limit), {PREFIX}, {HOST} \
+     FROM {FROM} JOIN tenants tn ON tn.id = t.tenant_id \
+     LEFT JOIN users u ON u.id = t.created_by \
+     LEFT JOIN memberships m ON m.user_id = t.created_by AND m.tenant_id = t.tenant_id";
+
+/// The query for `pairs` `(prefix, host)` pairs, bound in order.
+pub fn auth_sql(pairs: usize) -> String {
+    let values = (0..pairs).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect::<Vec<_>>().join(", ");
+    format!(
+        "WITH req(prefix, host) AS (VALUES {values}) {}",
+        AUTH_SELECT
+            .replace("{TOKEN_COLUMNS}", TOKEN_COLUMNS)
+            .replace("{HOST}", "req.host")
+            .replace("{PREFIX}", "req.prefix")
+            .replace("{FROM}", "req JOIN api_tokens t ON t.prefix = req.prefix")
+    )
+}
+
+/// The same for one pair, in SQLite's numbered parameters (`?1` prefix, `?2` host): the
+/// in-process reader's statement.
+pub fn auth_sql_sqlite_one() -> String {
+    format!(
+        "{} WHERE t.prefix = ?1",
+        AUTH_SELECT
+            .replace("{TOKEN_COLUMNS}", TOKEN_COLUMNS)
+            .replace("{HOST}", "?2")
+            .replace("{PREFIX}", "?1")
+            .replace("{FROM}", "api_tokens t")
+    )
+}
+
+/// One row of `auth_sql`.
+pub fn auth_row<R: Columns>(row: &R) -> Result<(AuthKey, AuthRow), sqlx::Error> {
+    let key = (row.col(29)?, row.col(30)?);
+    let auth = AuthRow {
+        token: token_row(row)?,
+        secret_hash: row.col(17)?,
+        tenant_name: row.col(18)?,
+        tenant_status: row.col(19)?,
+        ip_allowlist: row.col(20)?,
+        ai_provider: row.col(21)?,
+        ai_model: row.col(22)?,
+        ai_quota_exhausted: row.col::<i64>(23)? != 0,
+        tenant_last_active_at: row.col(24)?,
+        owner_status: row.col(25)?,
+        owner_role: row.col(26)?,
+        host_owner: row.col(27)?,
+        rate_limit: row.col(28)?,
     };
-    Ok(Some(parse(&row)?))
+    Ok((key, auth))
+}
+
+/// The rows for several `(prefix, host)` pairs in one query (the coalescer in `lookup`
+/// sends every pair that waited while an earlier query ran).
+pub async fn find_many_for_auth(db: &Db, keys: &[AuthKey]) -> Result<Vec<(AuthKey, AuthRow)>, AppError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = auth_sql(keys.len());
+    let mut query = sqlx::query(&sql);
+    for (prefix, host) in keys {
+        query = query.bind(prefix).bind(host);
+    }
+    let rows = query.fetch_all(db).await?;
+    Ok(rows.iter().map(auth_row).collect::<Result<_, _>>()?)
+}
+
+/// The row for one token, read on its own (leak reports; requests go through `lookup`).
+pub async fn find_for_auth(db: &Db, prefix: &str, host: &str) -> Result<Option<AuthRow>, AppError> {
+    let key = (prefix.to_string(), host.to_string());
+    Ok(find_many_for_auth(db, std::slice::from_ref(&key)).await?.into_iter().next().map(|(_, row)| row))
 }
 
 /// Records a use, at most once a minute per token (the WHERE makes it so across instances).
