@@ -5,6 +5,7 @@ pub mod api_v1;
 pub mod cli;
 pub mod config;
 mod health;
+pub mod metrics;
 mod same_origin;
 mod server_fn_status;
 pub mod sessions;
@@ -44,12 +45,14 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 
 /// The whole HTTP application for a given state.
 pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
+    crate::metrics::install();
     let routes = generate_route_list(App);
     let leptos_options = (*state.leptos_options).clone();
     let secure = state.settings.secure_cookies;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::render))
         .nest("/api/v1", api_v1::router(state.clone()))
         .route("/api/docs", get(api_v1::openapi::docs))
         .route("/api/docs/redoc.standalone.js", get(api_v1::openapi::redoc_js))
@@ -59,6 +62,7 @@ pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
         .layer(axum::middleware::from_fn(server_fn_status::set_status))
         .layer(axum::middleware::from_fn(same_origin::refuse_cross_site))
         .layer(sessions::layer(sessions, secure))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())

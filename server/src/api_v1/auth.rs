@@ -40,8 +40,14 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         path,
     };
     let principal = match authenticate_token(&state, creds).await {
-        Ok(principal) => principal,
-        Err(err) => return ApiError(err).into_response(),
+        Ok(principal) => {
+            ::metrics::counter!("qahub_auth_total", "outcome" => "ok").increment(1);
+            principal
+        }
+        Err(err) => {
+            ::metrics::counter!("qahub_auth_total", "outcome" => err.code.as_str()).increment(1);
+            return ApiError(err).into_response();
+        }
     };
     let expires = principal.expires_at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok());
     let (rate, mut response) = match state.guard.spend(&principal.token_id, principal.rate_limit) {

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(authenticated)
         .route("/leaked-tokens", post(leaked::report))
         .route("/openapi.json", get(openapi::openapi_json))
+        .route_layer(middleware::from_fn(crate::metrics::label_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

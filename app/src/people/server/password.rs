@@ -29,6 +29,13 @@ pub fn random_password() -> String {
 /// `verify`, with at most as many checks at once as the machine has cores, so a flood of
 /// wrong secrets queues here instead of taking every blocking thread.
 pub async fn verify_bounded(state: &AppState, secret: String, hash: String) -> Result<bool, AppError> {
-    let _permit = state.bcrypt_permits.acquire().await.map_err(|_| AppError::internal())?;
-    Ok(verify(secret, hash).await)
+    let waiting = metrics::gauge!("qahub_bcrypt_waiting");
+    waiting.increment(1.0);
+    let permit = state.bcrypt_permits.acquire().await;
+    waiting.decrement(1.0);
+    let _permit = permit.map_err(|_| AppError::internal())?;
+    let started = std::time::Instant::now();
+    let matches = verify(secret, hash).await;
+    metrics::histogram!("qahub_bcrypt_seconds").record(started.elapsed().as_secs_f64());
+    Ok(matches)
 }

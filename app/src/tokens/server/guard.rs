@@ -119,8 +119,9 @@ impl Guard {
             return None;
         }
         let found = self.verified.get(key).await;
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let (counter, result) = if found.is_some() { (&self.hits, "hit") } else { (&self.misses, "miss") };
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("qahub_verified_cache_total", "result" => result).increment(1);
         found
     }
 

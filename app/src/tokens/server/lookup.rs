@@ -201,6 +201,7 @@ async fn answer(reader: &BatchReader, pending: Vec<Pending>) {
         waiting.entry(p.key).or_default().push(p.reply);
     }
     let keys: Vec<AuthKey> = waiting.keys().cloned().collect();
+    metrics::histogram!("qahub_token_lookup_batch_size").record(waiting.values().map(Vec::len).sum::<usize>() as f64);
     match reader.find_many(&keys).await {
         Ok(rows) => {
             let mut found: HashMap<AuthKey, AuthRow> = rows.into_iter().collect();
