@@ -42,6 +42,10 @@ pub enum ErrorCode {
     BadRequest,
     /// The body is larger than the endpoint accepts (413).
     PayloadTooLarge,
+    /// The request took longer than the server allows (408).
+    RequestTimeout,
+    /// The request's headers are larger than the server accepts (431).
+    HeadersTooLarge,
     MethodNotAllowed,
     Internal,
     Unavailable,
@@ -60,6 +64,8 @@ impl ErrorCode {
             InvalidRequest => 422,
             BadRequest => 400,
             PayloadTooLarge => 413,
+            RequestTimeout => 408,
+            HeadersTooLarge => 431,
             MethodNotAllowed => 405,
             RateLimited => 429,
             Internal => 500,
@@ -92,6 +98,8 @@ impl ErrorCode {
             AlreadySetUp => "already_set_up",
             BadRequest => "bad_request",
             PayloadTooLarge => "payload_too_large",
+            RequestTimeout => "request_timeout",
+            HeadersTooLarge => "headers_too_large",
             MethodNotAllowed => "method_not_allowed",
             Internal => "internal",
             Unavailable => "unavailable",

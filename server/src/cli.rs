@@ -110,12 +110,7 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
         bcrypt_cost: std::env::var("QAHUB_BCRYPT_COST").ok().and_then(|c| c.parse().ok()).unwrap_or(10),
         ..Default::default()
     };
-    let config = Config {
-        database_url: db.database_url,
-        listen: "127.0.0.1:0".parse()?,
-        site_root: "target/site".into(),
-        settings,
-    };
+    let config = Config::plain(db.database_url, "127.0.0.1:0".parse()?, settings);
     let state: AppState = crate::build_state(&config).await?;
     let fail = |e: app::error::AppError| anyhow::anyhow!(e.message);
     match command {

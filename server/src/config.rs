@@ -53,6 +53,18 @@ pub struct ServeArgs {
     #[arg(long, env = "QAHUB_AUTH_ATTEMPTS_PER_IP", default_value_t = 120)]
     pub auth_attempts_per_ip: u32,
 
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. Cookies become Secure.
+    #[arg(long, env = "QAHUB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "QAHUB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds a request may take, body upload included, before a 408 `request_timeout`.
+    #[arg(long, env = "QAHUB_REQUEST_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+
     /// Check every token with bcrypt (no verified-token cache): for benchmarks only.
     #[arg(long, env = "QAHUB_NO_VERIFIED_CACHE", hide = true)]
     pub no_verified_cache: bool,
@@ -65,9 +77,24 @@ pub struct Config {
     pub listen: SocketAddr,
     pub site_root: PathBuf,
     pub settings: Settings,
+    /// Certificate chain and key files: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {
+    /// Plain HTTP with default limits: what operator commands and tests start from.
+    pub fn plain(database_url: String, listen: SocketAddr, settings: Settings) -> Self {
+        Self {
+            database_url,
+            listen,
+            site_root: "target/site".into(),
+            settings,
+            tls: None,
+            limits: crate::limits::Limits::default(),
+        }
+    }
+
     pub fn new(db: DatabaseArgs, serve: ServeArgs) -> Self {
         Self {
             database_url: db.database_url,
@@ -76,7 +103,8 @@ impl Config {
             settings: Settings {
                 bcrypt_cost: serve.bcrypt_cost,
                 login_attempts_per_minute: serve.login_attempts_per_minute,
-                secure_cookies: serve.secure_cookies,
+                // Cookies that travel over HTTPS only, when this server speaks HTTPS itself.
+                secure_cookies: serve.secure_cookies || serve.tls_cert.is_some(),
                 trusted_proxies: serve.trusted_proxies,
                 guard: GuardSettings {
                     cache: !serve.no_verified_cache,
@@ -85,6 +113,11 @@ impl Config {
                     default_rate_limit: serve.token_rate_limit,
                     ..GuardSettings::default()
                 },
+            },
+            tls: serve.tls_cert.zip(serve.tls_key),
+            limits: crate::limits::Limits {
+                request_timeout: std::time::Duration::from_secs(serve.request_timeout),
+                ..Default::default()
             },
         }
     }

@@ -5,6 +5,7 @@ pub mod api_v1;
 pub mod cli;
 pub mod config;
 mod health;
+pub mod limits;
 pub mod metrics;
 mod same_origin;
 mod server_fn_status;
@@ -18,7 +19,6 @@ use axum::{routing::get, Router};
 use http::{header, HeaderName, Request};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tokio::net::TcpListener;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     sensitive_headers::SetSensitiveHeadersLayer,
@@ -44,7 +44,7 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
 }
 
 /// The whole HTTP application for a given state.
-pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
+pub fn build_router(state: AppState, sessions: sessions::Store, limits: limits::Limits) -> Router {
     crate::metrics::install();
     let routes = generate_route_list(App);
     let leptos_options = (*state.leptos_options).clone();
@@ -62,6 +62,7 @@ pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
         .layer(axum::middleware::from_fn(server_fn_status::set_status))
         .layer(axum::middleware::from_fn(same_origin::refuse_cross_site))
         .layer(sessions::layer(sessions, secure))
+        .layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -75,9 +76,11 @@ pub fn build_router(state: AppState, sessions: sessions::Store) -> Router {
 
 /// A built application bound to its port, ready to serve.
 pub struct Application {
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     router: Router,
     state: AppState,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    limits: limits::Limits,
 }
 
 impl Application {
@@ -85,10 +88,24 @@ impl Application {
         let state = build_state(&config).await?;
         let store = sessions::Store::connect(&config.database_url).await.map_err(anyhow::Error::msg)?;
         store.spawn_cleanup();
-        let router = build_router(state.clone(), store);
-        let listener =
-            TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Self { listener, router, state })
+        let tls = match &config.tls {
+            Some((cert, key)) => Some(tls_config(cert, key).await?),
+            None => None,
+        };
+        let router = build_router(state.clone(), store, config.limits);
+        let listener = std::net::TcpListener::bind(config.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Self { listener, router, state, tls, limits: config.limits })
+    }
+
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -101,10 +118,44 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let handle = axum_server::Handle::new();
+        let on_signal = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            on_signal.graceful_shutdown(Some(Duration::from_secs(20)));
+        });
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await?;
+        let limits = self.limits;
+        // Below the app's own limits: what hyper buffers, and how long headers may take.
+        let configure = |builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>| {
+            builder.http1().header_read_timeout(limits.header_read_timeout).max_buf_size(limits.max_buffer_bytes);
+        };
+        match self.tls {
+            Some(tls) => {
+                let mut server = axum_server::from_tcp_rustls(self.listener, tls)?.handle(handle);
+                configure(server.http_builder());
+                server.serve(service).await?;
+            }
+            None => {
+                let mut server = axum_server::from_tcp(self.listener)?.handle(handle);
+                configure(server.http_builder());
+                server.serve(service).await?;
+            }
+        }
         Ok(())
     }
+}
+
+/// Reads the certificate chain and key, or says in one line what is wrong with them.
+async fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<axum_server::tls_rustls::RustlsConfig> {
+    // One crypto provider for the process (ring); a second install is a no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .with_context(|| format!("cannot use TLS certificate {} with key {}", cert.display(), key.display()))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

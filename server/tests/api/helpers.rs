@@ -108,8 +108,22 @@ async fn create_database(kind: Kind) -> Option<(String, TestDb)> {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// "https" when the app serves TLS (with `tests/fixtures/tls`).
+    pub scheme: &'static str,
     pub state: AppState,
     _db: TestDb,
+}
+
+/// The test certificate and key in `tests/fixtures/tls` (localhost, 127.0.0.1).
+pub fn tls_fixture() -> (PathBuf, PathBuf) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+/// The CA that signed the test certificate: what test clients trust.
+pub fn test_certificate() -> reqwest::Certificate {
+    let ca = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap()
 }
 
 pub fn test_settings() -> Settings {
@@ -121,24 +135,44 @@ pub async fn spawn_app(kind: Kind) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(kind: Kind, settings: Settings) -> Option<TestApp> {
+    spawn_app_configured(kind, settings, |_| {}).await
+}
+
+/// Builds (without serving) an app whose `Config` the test adjusts: for start-up errors.
+pub async fn try_build_configured(kind: Kind, adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Application> {
+    let (database_url, _db) = create_database(kind).await.expect("a database");
+    let mut config = Config::plain(database_url, "127.0.0.1:0".parse().unwrap(), test_settings());
+    adjust(&mut config);
+    Application::build(config).await
+}
+
+/// An app whose `Config` the test adjusts first (limits, TLS).
+pub async fn spawn_app_configured(kind: Kind, settings: Settings, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let (database_url, db) = create_database(kind).await?;
-    let config =
-        Config { database_url, listen: "127.0.0.1:0".parse().unwrap(), site_root: "target/site".into(), settings };
+    let mut config = Config::plain(database_url, "127.0.0.1:0".parse().unwrap(), settings);
+    adjust(&mut config);
     let app = Application::build(config).await.expect("application builds");
     let addr = app.local_addr();
     let state = app.state().clone();
+    let scheme = app.scheme();
     tokio::spawn(app.run_until(std::future::pending()));
-    Some(TestApp { addr, state, _db: db })
+    Some(TestApp { addr, scheme, state, _db: db })
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
-    /// A browser-like client with its own cookie jar (its own session).
+    /// A browser-like client with its own cookie jar (its own session); it trusts the
+    /// test certificate.
     pub fn client(&self) -> Client {
-        Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+        Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .add_root_certificate(test_certificate())
+            .build()
+            .unwrap()
     }
 
     /// Calls a server function the way a hydrated page does (form-encoded, JSON back).
@@ -211,7 +245,8 @@ impl TestApp {
         extra_headers: &[(&str, &str)],
     ) -> Api {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = reqwest::Client::new().request(method, self.url(&format!("/api/v1{path}")));
+        let client = Client::builder().add_root_certificate(test_certificate()).build().unwrap();
+        let mut req = client.request(method, self.url(&format!("/api/v1{path}")));
         if let Some(auth) = authorization {
             req = req.header(header::AUTHORIZATION, auth);
         }

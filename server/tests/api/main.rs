@@ -4,6 +4,7 @@ mod helpers;
 
 mod cli;
 mod health;
+mod limits;
 mod metrics;
 mod openapi;
 mod people;
