@@ -42,7 +42,7 @@ macro_rules! on_both_databases {
     )*};
 }
 
-enum TestDb {
+pub enum TestDb {
     Sqlite(PathBuf),
     Postgres { admin_url: String, name: String },
 }
@@ -78,7 +78,7 @@ pub fn postgres_admin_url() -> String {
 }
 
 /// A fresh database; `None` only for PostgreSQL when it is absent and this is not CI.
-async fn create_database(kind: Kind) -> Option<(String, TestDb)> {
+pub async fn create_database(kind: Kind) -> Option<(String, TestDb)> {
     let unique = uuid::Uuid::new_v4().simple().to_string();
     match kind {
         Kind::Sqlite => {

@@ -3,11 +3,13 @@
 mod helpers;
 
 mod cli;
+mod crash;
 mod health;
 mod limits;
 mod metrics;
 mod openapi;
 mod people;
+mod process;
 mod projects;
 mod secrets;
 mod testing;

@@ -1,0 +1,75 @@
+//! The real `qahub` binary as a separate process: operator commands, and servers that a
+//! test can start, SIGKILL and restart on one database.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// Runs an operator command against `db` and returns what it printed.
+pub fn cli(db: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_qahub"))
+        .args(args)
+        .env("QAHUB_DATABASE_URL", db)
+        .env("QAHUB_BCRYPT_COST", "4")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "qahub {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A workspace with an owner, and an admin token for it.
+pub fn admin_token(db: &str) -> String {
+    cli(db, &["admin", "bootstrap", "--tenant", "Proc", "--email", "proc@example.com", "--password", "proc password 1"]);
+    cli(db, &["token", "create", "--tenant", "Proc", "--email", "proc@example.com", "--name", "admin", "--scopes", "admin"])
+}
+
+/// A running `qahub serve`; killed (SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub async fn start(db: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_qahub"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("QAHUB_DATABASE_URL", db)
+            .env("QAHUB_BCRYPT_COST", "4")
+            .env("QAHUB_TOKEN_RATE_LIMIT", "1000000")
+            .env("QAHUB_AUTH_ATTEMPTS_PER_IP", "1000000")
+            .env("QAHUB_AUTH_ATTEMPTS_PER_PREFIX", "1000000")
+            .env("QAHUB_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let server = Server { child, base: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if client.get(server.url("/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "qahub serve did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
