@@ -50,7 +50,8 @@ async fn crash_during_a_burst(kind: Kind) {
                         None
                     };
                     if let Some(id) = victim {
-                        let res = client.post(format!("{base}/api/v1/tokens/{id}/revoke")).bearer_auth(&admin).send().await;
+                        let res =
+                            client.post(format!("{base}/api/v1/tokens/{id}/revoke")).bearer_auth(&admin).send().await;
                         if res.is_ok_and(|r| r.status() == StatusCode::OK) {
                             seen.lock().unwrap().revoked.push(id);
                         }

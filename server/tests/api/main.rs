@@ -11,6 +11,7 @@ mod openapi;
 mod people;
 mod process;
 mod projects;
+mod scale_out;
 mod secrets;
 mod testing;
 mod tokens;

@@ -20,8 +20,14 @@ pub fn cli(db: &str, args: &[&str]) -> String {
 
 /// A workspace with an owner, and an admin token for it.
 pub fn admin_token(db: &str) -> String {
-    cli(db, &["admin", "bootstrap", "--tenant", "Proc", "--email", "proc@example.com", "--password", "proc password 1"]);
-    cli(db, &["token", "create", "--tenant", "Proc", "--email", "proc@example.com", "--name", "admin", "--scopes", "admin"])
+    cli(
+        db,
+        &["admin", "bootstrap", "--tenant", "Proc", "--email", "proc@example.com", "--password", "proc password 1"],
+    );
+    cli(
+        db,
+        &["token", "create", "--tenant", "Proc", "--email", "proc@example.com", "--name", "admin", "--scopes", "admin"],
+    )
 }
 
 /// A running `qahub serve`; killed (SIGKILL) when dropped.
