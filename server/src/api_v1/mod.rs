@@ -122,8 +122,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The largest JSON body (axum's default body limit).
+pub const JSON_MAX: usize = 2 * 1024 * 1024;
+
 /// A JSON body whose rejections speak the contract: 400 for unreadable JSON or a wrong
-/// content type, 422 for JSON of the wrong shape.
+/// content type, 413 past 2 MiB, 422 for JSON of the wrong shape.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
@@ -137,6 +140,10 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 AppError::new(ErrorCode::BadRequest, "Send the body as JSON (Content-Type: application/json).")
             }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("The body is larger than this endpoint accepts ({} MiB).", JSON_MAX / 1024 / 1024),
+            ),
             other => AppError::new(
                 ErrorCode::BadRequest,
                 format!("The request body is not readable JSON: {}", other.body_text()),

@@ -132,3 +132,37 @@ async fn an_unreadable_certificate_is_a_one_line_start_up_error() {
     assert!(err.contains("cannot use TLS certificate") && err.contains("/nonexistent/key.pem"), "{err}");
     assert!(!err.contains('\n'), "{err}");
 }
+
+#[tokio::test]
+async fn body_page_and_batch_limits_answer_the_contract() {
+    let app = with_limits(Kind::Sqlite, 60, 10).await.unwrap();
+    let owner = app.bootstrap("Limits Co", "limits@example.com").await;
+    let token = app.token(&owner, serde_json::json!({"name": "ci", "scopes": ["admin"]})).await.token;
+    // A JSON body past 2 MiB.
+    let big = serde_json::json!({"name": "x".repeat(3 * 1024 * 1024), "scopes": ["read"]});
+    let res = app.api("POST", "/tokens", Some(&token), Some(big)).await;
+    assert_eq!((res.status, res.error_code()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    // Page sizes outside 1..=200.
+    for path in ["/tokens?limit=0", "/tokens?limit=201", "/audit-logs?limit=1000"] {
+        let res = app.api("GET", path, Some(&token), None).await;
+        assert_eq!((res.status, res.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), "{path}");
+    }
+    // A results batch past 1 000.
+    let project =
+        app.api("POST", "/projects", Some(&token), Some(serde_json::json!({"key": "LM", "name": "Limits"}))).await;
+    assert!(project.status.is_success(), "{:?}", project.body);
+    let run = app.api("POST", "/projects/LM/runs", Some(&token), Some(serde_json::json!({"name": "r"}))).await;
+    assert!(run.status.is_success(), "{:?}", run.body);
+    let run_id = run.body["data"]["id"].as_str().unwrap().to_string();
+    let results: Vec<Value> =
+        (0..1001).map(|i| serde_json::json!({"title": format!("t{i}"), "status": "passed"})).collect();
+    let res = app
+        .api(
+            "POST",
+            &format!("/projects/LM/runs/{run_id}/results"),
+            Some(&token),
+            Some(serde_json::json!({"results": results})),
+        )
+        .await;
+    assert_eq!((res.status, res.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), "{:?}", res.body);
+}
