@@ -24,6 +24,9 @@ struct Cli {
     /// QA Hub's address, like https://qa.example.com
     #[arg(long, env = "QA_HUB_URL", global = true)]
     url: Option<String>,
+    /// Also trust this CA certificate (PEM): for a server with a private CA.
+    #[arg(long, env = "QA_HUB_CA_CERT", global = true)]
+    ca_cert: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -109,11 +112,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(fail(exit::USAGE, format!("QA_HUB_URL must start with http:// or https://, got {base:?}")));
     }
-    let client = Client::builder()
-        .timeout(Duration::from_secs(600))
-        .user_agent(concat!("qa-hub/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| fail(exit::NETWORK, format!("cannot start an HTTP client: {e}")))?;
+    let mut builder =
+        Client::builder().timeout(Duration::from_secs(600)).user_agent(concat!("qa-hub/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &cli.ca_cert {
+        let pem = std::fs::read(path).map_err(|e| fail(exit::USAGE, format!("cannot read {}: {e}", path.display())))?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| fail(exit::USAGE, format!("{} is not a PEM certificate: {e}", path.display())))?;
+        builder = builder.add_root_certificate(ca);
+    }
+    let client = builder.build().map_err(|e| fail(exit::NETWORK, format!("cannot start an HTTP client: {e}")))?;
     let api = Api { client, base, token: token.trim().to_string() };
     match cli.command {
         Command::Whoami => whoami(&api),

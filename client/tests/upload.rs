@@ -23,16 +23,22 @@ struct Hub {
 }
 
 async fn hub() -> Hub {
+    hub_on(None).await
+}
+
+/// The test CA and certificate of the server's tests.
+fn tls_fixture(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/tls").join(name)
+}
+
+async fn hub_on(tls: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Hub {
     let db = std::env::temp_dir().join(format!("qa-hub-client-{}.db", uuid::Uuid::new_v4().simple()));
     let settings = Settings { bcrypt_cost: 4, ..Settings::default() };
-    let config = Config {
-        database_url: format!("sqlite://{}?mode=rwc", db.display()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        site_root: "target/site".into(),
-        settings,
-    };
+    let mut config =
+        Config::plain(format!("sqlite://{}?mode=rwc", db.display()), "127.0.0.1:0".parse().unwrap(), settings);
+    config.tls = tls;
     let app = Application::build(config).await.unwrap();
-    let url = format!("http://{}", app.local_addr());
+    let url = format!("{}://localhost:{}", app.scheme(), app.local_addr().port());
     let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
 
@@ -51,7 +57,11 @@ async fn hub() -> Hub {
         }
     };
     let admin = make(json!({"name": "admin", "scopes": ["admin"]})).await;
-    reqwest::Client::new()
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(tls_fixture("ca.pem")).unwrap()).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap()
         .post(format!("{url}/api/v1/projects"))
         .bearer_auth(&admin)
         .json(&json!({"key": "WEB", "name": "Website"}))
@@ -160,4 +170,25 @@ async fn whoami_and_the_expiry_warning() {
             || stderr.contains("warning: the token expires in 3 day(s)"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talks_https_trusting_a_private_ca() {
+    let hub = hub_on(Some((tls_fixture("cert.pem"), tls_fixture("key.pem")))).await;
+    assert!(hub.url.starts_with("https://"));
+    // Without the CA the certificate is refused: a network failure, said clearly.
+    let out = qa_hub(&hub.url, &hub.read, &["whoami"]).await;
+    assert_eq!(out.status.code(), Some(10), "{:?}", text(&out));
+    let ca = tls_fixture("ca.pem");
+    let out = qa_hub(&hub.url, &hub.read, &["--ca-cert", ca.to_str().unwrap(), "whoami"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("dash"), "{stdout}");
+    let out = qa_hub(
+        &hub.url,
+        &hub.write,
+        &["--ca-cert", ca.to_str().unwrap(), "upload", "--format", "junit", "--project", "WEB", JUNIT],
+    )
+    .await;
+    assert!(out.status.success(), "{:?}", text(&out));
 }
