@@ -67,6 +67,12 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// `GET /api/v1{path}` with `token`, as JSON.
+    pub async fn get_json(&self, client: &reqwest::Client, path: &str, token: &str) -> serde_json::Value {
+        let res = client.get(self.url(&format!("/api/v1{path}"))).bearer_auth(token).send().await.unwrap();
+        res.json().await.unwrap()
+    }
+
     /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -101,15 +101,7 @@ async fn three_instances_share_sessions_statuses_and_rotations() {
         for server in &servers {
             assert_eq!(status_on(&api, server, old_token).await.1, "revoked_token", "{}", server.base);
         }
-        let log: Value = api
-            .get(servers[2].url("/api/v1/audit-logs?action=token.revoked&limit=200"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let log = servers[2].get_json(&api, "/audit-logs?action=token.revoked&limit=200", &admin).await;
         let retirements = log["data"]
             .as_array()
             .unwrap()
