@@ -37,14 +37,32 @@ impl Format {
 }
 
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Imported>, String> {
-    let results = match format {
+    let mut results = match format {
         Format::Playwright => playwright(bytes)?,
         Format::Junit => junit(bytes)?,
     };
     if results.is_empty() {
         return Err("the report holds no test results".into());
     }
+    for (n, result) in results.iter_mut().enumerate() {
+        result.title = clean_title(&result.title, n + 1);
+    }
     Ok(results)
+}
+
+/// A title every test can be stored under: control characters (new lines in a test
+/// name) become spaces, the length is capped, and a test with no name at all is named
+/// after its place in the report — one odd test never refuses the whole report.
+/// (Found by the `import_*` fuzz targets.)
+fn clean_title(raw: &str, position: usize) -> String {
+    let spaced: String = raw.chars().map(|c| if c.is_control() && c != '\t' { ' ' } else { c }).collect();
+    let title: String = spaced.trim().chars().take(crate::testing::TITLE_MAX).collect();
+    let title = title.trim_end();
+    if title.is_empty() {
+        format!("untitled test {position}")
+    } else {
+        title.to_string()
+    }
 }
 
 // ---- Playwright JSON reporter ----------------------------------------------------
@@ -295,6 +313,23 @@ mod tests {
         assert!(err.contains("Playwright"), "{err}");
         let err = parse(Format::Playwright, b"{\"suites\": []}").unwrap_err();
         assert!(err.contains("no test results"), "{err}");
+    }
+
+    #[test]
+    fn odd_titles_are_cleaned_not_refused() {
+        // Inputs the fuzz targets found: an empty spec title, an empty testcase name,
+        // and a name with new lines.
+        let pw = br#"{"suites":[{"title":"","specs":[{"title":"","tests":[{"projectName":"","results":[{"status":"passed","duration":1}]}]}],"suites":[]}]}"#;
+        assert_eq!(parse(Format::Playwright, pw).unwrap()[0].title, "untitled test 1");
+        let junit = b"<testsuites><testsuite name=\"\"><testcase name=\"\"/><testcase name=\"a\nb\"/></testsuite></testsuites>";
+        let titles: Vec<_> = parse(Format::Junit, junit).unwrap().into_iter().map(|r| r.title).collect();
+        assert_eq!(titles, ["untitled test 1", "a b"]);
+        let long = format!("<testsuite><testcase name=\"{}\"/></testsuite>", "x".repeat(2000));
+        let r = parse(Format::Junit, long.as_bytes()).unwrap();
+        assert_eq!(r[0].title.chars().count(), crate::testing::TITLE_MAX);
+        for r in parse(Format::Junit, junit).unwrap() {
+            crate::testing::normalize_title(&r.title).unwrap();
+        }
     }
 
     #[test]
