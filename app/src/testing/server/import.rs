@@ -321,7 +321,8 @@ mod tests {
         // and a name with new lines.
         let pw = br#"{"suites":[{"title":"","specs":[{"title":"","tests":[{"projectName":"","results":[{"status":"passed","duration":1}]}]}],"suites":[]}]}"#;
         assert_eq!(parse(Format::Playwright, pw).unwrap()[0].title, "untitled test 1");
-        let junit = b"<testsuites><testsuite name=\"\"><testcase name=\"\"/><testcase name=\"a\nb\"/></testsuite></testsuites>";
+        let junit =
+            b"<testsuites><testsuite name=\"\"><testcase name=\"\"/><testcase name=\"a\nb\"/></testsuite></testsuites>";
         let titles: Vec<_> = parse(Format::Junit, junit).unwrap().into_iter().map(|r| r.title).collect();
         assert_eq!(titles, ["untitled test 1", "a b"]);
         let long = format!("<testsuite><testcase name=\"{}\"/></testsuite>", "x".repeat(2000));
