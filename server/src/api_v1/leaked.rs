@@ -13,7 +13,7 @@ use app::{state::AppState, tokens::server::service};
 
 use super::{
     auth::request_meta,
-    openapi::{Accepted, ErrorBody},
+    openapi::{Accepted, ErrorBody, TooLarge},
     ApiError, ApiJson,
 };
 
@@ -36,6 +36,7 @@ pub struct Report {
         (status = 202, description = "Always the same answer, whatever was reported", body = Accepted),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "The body is not a report", body = ErrorBody),
+        TooLarge,
     )
 )]
 pub async fn report(

@@ -61,6 +61,21 @@ pub enum Refusals {
     /// Too many requests for this token, or too many failed attempts; see `Retry-After`.
     #[response(status = 429)]
     RateLimited(ErrorBody),
+    /// The request took longer than the server allows (`request_timeout`).
+    #[response(status = 408)]
+    RequestTimeout(ErrorBody),
+    /// The request line and headers are larger than 16 KiB (`headers_too_large`).
+    #[response(status = 431)]
+    HeadersTooLarge(ErrorBody),
+}
+
+/// What an endpoint with a JSON body adds to `Refusals`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum TooLarge {
+    /// The JSON body is larger than 2 MiB (`payload_too_large`).
+    #[response(status = 413)]
+    PayloadTooLarge(ErrorBody),
 }
 
 /// `{"data": …}`

@@ -12,7 +12,7 @@ use app::{
     tokens::Scope,
 };
 
-use super::openapi::{Data, ErrorBody, Paged, Refusals};
+use super::openapi::{Data, ErrorBody, Paged, Refusals, TooLarge};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
 use axum::extract::State;
 
@@ -68,6 +68,7 @@ pub struct CreateProject {
     responses(
         (status = 201, description = "Created", body = Data<Project>),
         Refusals,
+        TooLarge,
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
 )]
@@ -118,6 +119,7 @@ pub struct UpdateProject {
     responses(
         (status = 200, description = "OK", body = Data<Project>),
         Refusals,
+        TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]

@@ -9,7 +9,7 @@ use app::{
     tokens::Scope,
 };
 
-use super::openapi::{Data, ErrorBody, Refusals};
+use super::openapi::{Data, ErrorBody, Refusals, TooLarge};
 use super::{auth::ApiAuth, data, ApiError, ApiJson};
 
 #[utoipa::path(
@@ -36,6 +36,7 @@ pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Va
     responses(
         (status = 200, description = "OK", body = Data<TenantSettings>),
         Refusals,
+        TooLarge,
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
 )]

@@ -15,7 +15,7 @@ use app::{
     tokens::Scope,
 };
 
-use super::openapi::{Data, ErrorBody, Paged, Refusals};
+use super::openapi::{Data, ErrorBody, Paged, Refusals, TooLarge};
 use super::{auth::ApiAuth, data, page, ApiBytes, ApiError, ApiJson, ApiPath, ApiQuery};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -68,6 +68,7 @@ pub async fn list_cases(
     responses(
         (status = 201, description = "Created", body = Data<Case>),
         Refusals,
+        TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
@@ -113,6 +114,7 @@ pub async fn get_case(
     responses(
         (status = 200, description = "OK", body = Data<Case>),
         Refusals,
+        TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
@@ -182,6 +184,7 @@ pub async fn list_runs(
     responses(
         (status = 201, description = "Created", body = Data<Run>),
         Refusals,
+        TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]
@@ -226,6 +229,7 @@ pub async fn get_run(
     responses(
         (status = 200, description = "OK", body = Data<Run>),
         Refusals,
+        TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]
@@ -294,6 +298,7 @@ pub async fn list_results(
     responses(
         (status = 201, description = "Added; the run with its new counts", body = Data<Run>),
         Refusals,
+        TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
     )
 )]

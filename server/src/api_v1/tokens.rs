@@ -13,7 +13,7 @@ use app::{
     },
 };
 
-use super::openapi::{Data, ErrorBody, Paged, Refusals};
+use super::openapi::{Data, ErrorBody, Paged, Refusals, TooLarge};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -57,6 +57,7 @@ pub async fn list(
     responses(
         (status = 201, description = "Created; `token` is shown this once", body = Data<CreatedToken>),
         Refusals,
+        TooLarge,
     )
 )]
 pub async fn create(
@@ -100,6 +101,7 @@ pub async fn get(
     responses(
         (status = 200, description = "OK", body = Data<TokenSummary>),
         Refusals,
+        TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
@@ -192,6 +194,7 @@ pub async fn revoke(
     responses(
         (status = 201, description = "The new token, shown this once", body = Data<CreatedToken>),
         Refusals,
+        TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "Conflicts with what exists", body = ErrorBody),
     )
