@@ -61,7 +61,8 @@ impl AttemptLimiter {
     }
 }
 
-/// Token lookups that may run at once (of the pool's 16 connections).
+/// Token lookups that may run at once where they are coalesced (PostgreSQL: the lookup
+/// pool's own connections).
 const LOOKUP_QUERIES: usize = 2;
 
 #[derive(Clone)]

@@ -62,17 +62,14 @@ fn describe() {
 /// The layer: counts every answer under the route it matched.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let method = req.method().as_str().to_owned();
+    let coarse = coarse_route(req.uri().path());
     let mut response = next.run(req).await;
-    let route = match response.extensions_mut().remove::<RouteLabel>() {
-        Some(RouteLabel(route)) => route,
-        None => coarse_route(&path).to_owned(),
-    };
-    let labels = [("method", method.as_str().to_owned()), ("route", route)];
-    ::metrics::histogram!("qahub_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    let route = response.extensions_mut().remove::<RouteLabel>().map_or_else(|| coarse.to_owned(), |r| r.0);
+    let seconds = started.elapsed().as_secs_f64();
+    ::metrics::histogram!("qahub_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(seconds);
     let status = response.status().as_u16().to_string();
-    let [(_, method), (_, route)] = labels;
     ::metrics::counter!("qahub_http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);
     response

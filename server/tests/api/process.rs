@@ -37,8 +37,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server logging warnings to the test's stderr, with request limits lifted.
     pub async fn start(db: &str) -> Server {
+        Self::spawn(db, None).await
+    }
+
+    /// The same with debug logging into `dir/server.log` (and stdout into `dir/stdout.log`).
+    pub async fn start_logging(db: &str, dir: &std::path::Path) -> Server {
+        Self::spawn(db, Some(dir)).await
+    }
+
+    async fn spawn(db: &str, log_dir: Option<&std::path::Path>) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let file = |name: &str| Stdio::from(std::fs::File::create(log_dir.unwrap().join(name)).unwrap());
         let child = Command::new(env!("CARGO_BIN_EXE_qahub"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("QAHUB_DATABASE_URL", db)
@@ -46,9 +57,9 @@ impl Server {
             .env("QAHUB_TOKEN_RATE_LIMIT", "1000000")
             .env("QAHUB_AUTH_ATTEMPTS_PER_IP", "1000000")
             .env("QAHUB_AUTH_ATTEMPTS_PER_PREFIX", "1000000")
-            .env("QAHUB_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .env("QAHUB_LOG", if log_dir.is_some() { "debug" } else { "warn" })
+            .stdout(if log_dir.is_some() { file("stdout.log") } else { Stdio::null() })
+            .stderr(if log_dir.is_some() { file("server.log") } else { Stdio::inherit() })
             .spawn()
             .unwrap();
         let server = Server { child, base: format!("http://127.0.0.1:{port}") };
@@ -71,6 +82,12 @@ impl Server {
     pub async fn get_json(&self, client: &reqwest::Client, path: &str, token: &str) -> serde_json::Value {
         let res = client.get(self.url(&format!("/api/v1{path}"))).bearer_auth(token).send().await.unwrap();
         res.json().await.unwrap()
+    }
+
+    /// SIGTERM, then wait for the graceful stop.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
     }
 
     /// SIGKILL: no shutdown, no flush, whatever was in flight is cut.

@@ -2,50 +2,23 @@
 //! created appears in any log line, in any answer but the one that revealed it, or
 //! anywhere in the SQLite files.
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
-
 use serde_json::{json, Value};
+
+use crate::process::{cli, Server};
 
 #[tokio::test]
 async fn no_secret_in_logs_answers_or_the_database() {
     let dir = std::env::temp_dir().join(format!("qahub-secrets-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.join("qahub.db").display());
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_qahub"))
-            .args(args)
-            .env("QAHUB_DATABASE_URL", &db)
-            .env("QAHUB_BCRYPT_COST", "4")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let run = |args: &[&str]| cli(&db, args);
     run(&["admin", "bootstrap", "--tenant", "Acme", "--email", "o@example.com", "--password", "the owner password"]);
     let first =
         run(&["token", "create", "--tenant", "Acme", "--email", "o@example.com", "--name", "ci", "--scopes", "admin"]);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log_path = dir.join("server.log");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_qahub"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("QAHUB_DATABASE_URL", &db)
-        .env("QAHUB_BCRYPT_COST", "4")
-        .env("QAHUB_LOG", "debug")
-        .stdout(Stdio::from(std::fs::File::create(dir.join("stdout.log")).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Server::start_logging(&db, &dir).await;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     let mut secrets = vec![first.clone()];
     let mut answers = Vec::new();
@@ -84,8 +57,7 @@ async fn no_secret_in_logs_answers_or_the_database() {
     );
     answers.push(call(reqwest::Method::GET, "/me", &third, None).await.unwrap().text().await.unwrap());
 
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
+    server.stop();
 
     let mut haystacks: Vec<(String, Vec<u8>)> =
         answers.into_iter().enumerate().map(|(i, a)| (format!("answer {i}"), a.into_bytes())).collect();

@@ -77,8 +77,6 @@ pub struct Guard {
     by_prefix: Keyed<String>,
     by_ip: Keyed<IpAddr>,
     per_token: moka::sync::Cache<String, Arc<(u32, TokenLimiter)>>,
-    pub hits: std::sync::atomic::AtomicU64,
-    pub misses: std::sync::atomic::AtomicU64,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -107,8 +105,6 @@ impl Guard {
             by_ip: RateLimiter::keyed(per_minute(settings.attempts_per_ip)),
             per_token: moka::sync::Cache::builder().max_capacity(settings.cache_capacity).build(),
             settings,
-            hits: Default::default(),
-            misses: Default::default(),
         }
     }
 
@@ -119,8 +115,7 @@ impl Guard {
             return None;
         }
         let found = self.verified.get(key).await;
-        let (counter, result) = if found.is_some() { (&self.hits, "hit") } else { (&self.misses, "miss") };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = if found.is_some() { "hit" } else { "miss" };
         metrics::counter!("qahub_verified_cache_total", "result" => result).increment(1);
         found
     }
@@ -176,10 +171,6 @@ impl Guard {
                 Err((err, RateState { limit, remaining: 0, reset }))
             }
         }
-    }
-
-    pub fn cached_entries(&self) -> u64 {
-        self.verified.entry_count()
     }
 }
 

@@ -196,12 +196,12 @@ async fn run(reader: BatchReader, mut receiver: mpsc::Receiver<Pending>, slots: 
 }
 
 async fn answer(reader: &BatchReader, pending: Vec<Pending>) {
+    metrics::histogram!("qahub_token_lookup_batch_size").record(pending.len() as f64);
     let mut waiting: HashMap<AuthKey, Vec<oneshot::Sender<Answer>>> = HashMap::with_capacity(pending.len());
     for p in pending {
         waiting.entry(p.key).or_default().push(p.reply);
     }
     let keys: Vec<AuthKey> = waiting.keys().cloned().collect();
-    metrics::histogram!("qahub_token_lookup_batch_size").record(waiting.values().map(Vec::len).sum::<usize>() as f64);
     match reader.find_many(&keys).await {
         Ok(rows) => {
             let mut found: HashMap<AuthKey, AuthRow> = rows.into_iter().collect();
