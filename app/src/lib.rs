@@ -32,12 +32,12 @@ use crate::{
     audit::pages::AuditLogPage,
     people::{
         api::{setup_needed, whoami, HOME},
-        pages::{LoginPage, SetupPage},
+        pages::{LoginPage, MembersPage, SetupPage, SuspendMemberPage},
     },
     projects::pages::ProjectsPage,
     settings::SettingsShell,
     tenants::pages::WorkspacePage,
-    tokens::pages::ApiTokensPage,
+    tokens::pages::{ApiTokenPage, ApiTokensPage},
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -83,6 +83,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=|| view! { <Redirect path=HOME /> } ssr=SsrMode::Async />
                     <Route path=path!("projects") view=ProjectsPage ssr=SsrMode::Async />
                     <Route path=path!("developer/api-tokens") view=ApiTokensPage ssr=SsrMode::Async />
+                    <Route path=path!("developer/api-tokens/:id") view=ApiTokenPage ssr=SsrMode::Async />
+                    <Route path=path!("members") view=MembersPage ssr=SsrMode::Async />
+                    <Route path=path!("members/:id/suspend") view=SuspendMemberPage ssr=SsrMode::Async />
                     <Route path=path!("audit-log") view=AuditLogPage ssr=SsrMode::Async />
                     <Route path=path!("workspace") view=WorkspacePage ssr=SsrMode::Async />
                 </ParentRoute>

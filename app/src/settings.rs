@@ -41,6 +41,7 @@ pub fn SettingsShell() -> impl IntoView {
                                 <nav class="sidebar" aria-label="Settings">
                                     <A href="/settings/projects">"Projects"</A>
                                     <A href="/settings/workspace">"Workspace"</A>
+                                    <A href="/settings/members">"Members"</A>
                                     <p class="nav-group">"Developer"</p>
                                     <A href="/settings/developer/api-tokens">"API Tokens"</A>
                                     <A href="/settings/audit-log">"Audit log"</A>

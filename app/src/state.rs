@@ -13,6 +13,7 @@ use crate::{
     tokens::server::{
         guard::{Guard, GuardSettings},
         lookup::Lookups,
+        usage::Usage,
     },
 };
 
@@ -82,6 +83,8 @@ pub struct AppState {
     pub expired_use_logged: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
     /// Token rows for authentication, read per request, in shared queries under load.
     pub lookups: Lookups,
+    /// Requests per token and day not yet written (`tokens::server::usage`).
+    pub usage: Arc<Usage>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -115,6 +118,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             expired_use_logged: Arc::default(),
+            usage: Arc::default(),
         })
     }
 }

@@ -7,7 +7,7 @@ use app::{
     actor::{Actor, RequestMeta},
     people::{server::service, Role},
     state::AppState,
-    tokens::{server::service as tokens, CreateToken, ExpiresIn, Scope},
+    tokens::{server::service as tokens, CreateToken, ExpiresIn, Scope, TokenOwner},
 };
 
 use crate::config::{Config, DatabaseArgs, ServeArgs};
@@ -36,7 +36,7 @@ pub enum Command {
     Tenant(StatusCommand),
     /// Suspend or reactivate a user, by email.
     #[command(subcommand)]
-    User(StatusCommand),
+    User(UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,7 +85,24 @@ pub enum TokenCommand {
         /// never, 30d or 90d.
         #[arg(long, default_value = "never")]
         expires: String,
+        /// user (stops when that person is suspended or leaves) or workspace (a service token).
+        #[arg(long, default_value = "user")]
+        owner: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Suspend a person everywhere: their sign-ins and their own API tokens stop (their
+    /// workspace tokens keep working). Lists the tokens that stop.
+    Suspend {
+        email: String,
+        /// Only list the tokens that would stop; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Reactivate a suspended person.
+    Activate { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,7 +144,7 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
             let user = service::add_user(&state, &tenant, &email, &password, role).await.map_err(fail)?;
             println!("added {} to {:?} as {}", user.email, user.tenant_name, role.as_str());
         }
-        Command::Token(TokenCommand::Create { tenant, email, name, scopes, projects, expires }) => {
+        Command::Token(TokenCommand::Create { tenant, email, name, scopes, projects, expires, owner }) => {
             let scopes = scopes
                 .iter()
                 .map(|s| {
@@ -136,8 +153,10 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let expires_in: ExpiresIn = serde_json::from_value(serde_json::Value::String(expires.clone()))
                 .map_err(|_| anyhow::anyhow!("unknown expiry {expires:?}: expected never, 30d or 90d"))?;
+            let owner = TokenOwner::parse(&owner)
+                .ok_or_else(|| anyhow::anyhow!("unknown owner {owner:?}: expected user or workspace"))?;
             let user = service::member_of(&state, &tenant, &email).await.map_err(fail)?;
-            let request = CreateToken { name, scopes, projects, expires_in: Some(expires_in), expires_at: None };
+            let request = CreateToken { name, scopes, projects, expires_in: Some(expires_in), expires_at: None, owner };
             let meta = RequestMeta { ip: None, user_agent: Some("qahub CLI".into()) };
             let created = tokens::create(&state, &Actor::User(user), &meta, request).await.map_err(fail)?;
             println!("{}", created.token);
@@ -147,10 +166,33 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
             service::set_tenant_status(&state, name, suspend).await.map_err(fail)?;
             println!("workspace {name:?} {}", if suspend { "suspended" } else { "active" });
         }
-        Command::User(cmd) => {
-            let (email, suspend) = cmd.split();
-            service::set_user_status(&state, email, suspend).await.map_err(fail)?;
-            println!("user {email} {}", if suspend { "suspended" } else { "active" });
+        Command::User(UserCommand::Suspend { email, dry_run }) => {
+            let user_id = service::user_id(&state, &email).await.map_err(fail)?;
+            let stopping = tokens::stopping_with(&state, &user_id, None).await.map_err(fail)?;
+            if !dry_run {
+                service::set_user_status(&state, &email, true).await.map_err(fail)?;
+            }
+            let verb = match (dry_run, stopping.len()) {
+                (true, 0) => "would stop no API tokens".to_string(),
+                (true, n) => format!("would stop {n} API token(s):"),
+                (false, 0) => "suspended; no API tokens stopped".to_string(),
+                (false, n) => format!("suspended; {n} API token(s) stopped:"),
+            };
+            println!("user {email} {verb}");
+            for (workspace, t) in stopping {
+                let used =
+                    t.last_used_at.map_or_else(|| "never used".to_string(), |at| format!("last used {}", at.date()));
+                println!(
+                    "  {workspace}\t{}\t{}\t{}\t{used}",
+                    t.masked(),
+                    t.name,
+                    t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+                );
+            }
+        }
+        Command::User(UserCommand::Activate { email }) => {
+            service::set_user_status(&state, &email, false).await.map_err(fail)?;
+            println!("user {email} active");
         }
     }
     state.db.close().await;

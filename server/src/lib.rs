@@ -88,6 +88,7 @@ impl Application {
         let state = build_state(&config).await?;
         let store = sessions::Store::connect(&config.database_url).await.map_err(anyhow::Error::msg)?;
         store.spawn_cleanup();
+        state.usage.clone().spawn_flusher(state.db.clone());
         let tls = match &config.tls {
             Some((cert, key)) => Some(tls_config(cert, key).await?),
             None => None,
@@ -118,6 +119,16 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let served = self.serve(shutdown).await;
+        // Counts made since the last batch are written before the process ends.
+        if let Err(e) = state.usage.flush(&state.db, app::db::now()).await {
+            tracing::warn!(error = %e, "could not write token usage at shutdown");
+        }
+        served
+    }
+
+    async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let handle = axum_server::Handle::new();
         let on_signal = handle.clone();
         tokio::spawn(async move {

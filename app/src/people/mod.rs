@@ -52,6 +52,27 @@ pub struct CurrentUser {
     pub role: Role,
 }
 
+/// A person in the workspace, as the Members page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    pub suspended: bool,
+}
+
+/// What suspending a person would do, shown before it is done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuspensionPreview {
+    pub member: Member,
+    /// Their own tokens in this workspace that work now and would stop.
+    pub stopping: Vec<crate::tokens::TokenSummary>,
+    /// Workspace (service) tokens they created, which keep working.
+    pub surviving: usize,
+    /// Whether the viewer may suspend them (and if not, why).
+    pub refusal: Option<String>,
+}
+
 /// Trimmed, lower-cased, plausibly an address.
 pub fn normalize_email(input: &str) -> Result<String, AppError> {
     let email = input.trim().to_lowercase();

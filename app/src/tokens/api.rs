@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::{
     error::AppError,
-    tokens::{CreatedToken, RetireOld, Scope, TokenPage, TokenSummary},
+    tokens::{CreatedToken, RetireOld, Scope, TokenDetail, TokenPage, TokenSummary},
 };
 
 pub const LIST_URL: &str = "/settings/developer/api-tokens";
@@ -44,10 +44,11 @@ pub async fn issue_token(
     #[server(default)] projects: Vec<String>,
     #[server(default)] expiration: String,
     #[server(default)] expires_on: String,
+    #[server(default)] owner: String,
 ) -> Result<CreatedToken, AppError> {
     use crate::{actor::Actor, server_fn_ctx as ctx, tokens::CreateTokenForm};
     let (state, user) = ctx::require_user().await?;
-    let form = CreateTokenForm { name, scopes, project_access, projects, expiration, expires_on };
+    let form = CreateTokenForm { name, scopes, project_access, projects, expiration, expires_on, owner };
     let meta = ctx::request_meta().await;
     crate::tokens::server::service::create(&state, &Actor::User(user), &meta, form.into_request()?).await
 }
@@ -96,4 +97,29 @@ pub async fn rename_token(id: String, name: String) -> Result<TokenSummary, AppE
     }
     .await;
     finish_form(result, Some(LIST_URL))
+}
+
+/// The detail view of one token: usage, addresses, rotation.
+#[server(prefix = "/_qh", endpoint = "tokens/detail")]
+pub async fn load_token_detail(id: String) -> Result<TokenDetail, AppError> {
+    use crate::actor::Actor;
+    let (state, user) = crate::server_fn_ctx::require_user().await?;
+    crate::tokens::server::service::detail(&state, &Actor::User(user), &id).await
+}
+
+/// "Reduce to read" / "Reduce to write": the least-privilege hint's one click.
+#[server(prefix = "/_qh", endpoint = "tokens/reduce")]
+pub async fn reduce_token_scope(id: String, scope: Scope) -> Result<TokenSummary, AppError> {
+    use crate::{
+        actor::Actor,
+        server_fn_ctx::{self as ctx, finish_form},
+        tokens::server::service,
+    };
+    let result = async {
+        let (state, user) = ctx::require_user().await?;
+        service::reduce_scope(&state, &Actor::User(user), &ctx::request_meta().await, &id, scope).await
+    }
+    .await;
+    // A plain form goes back where it came from: the list or the token's own page.
+    finish_form(result, None)
 }

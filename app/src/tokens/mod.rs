@@ -145,6 +145,40 @@ pub struct CreateToken {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<OffsetDateTime>,
+    /// `workspace`: a service token, which keeps working when its creator is suspended
+    /// or removed. Only people who manage the workspace (or a workspace admin token)
+    /// may create one. Default `user`.
+    #[serde(default)]
+    pub owner: TokenOwner,
+}
+
+/// Who a token belongs to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum TokenOwner {
+    /// The person who created it: it stops when they are suspended or leave.
+    #[default]
+    User,
+    /// The workspace (a service token): it survives its creator.
+    Workspace,
+}
+
+impl TokenOwner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenOwner::User => "user",
+            TokenOwner::Workspace => "workspace",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(TokenOwner::User),
+            "workspace" => Some(TokenOwner::Workspace),
+            _ => None,
+        }
+    }
 }
 
 /// `PATCH /api/v1/tokens/{id}`: every field optional; `projects: null` means all projects.
@@ -234,6 +268,121 @@ pub struct TokenSummary {
     pub status: TokenStatus,
     /// The token's own request limit per minute, if an admin set one.
     pub rate_limit_per_minute: Option<u32>,
+    /// `user` (stops with its creator) or `workspace` (a service token).
+    pub owner: TokenOwner,
+    /// Least privilege: the lower scope this token's last 30 days of use fit in, when
+    /// it is older than 30 days and made no request needing its top scope.
+    pub suggested_scope: Option<Scope>,
+    /// Set while the token is being replaced by a rotation: the new token's id. The old
+    /// one keeps working until the new one is first used (or `retire_at`).
+    pub replaced_by: Option<String>,
+    /// When a rotation window ends and the token stops working.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
+    pub retire_at: Option<OffsetDateTime>,
+}
+
+impl TokenSummary {
+    /// Still working, but a rotation's new token is about to take over.
+    pub fn retiring(&self) -> bool {
+        self.replaced_by.is_some() && matches!(self.status, TokenStatus::Active | TokenStatus::Disabled)
+    }
+}
+
+/// Requests of each kind: `read` (GET routes), `write` (changes to resources), `admin`
+/// (tokens, tenant settings, the audit log). A request counts as the scope its route needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UsageCounts {
+    pub read: u64,
+    pub write: u64,
+    pub admin: u64,
+}
+
+impl UsageCounts {
+    pub fn total(&self) -> u64 {
+        self.read + self.write + self.admin
+    }
+
+    pub fn add(&mut self, other: UsageCounts) {
+        self.read += other.read;
+        self.write += other.write;
+        self.admin += other.admin;
+    }
+}
+
+/// One UTC day of a token's use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UsageDay {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    #[serde(flatten)]
+    pub counts: UsageCounts,
+}
+
+/// `GET /api/v1/tokens/{id}/usage`: the last 30 days, oldest first, every day present.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TokenUsage {
+    pub token_id: String,
+    pub days: Vec<UsageDay>,
+    pub total: UsageCounts,
+    /// As in the summary: the lower scope the use fits in, if any.
+    pub suggested_scope: Option<Scope>,
+}
+
+/// The days usage is kept and shown for.
+pub const USAGE_DAYS: i64 = 30;
+
+/// Least privilege: for a token at least `USAGE_DAYS` old that was used in that window,
+/// the lowest scope covering every request it made, when that is below its top scope.
+pub fn least_privilege(
+    scopes: &[Scope],
+    created_at: OffsetDateTime,
+    now: OffsetDateTime,
+    used: UsageCounts,
+) -> Option<Scope> {
+    let top = top_scope(scopes)?;
+    if now - created_at < Duration::days(USAGE_DAYS) || used.total() == 0 {
+        return None;
+    }
+    let needed = if used.admin > 0 {
+        Scope::Admin
+    } else if used.write > 0 {
+        Scope::Write
+    } else {
+        Scope::Read
+    };
+    (needed < top).then_some(needed)
+}
+
+/// An address a token was used from (`GET /api/v1/tokens/{id}/addresses`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TokenAddress {
+    pub ip: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub first_seen_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub last_seen_at: OffsetDateTime,
+}
+
+/// How many addresses the detail view and the API list.
+pub const RECENT_ADDRESSES: i64 = 5;
+
+/// What the token's detail view shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenDetail {
+    pub token: TokenSummary,
+    pub usage: TokenUsage,
+    pub addresses: Vec<TokenAddress>,
+    /// The masked new token, while this one is retiring.
+    pub replaced_by_masked: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub now: OffsetDateTime,
 }
 
 impl TokenSummary {
@@ -349,6 +498,9 @@ pub struct CreateTokenForm {
     /// `YYYY-MM-DD`, for `custom`: the token works until the end of that day (UTC).
     #[serde(default)]
     pub expires_on: String,
+    /// `user` (default) or `workspace`.
+    #[serde(default)]
+    pub owner: String,
 }
 
 impl CreateTokenForm {
@@ -374,7 +526,12 @@ impl CreateTokenForm {
             }
             other => return Err(AppError::invalid(format!("Unknown expiration {other:?}."))),
         };
-        Ok(CreateToken { name: self.name, scopes: self.scopes, projects, expires_in, expires_at })
+        let owner = match self.owner.as_str() {
+            "" | "user" => TokenOwner::User,
+            "workspace" => TokenOwner::Workspace,
+            other => return Err(AppError::invalid(format!("Unknown owner {other:?}."))),
+        };
+        Ok(CreateToken { name: self.name, scopes: self.scopes, projects, expires_in, expires_at, owner })
     }
 }
 
@@ -419,6 +576,7 @@ mod form_tests {
             projects: projects.iter().map(|p| p.to_string()).collect(),
             expiration: expiration.into(),
             expires_on: on.into(),
+            owner: String::new(),
         }
     }
 
@@ -448,5 +606,41 @@ mod form_tests {
         assert!(expires_soon(Some(now + Duration::days(6)), now));
         assert!(!expires_soon(Some(now + Duration::days(8)), now));
         assert!(!expires_soon(Some(now - Duration::days(1)), now));
+    }
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    fn used(read: u64, write: u64, admin: u64) -> UsageCounts {
+        UsageCounts { read, write, admin }
+    }
+
+    #[test]
+    fn least_privilege_suggests_the_scope_the_use_fits() {
+        let now = OffsetDateTime::from_unix_timestamp(2_000_000_000).unwrap();
+        let old = now - Duration::days(31);
+        let admin = Scope::ALL.to_vec();
+        let write = vec![Scope::Read, Scope::Write];
+        assert_eq!(least_privilege(&write, old, now, used(5, 0, 0)), Some(Scope::Read));
+        assert_eq!(least_privilege(&write, old, now, used(5, 1, 0)), None);
+        assert_eq!(least_privilege(&admin, old, now, used(5, 0, 0)), Some(Scope::Read));
+        assert_eq!(least_privilege(&admin, old, now, used(5, 2, 0)), Some(Scope::Write));
+        assert_eq!(least_privilege(&admin, old, now, used(0, 0, 1)), None);
+        assert_eq!(least_privilege(&[Scope::Read], old, now, used(9, 0, 0)), None);
+        // Too young to judge, or not used at all: no hint.
+        assert_eq!(least_privilege(&write, now - Duration::days(29), now, used(5, 0, 0)), None);
+        assert_eq!(least_privilege(&write, old, now, used(0, 0, 0)), None);
+    }
+
+    #[test]
+    fn the_form_chooses_the_owner() {
+        let mut form = CreateTokenForm { name: "x".into(), scopes: vec![Scope::Read], ..Default::default() };
+        assert_eq!(form.clone().into_request().unwrap().owner, TokenOwner::User);
+        form.owner = "workspace".into();
+        assert_eq!(form.clone().into_request().unwrap().owner, TokenOwner::Workspace);
+        form.owner = "robot".into();
+        assert!(form.into_request().is_err());
     }
 }

@@ -11,8 +11,12 @@ use crate::{
     projects::api::list_projects,
     settings::use_current_user,
     tokens::{
-        api::{list_tokens, ChangeTokenStatus, IssueToken, ReissueToken, RenameToken, LIST_URL},
-        expires_soon, relative_time, CreatedToken, TokenStatus, TokenSummary,
+        api::{
+            list_tokens, load_token_detail, ChangeTokenStatus, IssueToken, ReduceTokenScope, ReissueToken, RenameToken,
+            LIST_URL,
+        },
+        expires_soon, relative_time, CreatedToken, Scope, TokenOwner, TokenStatus, TokenSummary, TokenUsage,
+        USAGE_DAYS,
     },
 };
 
@@ -48,6 +52,52 @@ fn date(t: time::OffsetDateTime) -> String {
     t.date().to_string()
 }
 
+/// `2026-11-23 14:05 UTC`
+fn date_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute())
+}
+
+/// "Retiring — last used from 203.0.113.7 at 2026-11-23 14:05 UTC"
+fn retiring_text(t: &TokenSummary) -> String {
+    match (t.last_used_at, &t.last_used_ip) {
+        (Some(at), Some(ip)) => format!("Retiring — last used from {ip} at {}", date_time(at)),
+        (Some(at), None) => format!("Retiring — last used at {}", date_time(at)),
+        (None, _) => "Retiring — never used".to_string(),
+    }
+}
+
+fn owner_label(t: &TokenSummary) -> String {
+    match t.owner {
+        TokenOwner::Workspace => "Workspace".to_string(),
+        TokenOwner::User => t.created_by.clone().unwrap_or_else(|| "(removed person)".to_string()),
+    }
+}
+
+/// "Only read requests in 30 days" and the one-click "Reduce to read".
+#[component]
+fn LeastPrivilegeHint(t: TokenSummary, manager: bool, reduce: ServerAction<ReduceTokenScope>) -> impl IntoView {
+    let Some(to) = t.suggested_scope else { return ().into_any() };
+    let what = match to {
+        Scope::Read => "Only read requests",
+        _ => "No admin requests",
+    };
+    let label = format!("Reduce to {}", to.as_str());
+    view! {
+        <div class="hint least-privilege" role="note">
+            {format!("{what} in {USAGE_DAYS} days.")}
+            {manager.then(|| view! {
+                <ActionForm action=reduce attr:class="inline-form">
+                    <input type="hidden" name="id" value=t.id.clone() />
+                    <input type="hidden" name="scope" value=to.as_str() />
+                    <button type="submit" aria-label=format!("{label}: {}", t.name)>{label.clone()}</button>
+                </ActionForm>
+            })}
+        </div>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn ApiTokensPage() -> impl IntoView {
     let query = use_query_map();
@@ -59,9 +109,18 @@ pub fn ApiTokensPage() -> impl IntoView {
     let reissue = ServerAction::<ReissueToken>::new();
     let change = ServerAction::<ChangeTokenStatus>::new();
     let rename = ServerAction::<RenameToken>::new();
+    let reduce = ServerAction::<ReduceTokenScope>::new();
 
     let tokens = Resource::new(
-        move || (change.version().get(), rename.version().get(), issue.version().get(), reissue.version().get()),
+        move || {
+            (
+                change.version().get(),
+                rename.version().get(),
+                issue.version().get(),
+                reissue.version().get(),
+                reduce.version().get(),
+            )
+        },
         move |_| list_tokens(q.clone(), status.clone(), cursor.clone()),
     );
     let user = use_current_user();
@@ -97,7 +156,7 @@ pub fn ApiTokensPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let manager = matches!(user.await, Ok(Some(u)) if u.role.can_manage());
                 match tokens.await {
-                    Ok(page) => view! { <TokenTable page manager dialog change /> }.into_any(),
+                    Ok(page) => view! { <TokenTable page manager dialog change reduce /> }.into_any(),
                     Err(err) => view! { <p role="alert">{err.message}</p> }.into_any(),
                 }
             })}
@@ -209,6 +268,7 @@ fn TokenTable(
     manager: bool,
     dialog: RwSignal<Option<Dialog>>,
     change: ServerAction<ChangeTokenStatus>,
+    reduce: ServerAction<ReduceTokenScope>,
 ) -> impl IntoView {
     let now = page.now;
     let soon: Vec<String> =
@@ -231,6 +291,7 @@ fn TokenTable(
                         <th scope="col">"Token"</th>
                         <th scope="col">"Scopes"</th>
                         <th scope="col">"Projects"</th>
+                        <th scope="col">"Owner"</th>
                         <th scope="col">"Created"</th>
                         <th scope="col">"Last used"</th>
                         <th scope="col">"Expires"</th>
@@ -239,7 +300,7 @@ fn TokenTable(
                     </tr>
                 </thead>
                 <tbody>
-                    {page.tokens.into_iter().map(|t| view! { <TokenRow t now manager dialog change /> }).collect_view()}
+                    {page.tokens.into_iter().map(|t| view! { <TokenRow t now manager dialog change reduce /> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -260,6 +321,7 @@ fn TokenRow(
     manager: bool,
     dialog: RwSignal<Option<Dialog>>,
     change: ServerAction<ChangeTokenStatus>,
+    reduce: ServerAction<ReduceTokenScope>,
 ) -> impl IntoView {
     let soon = expires_soon(t.expires_at, now);
     let status = t.status;
@@ -293,17 +355,28 @@ fn TokenRow(
     });
     view! {
         <tr>
-            <th scope="row">{t.name.clone()}</th>
+            <th scope="row"><a href=format!("{LIST_URL}/{}", t.id)>{t.name.clone()}</a></th>
             <td><code>{t.masked()}</code></td>
             <td class="badges">
                 {t.scopes.iter().map(|s| view! { <span class=format!("badge scope-{}", s.as_str())>{s.as_str()}</span> }).collect_view()}
+                <LeastPrivilegeHint t=t.clone() manager reduce />
             </td>
             <td>{t.projects.as_ref().map_or_else(|| "All projects".to_string(), |p| p.join(", "))}</td>
+            <td>
+                {match t.owner {
+                    TokenOwner::Workspace => view! { <span class="badge owner-workspace">"Workspace"</span> }.into_any(),
+                    TokenOwner::User => owner_label(&t).into_any(),
+                }}
+            </td>
             <td>{date(t.created_at)} {t.created_by.clone().map(|by| view! { <span class="muted">" by " {by}</span> })}</td>
             <td>
-                {match (t.last_used_at, t.last_used_ip.clone()) {
-                    (Some(at), ip) => format!("{}{}", relative_time(at, now), ip.map(|ip| format!(" · {ip}")).unwrap_or_default()),
-                    (None, _) => "Never".to_string(),
+                {if t.retiring() {
+                    view! { <span class="retiring">{retiring_text(&t)}</span> }.into_any()
+                } else {
+                    match (t.last_used_at, t.last_used_ip.clone()) {
+                        (Some(at), ip) => format!("{}{}", relative_time(at, now), ip.map(|ip| format!(" · {ip}")).unwrap_or_default()),
+                        (None, _) => "Never".to_string(),
+                    }.into_any()
                 }}
             </td>
             <td>
@@ -464,6 +537,18 @@ fn CreateDialog(issue: ServerAction<IssueToken>, dialog: RwSignal<Option<Dialog>
                             })}
                         </Suspense>
                     </div>
+                </fieldset>
+                <fieldset>
+                    <legend>"Owner"</legend>
+                    <label class="check">
+                        <input type="radio" name="owner" value="user" checked />
+                        "Owned by me"
+                    </label>
+                    <label class="check">
+                        <input type="radio" name="owner" value="workspace" />
+                        "Owned by the workspace"
+                    </label>
+                    <p class="hint">"A workspace (service) token keeps working if you are suspended or leave; one owned by you stops with you."</p>
                 </fieldset>
                 <label>
                     "Expiration"
@@ -635,5 +720,142 @@ fn RenameDialog(
             </ActionForm>
             <CloseButton label="Cancel" dialog />
         </Modal>
+    }
+}
+
+/// `/settings/developer/api-tokens/{id}`: one token's usage over 30 days, its recent
+/// addresses, a least-privilege hint and, during a rotation, what is retiring.
+#[component]
+pub fn ApiTokenPage() -> impl IntoView {
+    use leptos_router::hooks::use_params_map;
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let reduce = ServerAction::<ReduceTokenScope>::new();
+    let detail = Resource::new(move || (id(), reduce.version().get()), |(id, _)| load_token_detail(id));
+    let error = form_error(reduce.value());
+    let user = use_current_user();
+    view! {
+        <Title text="API token" />
+        <p><a href=LIST_URL>"← API Tokens"</a></p>
+        <Transition fallback=|| view! { <p>"Loading the token…"</p> }>
+            {move || Suspend::new(async move {
+                let manager = matches!(user.await, Ok(Some(u)) if u.role.can_manage());
+                match detail.await {
+                    Ok(d) => {
+                        let t = d.token.clone();
+                        view! {
+                            <div class="page-head">
+                                <h1>{t.name.clone()}</h1>
+                                <span class=format!("badge status-{}", t.status.as_str())>{status_label(t.status)}</span>
+                            </div>
+                            {t.retiring().then(|| view! {
+                                <p class="banner warning retiring" role="status">
+                                    {retiring_text(&t)} ". "
+                                    {match (t.retire_at, d.replaced_by_masked.clone()) {
+                                        (Some(at), _) => format!("It stops working at {}.", date_time(at)),
+                                        (None, Some(new)) => format!("{new} takes over at its first use."),
+                                        (None, None) => "Its replacement takes over at its first use.".to_string(),
+                                    }}
+                                </p>
+                            })}
+                            <dl class="facts">
+                                <dt>"Token"</dt><dd><code>{t.masked()}</code></dd>
+                                <dt>"Scopes"</dt><dd>{t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}</dd>
+                                <dt>"Projects"</dt><dd>{t.projects.as_ref().map_or_else(|| "All projects".to_string(), |p| p.join(", "))}</dd>
+                                <dt>"Owner"</dt><dd>{owner_label(&t)}</dd>
+                                <dt>"Created"</dt><dd>{date(t.created_at)} {t.created_by.clone().map(|by| format!(" by {by}"))}</dd>
+                                <dt>"Expires"</dt><dd>{t.expires_at.map_or_else(|| "Never".to_string(), date)}</dd>
+                                <dt>"Last used"</dt><dd>{t.last_used_at.map_or_else(|| "Never".to_string(), |at| relative_time(at, d.now))}</dd>
+                            </dl>
+                            <LeastPrivilegeHint t=t.clone() manager reduce />
+                            <FormError message=error />
+                            <section aria-labelledby="usage-heading">
+                                <h2 id="usage-heading">{format!("Requests, last {USAGE_DAYS} days")}</h2>
+                                <UsageChart usage=d.usage.clone() />
+                            </section>
+                            <section aria-labelledby="addresses-heading">
+                                <h2 id="addresses-heading">"Recent addresses"</h2>
+                                {if d.addresses.is_empty() {
+                                    view! { <p class="empty">"Not used yet."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <table class="data addresses">
+                                            <thead><tr>
+                                                <th scope="col">"Address"</th>
+                                                <th scope="col">"Last used"</th>
+                                                <th scope="col">"First seen"</th>
+                                            </tr></thead>
+                                            <tbody>
+                                                {d.addresses.iter().map(|a| view! {
+                                                    <tr>
+                                                        <th scope="row"><code>{a.ip.clone()}</code></th>
+                                                        <td>{date_time(a.last_seen_at)}</td>
+                                                        <td>{date_time(a.first_seen_at)}</td>
+                                                    </tr>
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    }.into_any()
+                                }}
+                            </section>
+                        }.into_any()
+                    }
+                    Err(err) => view! { <h1>"API token"</h1> <p role="alert">{err.message}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Requests per day as stacked bars (read, write, admin), drawn as inline SVG.
+#[component]
+fn UsageChart(usage: TokenUsage) -> impl IntoView {
+    const HEIGHT: f64 = 120.0;
+    const BAR: f64 = 14.0;
+    const STEP: f64 = 20.0;
+    let max = usage.days.iter().map(|d| d.counts.total()).max().unwrap_or(0).max(1) as f64;
+    let width = STEP * usage.days.len() as f64;
+    let total = usage.total;
+    let summary = format!(
+        "Requests per day over the last {USAGE_DAYS} days: {} read, {} write, {} admin in all; the busiest day had {}.",
+        total.read, total.write, total.admin, max as u64
+    );
+    let bars = usage
+        .days
+        .iter()
+        .enumerate()
+        .map(|(i, day)| {
+            let x = i as f64 * STEP + (STEP - BAR) / 2.0;
+            let c = day.counts;
+            let mut top = HEIGHT;
+            let segments = [("read", c.read), ("write", c.write), ("admin", c.admin)]
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(kind, n)| {
+                    let h = (n as f64 / max * HEIGHT).max(1.0);
+                    top -= h;
+                    view! { <rect class=format!("bar-{kind}") x=x y=top width=BAR height=h /> }
+                })
+                .collect_view();
+            let title = format!("{}: {} read, {} write, {} admin", day.date, c.read, c.write, c.admin);
+            view! { <g class="day"><title>{title}</title>{segments}</g> }
+        })
+        .collect_view();
+    let first = usage.days.first().map(|d| d.date.clone()).unwrap_or_default();
+    let last = usage.days.last().map(|d| d.date.clone()).unwrap_or_default();
+    view! {
+        <figure class="usage-chart">
+            <svg role="img" aria-label=summary.clone() viewBox=format!("0 0 {width} {}", HEIGHT + 16.0) preserveAspectRatio="none">
+                <line class="axis" x1="0" y1=HEIGHT x2=width y2=HEIGHT />
+                {bars}
+                <text class="tick" x="0" y=HEIGHT + 14.0>{first}</text>
+                <text class="tick end" x=width y=HEIGHT + 14.0 text-anchor="end">{last}</text>
+            </svg>
+            <figcaption>
+                <span class="legend read">"read " {total.read}</span>
+                <span class="legend write">"write " {total.write}</span>
+                <span class="legend admin">"admin " {total.admin}</span>
+            </figcaption>
+        </figure>
     }
 }

@@ -14,7 +14,7 @@ use app::{
     actor::{client_ip, Actor, RequestMeta},
     error::AppError,
     state::AppState,
-    tokens::server::auth::{authenticate as authenticate_token, Credentials, TokenPrincipal},
+    tokens::server::auth::{authenticate as authenticate_token, request_kind, Credentials, TokenPrincipal},
 };
 
 use super::ApiError;
@@ -52,8 +52,12 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let expires = principal.expires_at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok());
     let (rate, mut response) = match state.guard.spend(&principal.token_id, principal.rate_limit) {
         Ok(rate) => {
+            // The handler's `require` marks what the request needed: that is its kind.
+            let (token_id, needed) = (principal.token_id.clone(), principal.needed.clone());
             parts.extensions.insert(principal);
-            (rate, next.run(Request::from_parts(parts, body)).await)
+            let response = next.run(Request::from_parts(parts, body)).await;
+            state.usage.count(&token_id, app::db::now(), request_kind(&needed));
+            (rate, response)
         }
         Err((err, rate)) => (rate, ApiError(err).into_response()),
     };

@@ -54,6 +54,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tokens/{id}/enable", post(tokens::enable))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/tokens/{id}/rotate", post(tokens::rotate))
+        .route("/tokens/{id}/usage", get(tokens::usage))
+        .route("/tokens/{id}/addresses", get(tokens::addresses))
         .route("/audit-logs", get(audit_logs::list))
         .route("/tenant", get(tenant::get).patch(tenant::update))
         .route_layer(middleware::from_fn_with_state(state, auth::authenticate));

@@ -22,7 +22,8 @@ use app::{
         UpdateRun,
     },
     tokens::{
-        CreateToken, CreatedToken, ExpiresIn, RetireOld, RotateToken, Scope, TokenStatus, TokenSummary, UpdateToken,
+        CreateToken, CreatedToken, ExpiresIn, RetireOld, RotateToken, Scope, TokenAddress, TokenOwner, TokenStatus,
+        TokenSummary, TokenUsage, UpdateToken, UsageCounts, UsageDay,
     },
 };
 
@@ -133,11 +134,13 @@ impl Modify for Security {
         super::testing::list_results, super::testing::add_results, super::testing::import,
         super::tokens::list, super::tokens::create, super::tokens::get, super::tokens::update,
         super::tokens::disable, super::tokens::enable, super::tokens::revoke, super::tokens::rotate,
+        super::tokens::usage, super::tokens::addresses,
         super::audit_logs::list, super::tenant::get, super::tenant::update, super::leaked::report,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, app::error::ErrorCode, Accepted,
         Scope, ExpiresIn, CreateToken, UpdateToken, TokenStatus, TokenSummary, CreatedToken, RetireOld, RotateToken,
+        TokenOwner, TokenUsage, UsageDay, UsageCounts, TokenAddress,
         Project, TenantSettings, Ai, UpdateTenant, AuditEntry, Party,
         Case, NewCase, UpdateCase, Run, NewRun, UpdateRun, RunStatus, Counts, TestResult, NewResult, ResultBatch, ResultStatus,
         super::me::Me, super::projects::CreateProject, super::projects::UpdateProject, super::leaked::Report,

@@ -9,7 +9,8 @@ use app::{
     state::AppState,
     tokens::{
         server::service::{self, ListQuery, Transition},
-        CreateToken, CreatedToken, RotateToken, Scope, TokenStatus, TokenSummary, UpdateToken,
+        CreateToken, CreatedToken, RotateToken, Scope, TokenAddress, TokenStatus, TokenSummary, TokenUsage,
+        UpdateToken,
     },
 };
 
@@ -114,6 +115,48 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "tokens_usage",
+    path = "/api/v1/tokens/{id}/usage",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Requests per UTC day by kind for the last 30 days, oldest first", body = Data<TokenUsage>),
+        Refusals,
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
+pub async fn usage(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::usage(&state, &auth.actor(), &id).await?))
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "tokens_addresses",
+    path = "/api/v1/tokens/{id}/addresses",
+    tag = "tokens",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The last 5 client addresses the token was used from, most recent first", body = Data<Vec<TokenAddress>>),
+        Refusals,
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
+pub async fn addresses(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::addresses(&state, &auth.actor(), &id).await?))
 }
 
 async fn transition(state: AppState, auth: ApiAuth, id: String, t: Transition) -> Result<Json<Value>, ApiError> {

@@ -5,6 +5,7 @@ mod helpers;
 mod cli;
 mod crash;
 mod health;
+mod insights;
 mod limits;
 mod metrics;
 mod openapi;

@@ -6,7 +6,9 @@ use crate::{
     audit::server as audit,
     db::{new_id, now},
     error::{AppError, ErrorCode},
-    people::{normalize_email, normalize_tenant_name, validate_new_password, CurrentUser, Role},
+    people::{
+        normalize_email, normalize_tenant_name, validate_new_password, CurrentUser, Member, Role, SuspensionPreview,
+    },
     state::AppState,
 };
 
@@ -211,4 +213,115 @@ pub async fn member_of(state: &AppState, tenant: &str, email: &str) -> Result<Cu
         .map(|m| m.user)
         .find(|u| u.tenant_name == tenant_name)
         .ok_or_else(|| AppError::not_found(&format!("{email} in workspace {tenant_name:?}")))
+}
+
+/// The id of the person with this email (operator use).
+pub async fn user_id(state: &AppState, email: &str) -> Result<String, AppError> {
+    let email = normalize_email(email)?;
+    store::find_user_by_email(&state.db, &email)
+        .await?
+        .map(|u| u.id)
+        .ok_or_else(|| AppError::not_found(&format!("User {email}")))
+}
+
+fn tenant_of(actor: &Actor) -> Result<&str, AppError> {
+    actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))
+}
+
+/// The people of the actor's workspace.
+pub async fn members(state: &AppState, actor: &Actor) -> Result<Vec<Member>, AppError> {
+    let rows = store::members_of(&state.db, tenant_of(actor)?).await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| Member {
+            user_id: m.user.user_id,
+            email: m.user.email,
+            role: m.user.role,
+            suspended: m.user_status != ACTIVE,
+        })
+        .collect())
+}
+
+async fn member(state: &AppState, actor: &Actor, user_id: &str) -> Result<Member, AppError> {
+    members(state, actor).await?.into_iter().find(|m| m.user_id == user_id).ok_or_else(|| AppError::not_found("Person"))
+}
+
+/// Why `actor` may not suspend `target`, if they may not. A suspension is of the
+/// account, so a person who also belongs to other workspaces is left to the operator.
+async fn suspension_refusal(state: &AppState, actor: &Actor, target: &Member) -> Result<Option<String>, AppError> {
+    let Some(role) = actor.role().filter(|r| r.can_manage()) else {
+        return Ok(Some("Only owners and admins can suspend people.".into()));
+    };
+    if actor.user_id() == Some(target.user_id.as_str()) {
+        return Ok(Some("You cannot suspend yourself.".into()));
+    }
+    if target.role == Role::Owner && role != Role::Owner {
+        return Ok(Some("Only an owner can suspend an owner.".into()));
+    }
+    let elsewhere = store::memberships_of(&state.db, &target.user_id).await?.len() > 1;
+    if elsewhere {
+        return Ok(Some(format!(
+            "{} also belongs to other workspaces; an operator can suspend the account with `qahub user suspend`.",
+            target.email
+        )));
+    }
+    Ok(None)
+}
+
+/// What suspending this person would stop, before anything is done.
+pub async fn suspension_preview(state: &AppState, actor: &Actor, user_id: &str) -> Result<SuspensionPreview, AppError> {
+    let target = member(state, actor, user_id).await?;
+    let tenant_id = tenant_of(actor)?;
+    let stopping = crate::tokens::server::service::stopping_with(state, user_id, Some(tenant_id))
+        .await?
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    let surviving = crate::tokens::server::store::live_workspace_tokens_by(&state.db, user_id, tenant_id).await?;
+    let refusal = suspension_refusal(state, actor, &target).await?;
+    Ok(SuspensionPreview { member: target, stopping, surviving, refusal })
+}
+
+/// Suspends or reactivates a person of the actor's workspace (owners and admins), and
+/// audit-logs it with the tokens that stopped.
+pub async fn set_member_suspended(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    user_id: &str,
+    suspend: bool,
+) -> Result<Member, AppError> {
+    let target = member(state, actor, user_id).await?;
+    if let Some(why) = suspension_refusal(state, actor, &target).await? {
+        let code =
+            if actor.role().is_some_and(|r| r.can_manage()) { ErrorCode::Conflict } else { ErrorCode::Forbidden };
+        return Err(AppError::new(code, why));
+    }
+    let tenant_id = tenant_of(actor)?;
+    let stopping: Vec<String> = if suspend {
+        crate::tokens::server::service::stopping_with(state, user_id, Some(tenant_id))
+            .await?
+            .into_iter()
+            .map(|(_, t)| t.masked())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let status = if suspend { SUSPENDED } else { ACTIVE };
+    if store::set_user_status_by_id(&state.db, user_id, status).await? {
+        let event = audit::Event {
+            tenant_id,
+            action: if suspend { "user.suspended" } else { "user.reactivated" },
+            actor,
+            target: Some(crate::audit::Party {
+                kind: "user".into(),
+                id: Some(target.user_id.clone()),
+                label: Some(target.email.clone()),
+            }),
+            meta,
+            details: suspend.then(|| serde_json::json!({ "tokens_stopped": stopping })),
+        };
+        audit::record_alone(&state.db, now(), event).await?;
+    }
+    member(state, actor, user_id).await
 }

@@ -150,3 +150,23 @@ pub async fn set_user_status(db: &Db, email: &str, status: &str) -> Result<u64, 
         sqlx::query("UPDATE users SET status = $1 WHERE email = $2").bind(status).bind(email).execute(db).await?;
     Ok(done.rows_affected())
 }
+
+/// Every membership of a tenant, by email.
+pub async fn members_of(db: &Db, tenant_id: &str) -> Result<Vec<MembershipRow>, AppError> {
+    let rows: Vec<MembershipTuple> =
+        sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.tenant_id = $1 ORDER BY u.email"))
+            .bind(tenant_id)
+            .fetch_all(db)
+            .await?;
+    rows.into_iter().map(membership).collect()
+}
+
+/// Sets a user's status by id; returns whether it changed.
+pub async fn set_user_status_by_id(db: &Db, user_id: &str, status: &str) -> Result<bool, AppError> {
+    let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2 AND status <> $1")
+        .bind(status)
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -2,7 +2,13 @@
 //! lifecycle → tenant, owner, address and name rules. Every status is read from the
 //! database on each request, so a change applies on the very next one, on every instance.
 
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc,
+    },
+};
 
 use ipnet::IpNet;
 use time::OffsetDateTime;
@@ -15,7 +21,7 @@ use crate::{
     error::{AppError, ErrorCode},
     people::{server::password, Role},
     state::AppState,
-    tokens::{top_scope, Scope, SIEM_PREFIX},
+    tokens::{top_scope, Scope, TokenOwner, SIEM_PREFIX},
 };
 
 /// The projects a project token may touch.
@@ -45,10 +51,15 @@ pub struct TokenPrincipal {
     pub projects: Option<ProjectScope>,
     pub expires_at: Option<OffsetDateTime>,
     pub created_by: Option<String>,
+    /// The creator's role, or `admin` for a workspace (service) token.
     pub owner_role: Option<Role>,
+    pub owner: TokenOwner,
     pub ai: AiSettings,
     /// Requests per minute this token may make (token, tenant or server default).
     pub rate_limit: u32,
+    /// The highest scope this request's route asked for (`require`), shared by the
+    /// clones handlers take: what the request counts as in the token's usage.
+    pub needed: Arc<AtomicU8>,
 }
 
 impl TokenPrincipal {
@@ -58,6 +69,7 @@ impl TokenPrincipal {
 
     /// 403 `insufficient_scope` unless the token has `needed` (or a scope implying it).
     pub fn require(&self, needed: Scope) -> Result<(), AppError> {
+        self.needed.fetch_max(needed as u8, Ordering::Relaxed);
         if self.top_scope().is_some_and(|top| top >= needed) {
             Ok(())
         } else {
@@ -67,6 +79,16 @@ impl TokenPrincipal {
 
     pub fn may_see_project(&self, project_id: &str) -> bool {
         self.projects.as_ref().is_none_or(|p| p.ids.iter().any(|id| id == project_id))
+    }
+}
+
+/// What a request counts as in usage: the highest scope its route asked for through
+/// `TokenPrincipal::require` (`read` when none did, like `GET /me`).
+pub fn request_kind(needed: &AtomicU8) -> Scope {
+    match needed.load(Ordering::Relaxed) {
+        n if n == Scope::Admin as u8 => Scope::Admin,
+        n if n == Scope::Write as u8 => Scope::Write,
+        _ => Scope::Read,
     }
 }
 
@@ -196,7 +218,8 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     if row.tenant_status != "ACTIVE" {
         return Err(fail(ErrorCode::TenantSuspended, "The workspace is suspended."));
     }
-    if row.owner_status.as_deref() != Some("ACTIVE") || row.owner_role.is_none() {
+    let service = token.owner == TokenOwner::Workspace;
+    if !service && (row.owner_status.as_deref() != Some("ACTIVE") || row.owner_role.is_none()) {
         return Err(fail(ErrorCode::UserSuspended, "The person who owns this token is suspended or gone."));
     }
     let allowlist = parse_allowlist(&row.ip_allowlist).unwrap_or_default();
@@ -230,7 +253,12 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
         projects,
         expires_at: token.expires_at.map(timestamp),
         created_by: token.created_by.clone(),
-        owner_role: row.owner_role.as_deref().and_then(|r| Role::parse(r).ok()),
+        owner_role: if service {
+            Some(Role::Admin)
+        } else {
+            row.owner_role.as_deref().and_then(|r| Role::parse(r).ok())
+        },
+        owner: token.owner,
         ai: AiSettings {
             provider: row.ai_provider.clone(),
             model: row.ai_model.clone(),
@@ -241,6 +269,7 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
             .and_then(|n| u32::try_from(n).ok())
             .filter(|n| *n > 0)
             .unwrap_or(guard.settings.default_rate_limit),
+        needed: Arc::default(),
     };
 
     // A rotated token's first use retires the one it replaced (unless that has a window).

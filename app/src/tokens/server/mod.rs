@@ -7,3 +7,4 @@ pub mod guard;
 pub mod lookup;
 pub mod service;
 pub mod store;
+pub mod usage;

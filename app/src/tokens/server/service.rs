@@ -5,7 +5,7 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{format, store, store::TokenRow};
+use super::{format, store, store::TokenRow, usage::day_of};
 use crate::{
     actor::{Actor, RequestMeta},
     audit::{server as audit, Party},
@@ -15,8 +15,9 @@ use crate::{
     projects::normalize_key,
     state::AppState,
     tokens::{
-        normalize_name, normalize_scopes, top_scope, CreateToken, CreatedToken, ExpiresIn, Expiry, RetireOld,
-        RotateToken, Scope, TokenStatus, TokenSummary, UpdateToken,
+        least_privilege, normalize_name, normalize_scopes, top_scope, CreateToken, CreatedToken, ExpiresIn, Expiry,
+        RetireOld, RotateToken, Scope, TokenAddress, TokenDetail, TokenOwner, TokenStatus, TokenSummary, TokenUsage,
+        UpdateToken, UsageCounts, UsageDay, RECENT_ADDRESSES, USAGE_DAYS,
     },
 };
 
@@ -32,21 +33,40 @@ fn status_of(row: &TokenRow, now: i64) -> TokenStatus {
     }
 }
 
-fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64) -> TokenSummary {
+/// What a summary adds to the row: the last 30 days' use and a rotation under way.
+#[derive(Default)]
+struct Extras {
+    used: UsageCounts,
+    replaced_by: Option<String>,
+}
+
+fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64, extras: Extras) -> TokenSummary {
+    let status = status_of(row, now);
+    let live = matches!(status, TokenStatus::Active | TokenStatus::Disabled);
+    let created_at = timestamp(row.created_at);
     TokenSummary {
         id: row.id.clone(),
         name: row.name.clone(),
         prefix: row.prefix.clone(),
         scopes: row.scopes.clone(),
         projects,
-        created_at: timestamp(row.created_at),
+        created_at,
         created_by: row.created_by_email.clone(),
         expires_at: row.expires_at.map(timestamp),
         last_used_at: row.last_used_at.map(timestamp),
         last_used_ip: row.last_used_ip.clone(),
-        status: status_of(row, now),
+        status,
         rate_limit_per_minute: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
+        owner: row.owner,
+        suggested_scope: live.then(|| least_privilege(&row.scopes, created_at, timestamp(now), extras.used)).flatten(),
+        replaced_by: extras.replaced_by.filter(|_| live),
+        retire_at: row.retire_at.map(timestamp),
     }
+}
+
+/// The first day of the usage window that ends today.
+fn window_start(now: i64) -> i64 {
+    day_of(now) - (USAGE_DAYS - 1)
 }
 
 fn target(row: &TokenRow) -> Party {
@@ -69,12 +89,24 @@ async fn summaries(state: &AppState, rows: &[TokenRow]) -> Result<Vec<TokenSumma
     let restricted: Vec<&str> = rows.iter().filter(|r| !r.all_projects).map(|r| r.id.as_str()).collect();
     let keys = store::project_keys(&state.db, &restricted).await?;
     let now = now();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    // Written counts, plus what this instance counted since its last batch.
+    let from_day = window_start(now);
+    let used = store::usage_totals(&state.db, &ids, from_day).await?;
+    let replacements = store::replacements(&state.db, &ids).await?;
     Ok(rows
         .iter()
         .map(|row| {
             let projects = (!row.all_projects)
                 .then(|| keys.iter().filter(|(t, _, _)| *t == row.id).map(|(_, _, k)| k.clone()).collect());
-            summary(row, projects, now)
+            let mut extras = Extras {
+                used: state.usage.pending(&row.id, from_day),
+                replaced_by: replacements.iter().rfind(|(old, _, _)| *old == row.id).map(|(_, new, _)| new.clone()),
+            };
+            if let Some((_, written)) = used.iter().find(|(id, _)| *id == row.id) {
+                extras.used.add(*written);
+            }
+            summary(row, projects, now, extras)
         })
         .collect())
 }
@@ -128,6 +160,20 @@ fn check_scope_power(actor: &Actor, scopes: &[Scope]) -> Result<(), AppError> {
     }
 }
 
+/// Workspace (service) tokens outlive their creator, so only people who manage the
+/// workspace, or a workspace token with admin scope, may mint one: a person's token may
+/// not hand out power that survives that person.
+fn check_owner(actor: &Actor, owner: TokenOwner) -> Result<(), AppError> {
+    match (owner, actor) {
+        (TokenOwner::User, _) => Ok(()),
+        (TokenOwner::Workspace, Actor::Token(t)) if t.owner != TokenOwner::Workspace => Err(AppError::new(
+            ErrorCode::InsufficientScope,
+            "A person's token cannot create a workspace token; sign in, or use a workspace admin token.",
+        )),
+        (TokenOwner::Workspace, _) => Ok(()),
+    }
+}
+
 /// A token's lifetime never exceeds that of the token creating it: a later expiry is
 /// cut to the creator's (so two "30 days" a second apart still fit), "never" is refused.
 fn bound_lifetime(actor: &Actor, expires_at: Option<i64>) -> Result<Option<i64>, AppError> {
@@ -169,6 +215,7 @@ async fn mint(
     expires_at: Option<i64>,
     expiry_policy: &str,
     replaces_id: Option<&str>,
+    owner: TokenOwner,
     now: i64,
 ) -> Result<Minted, AppError> {
     for _ in 0..8 {
@@ -188,6 +235,7 @@ async fn mint(
             expires_at,
             expiry_policy,
             replaces_id,
+            owner,
         };
         if store::insert(tx, &new).await? {
             return Ok(Minted { row_id: id, token: token.expose() });
@@ -208,6 +256,7 @@ pub async fn create(
     let name = normalize_name(&req.name)?;
     let scopes = normalize_scopes(&req.scopes)?;
     check_scope_power(actor, &scopes)?;
+    check_owner(actor, req.owner)?;
     let projects = resolve_projects(state, actor, &tenant_id, req.projects.as_deref()).await?;
     let expiry = Expiry::from_request(req.expires_in, req.expires_at)?;
     let now_dt = timestamp(now());
@@ -227,6 +276,7 @@ pub async fn create(
         expires_at,
         policy_of(expiry),
         None,
+        req.owner,
         now,
     )
     .await?;
@@ -241,14 +291,14 @@ pub async fn create(
             target: Some(target(&row)),
             meta,
             details: Some(json!({
-                "scopes": scopes, "projects": projects.as_ref().map(|(_, keys)| keys),
+                "scopes": scopes, "projects": projects.as_ref().map(|(_, keys)| keys), "owner": req.owner,
                 "expires_at": expires_at.map(timestamp).map(rfc3339),
             })),
         },
     )
     .await?;
     tx.commit().await?;
-    let summary = summary(&row, projects.map(|(_, keys)| keys), now);
+    let summary = summary(&row, projects.map(|(_, keys)| keys), now, Extras::default());
     Ok(CreatedToken { summary, token: minted.token })
 }
 
@@ -322,6 +372,60 @@ pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<TokenSumma
     Ok(summaries(state, std::slice::from_ref(&row)).await?.remove(0))
 }
 
+/// The last 30 days of a token's use, every day present, oldest first. Counts this
+/// instance has not written yet are written first, so the answer includes them.
+pub async fn usage(state: &AppState, actor: &Actor, id: &str) -> Result<TokenUsage, AppError> {
+    let row = load(state, actor, id).await?;
+    let now = now();
+    if let Err(e) = state.usage.flush(&state.db, now).await {
+        tracing::warn!(error = %e, "could not write token usage before reading it");
+    }
+    let from_day = window_start(now);
+    let written = store::usage_days(&state.db, &row.id, from_day).await?;
+    let mut total = UsageCounts::default();
+    let days = (from_day..=day_of(now))
+        .map(|day| {
+            let counts = written.iter().find(|(d, _)| *d == day).map(|(_, c)| *c).unwrap_or_default();
+            total.add(counts);
+            UsageDay { date: timestamp(day * 86_400).date().to_string(), counts }
+        })
+        .collect();
+    let live = matches!(status_of(&row, now), TokenStatus::Active | TokenStatus::Disabled);
+    let suggested_scope =
+        live.then(|| least_privilege(&row.scopes, timestamp(row.created_at), timestamp(now), total)).flatten();
+    Ok(TokenUsage { token_id: row.id, days, total, suggested_scope })
+}
+
+/// The last addresses a token was used from, most recent first.
+pub async fn addresses(state: &AppState, actor: &Actor, id: &str) -> Result<Vec<TokenAddress>, AppError> {
+    let row = load(state, actor, id).await?;
+    store::recent_addresses(&state.db, &row.id, RECENT_ADDRESSES).await
+}
+
+/// Everything the token's detail view shows.
+pub async fn detail(state: &AppState, actor: &Actor, id: &str) -> Result<TokenDetail, AppError> {
+    let usage = usage(state, actor, id).await?;
+    let token = get(state, actor, id).await?;
+    let addresses = addresses(state, actor, id).await?;
+    let replaced_by_masked = match &token.replaced_by {
+        Some(new_id) => store::find(&state.db, tenant_of(actor)?, new_id).await?.map(|t| format!("qh_{}_…", t.prefix)),
+        None => None,
+    };
+    Ok(TokenDetail { token, usage, addresses, replaced_by_masked, now: timestamp(now()) })
+}
+
+/// A person's tokens that work now and would stop if they were suspended (their
+/// workspace tokens keep working): `(workspace name, token)`. All workspaces, or one.
+pub async fn stopping_with(
+    state: &AppState,
+    user_id: &str,
+    tenant_id: Option<&str>,
+) -> Result<Vec<(String, TokenSummary)>, AppError> {
+    let rows = store::live_tokens_owned_by(&state.db, user_id, tenant_id, now()).await?;
+    let (names, rows): (Vec<String>, Vec<TokenRow>) = rows.into_iter().unzip();
+    Ok(names.into_iter().zip(summaries(state, &rows).await?).collect())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transition {
     Disable,
@@ -374,6 +478,38 @@ pub async fn update(
     meta: &RequestMeta,
     id: &str,
     req: UpdateToken,
+) -> Result<TokenSummary, AppError> {
+    update_because(state, actor, meta, id, req, None).await
+}
+
+/// Lowers a token's scopes to `to` (the least-privilege hint's one click). Only ever
+/// lowers; audit-logged as `token.scope_reduced` with before and after.
+pub async fn reduce_scope(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    to: Scope,
+) -> Result<TokenSummary, AppError> {
+    require_manager(actor)?;
+    let row = load(state, actor, id).await?;
+    if top_scope(&row.scopes).is_none_or(|top| to >= top) {
+        return Err(AppError::invalid(format!(
+            "The token's scopes are already {}; reducing only lowers them.",
+            super::store::scopes_to_text(&row.scopes)
+        )));
+    }
+    let change = UpdateToken { scopes: Some(vec![to]), ..Default::default() };
+    update_because(state, actor, meta, id, change, Some("least_privilege")).await
+}
+
+async fn update_because(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    req: UpdateToken,
+    reason: Option<&str>,
 ) -> Result<TokenSummary, AppError> {
     require_manager(actor)?;
     let row = load(state, actor, id).await?;
@@ -446,18 +582,24 @@ pub async fn update(
     note("expires_at", json!(before.expires_at.map(rfc3339)), json!(expires_at.map(timestamp).map(rfc3339)));
     note("rate_limit_per_minute", json!(before.rate_limit_per_minute), json!(rate_limit));
     if !changed_after.is_empty() {
-        let action = if changed_after.len() == 1 && changed_after.contains_key("name") {
+        let action = if reason.is_some() {
+            "token.scope_reduced"
+        } else if changed_after.len() == 1 && changed_after.contains_key("name") {
             "token.renamed"
         } else {
             "token.updated"
         };
+        let mut details = json!({ "before": changed_before, "after": changed_after });
+        if let Some(reason) = reason {
+            details["reason"] = json!(reason);
+        }
         let event = audit::Event {
             tenant_id: &row.tenant_id,
             action,
             actor,
             target: Some(target(&row)),
             meta,
-            details: Some(json!({ "before": changed_before, "after": changed_after })),
+            details: Some(details),
         };
         audit::record(&mut tx, now, event).await?;
     }
@@ -480,6 +622,7 @@ pub async fn rotate(
         return Err(AppError::conflict("The token is revoked; create a new one instead."));
     }
     check_scope_power(actor, &old.scopes)?;
+    check_owner(actor, old.owner)?;
     let old_projects = if old.all_projects {
         None
     } else {
@@ -513,6 +656,7 @@ pub async fn rotate(
         expires_at,
         &old.expiry_policy,
         Some(&old.id),
+        old.owner,
         now,
     )
     .await?;
@@ -549,7 +693,7 @@ pub async fn rotate(
         audit::record(&mut tx, now, event).await?;
     }
     tx.commit().await?;
-    let summary = summary(&new, projects.map(|(_, keys)| keys), now);
+    let summary = summary(&new, projects.map(|(_, keys)| keys), now, Extras::default());
     Ok(CreatedToken { summary, token: minted.token })
 }
 

@@ -5,7 +5,7 @@ use sqlx::{any::AnyRow, Any, Row, Transaction};
 use crate::{
     db::{on_unique, Db},
     error::AppError,
-    tokens::Scope,
+    tokens::{Scope, TokenAddress, TokenOwner, UsageCounts},
 };
 
 /// A token row with what the list and the rules need.
@@ -28,6 +28,7 @@ pub struct TokenRow {
     pub replaces_id: Option<String>,
     pub retire_at: Option<i64>,
     pub rate_limit: Option<i64>,
+    pub owner: TokenOwner,
 }
 
 pub fn scopes_to_text(scopes: &[Scope]) -> String {
@@ -40,7 +41,7 @@ pub fn scopes_from_text(text: &str) -> Vec<Scope> {
 
 const TOKEN_COLUMNS: &str = "t.id, t.tenant_id, t.prefix, t.name, t.scopes, t.all_projects, t.created_by, \
      u.email, t.created_at, t.expires_at, t.expiry_policy, t.status, t.last_used_at, t.last_used_ip, \
-     t.replaces_id, t.retire_at, t.rate_limit";
+     t.replaces_id, t.retire_at, t.rate_limit, t.owner";
 
 /// Column access shared by sqlx's rows and rusqlite's (the in-process SQLite reader in
 /// `lookup`), so each row shape is mapped once.
@@ -115,6 +116,7 @@ fn token_row<R: Columns>(row: &R) -> Result<TokenRow, sqlx::Error> {
         replaces_id: row.col(14)?,
         retire_at: row.col(15)?,
         rate_limit: row.col(16)?,
+        owner: TokenOwner::parse(&row.col::<String>(17)?).unwrap_or_default(),
     })
 }
 
@@ -131,14 +133,15 @@ pub struct NewToken<'a> {
     pub expires_at: Option<i64>,
     pub expiry_policy: &'a str,
     pub replaces_id: Option<&'a str>,
+    pub owner: TokenOwner,
 }
 
 /// Inserts a token and its projects. `Ok(false)` when the prefix is taken (retry with another).
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &NewToken<'_>) -> Result<bool, AppError> {
     let inserted = sqlx::query(
         "INSERT INTO api_tokens (id, tenant_id, prefix, secret_hash, name, scopes, all_projects, created_by, \
-         created_at, expires_at, expiry_policy, status, replaces_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12)",
+         created_at, expires_at, expiry_policy, status, replaces_id, owner) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $13)",
     )
     .bind(t.id)
     .bind(t.tenant_id)
@@ -152,6 +155,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, t: &NewToken<'_>) -> Result<b
     .bind(t.expires_at)
     .bind(t.expiry_policy)
     .bind(t.replaces_id)
+    .bind(t.owner.as_str())
     .execute(&mut **tx)
     .await;
     match inserted {
@@ -361,21 +365,21 @@ pub fn auth_sql_sqlite_one() -> String {
 
 /// One row of `auth_sql`.
 pub fn auth_row<R: Columns>(row: &R) -> Result<(AuthKey, AuthRow), sqlx::Error> {
-    let key = (row.col(29)?, row.col(30)?);
+    let key = (row.col(30)?, row.col(31)?);
     let auth = AuthRow {
         token: token_row(row)?,
-        secret_hash: row.col(17)?,
-        tenant_name: row.col(18)?,
-        tenant_status: row.col(19)?,
-        ip_allowlist: row.col(20)?,
-        ai_provider: row.col(21)?,
-        ai_model: row.col(22)?,
-        ai_quota_exhausted: row.col::<i64>(23)? != 0,
-        tenant_last_active_at: row.col(24)?,
-        owner_status: row.col(25)?,
-        owner_role: row.col(26)?,
-        host_owner: row.col(27)?,
-        rate_limit: row.col(28)?,
+        secret_hash: row.col(18)?,
+        tenant_name: row.col(19)?,
+        tenant_status: row.col(20)?,
+        ip_allowlist: row.col(21)?,
+        ai_provider: row.col(22)?,
+        ai_model: row.col(23)?,
+        ai_quota_exhausted: row.col::<i64>(24)? != 0,
+        tenant_last_active_at: row.col(25)?,
+        owner_status: row.col(26)?,
+        owner_role: row.col(27)?,
+        host_owner: row.col(28)?,
+        rate_limit: row.col(29)?,
     };
     Ok((key, auth))
 }
@@ -415,8 +419,18 @@ pub async fn touch(db: &Db, id: &str, ip: Option<&str>, now: i64) -> Result<bool
     .execute(db)
     .await?;
     let Some(ip) = ip else { return Ok(false) };
+    let known = sqlx::query("UPDATE api_token_ips SET last_seen_at = $1 WHERE token_id = $2 AND ip = $3")
+        .bind(now)
+        .bind(id)
+        .bind(ip)
+        .execute(db)
+        .await?;
+    if known.rows_affected() > 0 {
+        return Ok(false);
+    }
     let seen = sqlx::query(
-        "INSERT INTO api_token_ips (token_id, ip, first_seen_at) VALUES ($1, $2, $3) ON CONFLICT (token_id, ip) DO NOTHING",
+        "INSERT INTO api_token_ips (token_id, ip, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $3) \
+         ON CONFLICT (token_id, ip) DO NOTHING",
     )
     .bind(id)
     .bind(ip)
@@ -452,4 +466,137 @@ pub async fn projects_by_keys(db: &Db, tenant_id: &str, keys: &[String]) -> Resu
         found.extend(row);
     }
     Ok(found)
+}
+
+/// Adds counts to the per-day rows (tokens deleted meanwhile are skipped) and drops rows
+/// older than `oldest_kept`, in one transaction.
+pub async fn add_usage(db: &Db, rows: &[(&str, i64, UsageCounts)], oldest_kept: i64) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    for (token_id, day, c) in rows {
+        sqlx::query(
+            "INSERT INTO api_token_usage (token_id, day, reads, writes, admins) \
+             SELECT id, $2, $3, $4, $5 FROM api_tokens WHERE id = $1 \
+             ON CONFLICT (token_id, day) DO UPDATE SET reads = api_token_usage.reads + excluded.reads, \
+             writes = api_token_usage.writes + excluded.writes, admins = api_token_usage.admins + excluded.admins",
+        )
+        .bind(*token_id)
+        .bind(*day)
+        .bind(c.read as i64)
+        .bind(c.write as i64)
+        .bind(c.admin as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM api_token_usage WHERE day < $1").bind(oldest_kept).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn counts(read: i64, write: i64, admin: i64) -> UsageCounts {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    UsageCounts { read: n(read), write: n(write), admin: n(admin) }
+}
+
+/// A token's written counts per day since `from_day`.
+pub async fn usage_days(db: &Db, token_id: &str, from_day: i64) -> Result<Vec<(i64, UsageCounts)>, AppError> {
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, reads, writes, admins FROM api_token_usage WHERE token_id = $1 AND day >= $2 ORDER BY day",
+    )
+    .bind(token_id)
+    .bind(from_day)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(day, r, w, a)| (day, counts(r, w, a))).collect())
+}
+
+/// Written totals since `from_day` for a set of tokens (absent: no use).
+pub async fn usage_totals(db: &Db, token_ids: &[&str], from_day: i64) -> Result<Vec<(String, UsageCounts)>, AppError> {
+    if token_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (2..=token_ids.len() + 1).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT token_id, CAST(SUM(reads) AS BIGINT), CAST(SUM(writes) AS BIGINT), CAST(SUM(admins) AS BIGINT) \
+         FROM api_token_usage WHERE day >= $1 AND token_id IN ({}) GROUP BY token_id",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(&sql).bind(from_day);
+    for id in token_ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(db).await?.into_iter().map(|(id, r, w, a)| (id, counts(r, w, a))).collect())
+}
+
+/// Rotations under way: `(old id, new id, new prefix)` for tokens that replace these.
+pub async fn replacements(db: &Db, token_ids: &[&str]) -> Result<Vec<(String, String, String)>, AppError> {
+    if token_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=token_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT replaces_id, id, prefix FROM api_tokens WHERE replaces_id IN ({}) ORDER BY created_at",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+    for id in token_ids {
+        query = query.bind(*id);
+    }
+    Ok(query.fetch_all(db).await?)
+}
+
+/// The addresses a token was last used from, most recent first.
+pub async fn recent_addresses(db: &Db, token_id: &str, limit: i64) -> Result<Vec<TokenAddress>, AppError> {
+    let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT ip, first_seen_at, last_seen_at FROM api_token_ips WHERE token_id = $1 \
+         ORDER BY COALESCE(last_seen_at, first_seen_at) DESC, ip LIMIT $2",
+    )
+    .bind(token_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ip, first, last)| TokenAddress {
+            ip,
+            first_seen_at: crate::db::timestamp(first),
+            last_seen_at: crate::db::timestamp(last.unwrap_or(first)),
+        })
+        .collect())
+}
+
+/// Tokens a person owns that work now (active, not expired, not past a rotation window),
+/// with their tenant's name: what stops when the person is suspended. All tenants, or one.
+pub async fn live_tokens_owned_by(
+    db: &Db,
+    user_id: &str,
+    tenant_id: Option<&str>,
+    now: i64,
+) -> Result<Vec<(String, TokenRow)>, AppError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS}, tn.name FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
+         JOIN tenants tn ON tn.id = t.tenant_id \
+         WHERE t.created_by = $1 AND t.owner = 'user' AND t.status = 'active' \
+         AND (t.expires_at IS NULL OR t.expires_at > $2) AND (t.retire_at IS NULL OR t.retire_at > $2) \
+         AND ($3 = '' OR t.tenant_id = $3) ORDER BY tn.name, t.created_at DESC, t.id"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .bind(tenant_id.unwrap_or(""))
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(|row| Ok((row.try_get::<String, _>(18)?, token_row(row)?))).collect()
+}
+
+/// How many live workspace tokens a person created in a tenant (they survive the person).
+pub async fn live_workspace_tokens_by(db: &Db, user_id: &str, tenant_id: &str) -> Result<usize, AppError> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM api_tokens WHERE created_by = $1 AND tenant_id = $2 AND owner = 'workspace' \
+         AND status = 'active' AND (expires_at IS NULL OR expires_at > $3)",
+    )
+    .bind(user_id)
+    .bind(tenant_id)
+    .bind(crate::db::now())
+    .fetch_one(db)
+    .await?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
