@@ -36,10 +36,14 @@ if [ ! -x end2end/node_modules/.bin/sass ] || [ ! -x end2end/node_modules/.bin/w
   (cd end2end && npm ci --no-audit --no-fund)
 fi
 
-if [ "${QAHUB_SKIP_BROWSER:-}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
-  log "installing Debian's chromium"
+# The browser tests drive Debian's chromium, and move a token's clock with sqlite3.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
+if [ "${QAHUB_SKIP_BROWSER:-}" != 1 ] && [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian's ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 log "ready"

@@ -41,3 +41,9 @@ export async function signIn(page: Page, testInfo: TestInfo, email: string, pass
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
 }
+
+/** Runs SQL on this project's SQLite file (to move a token's clock back in tests). */
+export function sql(testInfo: TestInfo, statement: string) {
+  const server = servers[testInfo.project.name as keyof typeof servers];
+  execFileSync("sqlite3", [server.db, statement], { encoding: "utf8" });
+}

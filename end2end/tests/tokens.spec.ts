@@ -128,8 +128,19 @@ test("rotation shows the new token once and keeps the old one until the new is u
   const fresh = await reveal.getByLabel("New token").inputValue();
   expect(fresh).not.toBe(old);
   expect((await callMe(page, old)).status()).toBe(200);
+  await reveal.getByRole("button", { name: "Done" }).click();
+
+  // Until the new token is used, the old row says it is retiring, and from where it was last used.
+  const oldRow = page.getByRole("row", { name: new RegExp(`qh_${old.slice(3, 11)}_`) });
+  await expect(async () => {
+    await open(page, testInfo, LIST);
+    await expect(oldRow).toContainText(/Retiring — last used from 127\.0\.0\.1 at \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/, { timeout: 1000 });
+  }).toPass({ timeout: 15_000 });
   expect((await callMe(page, fresh)).status()).toBe(200);
   expect((await callMe(page, old)).status()).toBe(401);
+  await open(page, testInfo, LIST);
+  await expect(oldRow).toContainText("Revoked");
+  await expect(oldRow).not.toContainText("Retiring");
 });
 
 test("a bad create is answered in the dialog", async ({ page }, testInfo) => {

@@ -73,6 +73,8 @@ async fn every_documented_operation_is_served_and_every_route_documented(app: Te
         "POST /api/v1/tokens/{id}/enable",
         "POST /api/v1/tokens/{id}/revoke",
         "POST /api/v1/tokens/{id}/rotate",
+        "GET /api/v1/tokens/{id}/usage",
+        "GET /api/v1/tokens/{id}/addresses",
         "GET /api/v1/audit-logs",
         "GET /api/v1/tenant",
         "PATCH /api/v1/tenant",

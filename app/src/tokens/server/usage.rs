@@ -26,6 +26,9 @@ type Pending = HashMap<String, Vec<(i64, UsageCounts)>>;
 #[derive(Default)]
 pub struct Usage {
     pending: Mutex<Pending>,
+    /// Held while a batch is written, so a reader's flush waits for one under way and
+    /// then sees its counts.
+    writing: tokio::sync::Mutex<()>,
 }
 
 fn bump(counts: &mut UsageCounts, kind: Scope, n: u64) {
@@ -71,6 +74,7 @@ impl Usage {
     /// Writes every pending count in one transaction and drops rows older than the
     /// window. On failure the counts go back, to be written next time.
     pub async fn flush(&self, db: &Db, now: i64) -> Result<usize, AppError> {
+        let _writing = self.writing.lock().await;
         let batch = std::mem::take(&mut *self.lock());
         if batch.is_empty() {
             return Ok(0);
