@@ -377,8 +377,16 @@ pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<TokenSumma
 pub async fn usage(state: &AppState, actor: &Actor, id: &str) -> Result<TokenUsage, AppError> {
     let row = load(state, actor, id).await?;
     let now = now();
-    if let Err(e) = state.usage.flush(&state.db, now).await {
-        tracing::warn!(error = %e, "could not write token usage before reading it");
+    // Bounded: a reader never waits long on a batch being written; at worst it misses
+    // the counts of the last few seconds. The write runs as its own task, so giving up
+    // on waiting never drops a batch half-written.
+    let (usage, db) = (state.usage.clone(), state.db.clone());
+    let write = tokio::spawn(async move { usage.flush(&db, now).await });
+    match tokio::time::timeout(std::time::Duration::from_secs(3), write).await {
+        Ok(Ok(Ok(_))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "could not write token usage before reading it"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "the usage write task failed"),
+        Err(_) => tracing::warn!("token usage is still being written; reading what is there"),
     }
     let from_day = window_start(now);
     let written = store::usage_days(&state.db, &row.id, from_day).await?;
