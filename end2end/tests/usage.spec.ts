@@ -68,6 +68,7 @@ test("a workspace token is made from the dialog, and the list names the owner", 
   await ready(page, testInfo);
   const name = `Service ${testInfo.project.name}`;
   await create.getByLabel("Name").fill(name);
+  await create.getByRole("checkbox", { name: "read" }).check(); // already ticked with JavaScript
   await create.getByRole("radio", { name: "Owned by the workspace" }).check();
   await create.getByRole("button", { name: "Create", exact: true }).click();
   const reveal = page.getByRole("dialog", { name: "Copy your new token" });

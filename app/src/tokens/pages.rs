@@ -355,7 +355,7 @@ fn TokenRow(
     });
     view! {
         <tr>
-            <th scope="row"><a href=format!("{LIST_URL}/{}", t.id)>{t.name.clone()}</a></th>
+            <th scope="row"><a href=format!("{LIST_URL}/{}", t.id) rel="external">{t.name.clone()}</a></th>
             <td><code>{t.masked()}</code></td>
             <td class="badges">
                 {t.scopes.iter().map(|s| view! { <span class=format!("badge scope-{}", s.as_str())>{s.as_str()}</span> }).collect_view()}

@@ -215,8 +215,12 @@ async fn recent_addresses_are_listed_newest_first() {
             .unwrap();
     assert_eq!(events, 6, "one event per new address");
 
-    // The detail view shows the same five, with times.
+    // The detail view shows the same five, with times; its server function answers too.
     let session = app.login("owner@example.com").await;
+    let (status, detail) = app.call(&session, "tokens/detail", &[("id", &ci.summary.id)]).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["addresses"].as_array().unwrap().len(), 5);
+    assert_eq!(detail["usage"]["total"]["read"], 6);
     let (status, html) = app.page(&session, &format!("/settings/developer/api-tokens/{}", ci.summary.id)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Recent addresses") && html.contains("203.0.113.6"), "{html}");
