@@ -138,7 +138,7 @@ pub fn MembersPage() -> impl IntoView {
                                             } else {
                                                 view! {
                                                     <td class="actions">
-                                                        <a class="button" href=format!("{MEMBERS_URL}/{}/suspend", m.user_id)
+                                                        <a class="button" rel="external" href=format!("{MEMBERS_URL}/{}/suspend", m.user_id)
                                                             aria-label=format!("Suspend {}", m.email)>"Suspend"</a>
                                                     </td>
                                                 }.into_any()
@@ -200,7 +200,7 @@ pub fn SuspendMemberPage() -> impl IntoView {
                                         <ul class="stopping">
                                             {p.stopping.iter().map(|t| view! {
                                                 <li>
-                                                    <a href=format!("{LIST_URL}/{}", t.id)>{t.name.clone()}</a> " "
+                                                    <a href=format!("{LIST_URL}/{}", t.id) rel="external">{t.name.clone()}</a> " "
                                                     <code>{t.masked()}</code> " · "
                                                     {t.last_used_at.map_or_else(|| "never used".to_string(), |at| format!("last used {}", at.date()))}
                                                 </li>
@@ -223,7 +223,7 @@ pub fn SuspendMemberPage() -> impl IntoView {
                                     </ActionForm>
                                 }.into_any(),
                             }}
-                            <p><a href=MEMBERS_URL>"Back to members"</a></p>
+                            <p><a href=MEMBERS_URL rel="external">"Back to members"</a></p>
                         }.into_any()
                     }
                     Err(err) => view! { <h1>"Suspend a member"</h1> <p role="alert">{err.message}</p> }.into_any(),
