@@ -168,7 +168,7 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
         }
         Command::User(UserCommand::Suspend { email, dry_run }) => {
             let user_id = service::user_id(&state, &email).await.map_err(fail)?;
-            let stopping = tokens::stopping_with(&state, &user_id, None).await.map_err(fail)?;
+            let (stopping, _) = tokens::stopping_with(&state, &user_id, None).await.map_err(fail)?;
             if !dry_run {
                 service::set_user_status(&state, &email, true).await.map_err(fail)?;
             }

@@ -272,12 +272,8 @@ async fn suspension_refusal(state: &AppState, actor: &Actor, target: &Member) ->
 pub async fn suspension_preview(state: &AppState, actor: &Actor, user_id: &str) -> Result<SuspensionPreview, AppError> {
     let target = member(state, actor, user_id).await?;
     let tenant_id = tenant_of(actor)?;
-    let stopping = crate::tokens::server::service::stopping_with(state, user_id, Some(tenant_id))
-        .await?
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect();
-    let surviving = crate::tokens::server::store::live_workspace_tokens_by(&state.db, user_id, tenant_id).await?;
+    let (stopping, surviving) = crate::tokens::server::service::stopping_with(state, user_id, Some(tenant_id)).await?;
+    let stopping = stopping.into_iter().map(|(_, t)| t).collect();
     let refusal = suspension_refusal(state, actor, &target).await?;
     Ok(SuspensionPreview { member: target, stopping, surviving, refusal })
 }
@@ -299,11 +295,8 @@ pub async fn set_member_suspended(
     }
     let tenant_id = tenant_of(actor)?;
     let stopping: Vec<String> = if suspend {
-        crate::tokens::server::service::stopping_with(state, user_id, Some(tenant_id))
-            .await?
-            .into_iter()
-            .map(|(_, t)| t.masked())
-            .collect()
+        let (stopping, _) = crate::tokens::server::service::stopping_with(state, user_id, Some(tenant_id)).await?;
+        stopping.into_iter().map(|(_, t)| t.masked()).collect()
     } else {
         Vec::new()
     };
@@ -323,5 +316,5 @@ pub async fn set_member_suspended(
         };
         audit::record_alone(&state.db, now(), event).await?;
     }
-    member(state, actor, user_id).await
+    Ok(Member { suspended: suspend, ..target })
 }

@@ -375,7 +375,10 @@ pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<TokenSumma
 /// The last 30 days of a token's use, every day present, oldest first. Counts this
 /// instance has not written yet are written first, so the answer includes them.
 pub async fn usage(state: &AppState, actor: &Actor, id: &str) -> Result<TokenUsage, AppError> {
-    let row = load(state, actor, id).await?;
+    usage_of(state, load(state, actor, id).await?).await
+}
+
+async fn usage_of(state: &AppState, row: TokenRow) -> Result<TokenUsage, AppError> {
     let now = now();
     // Bounded: a reader never waits long on a batch being written; at worst it misses
     // the counts of the last few seconds. The write runs as its own task, so giving up
@@ -410,11 +413,13 @@ pub async fn addresses(state: &AppState, actor: &Actor, id: &str) -> Result<Vec<
     store::recent_addresses(&state.db, &row.id, RECENT_ADDRESSES).await
 }
 
-/// Everything the token's detail view shows.
+/// Everything the token's detail view shows, from one read of the token's row.
 pub async fn detail(state: &AppState, actor: &Actor, id: &str) -> Result<TokenDetail, AppError> {
-    let usage = usage(state, actor, id).await?;
-    let token = get(state, actor, id).await?;
-    let addresses = addresses(state, actor, id).await?;
+    let row = load(state, actor, id).await?;
+    // Usage first: it writes this instance's pending counts, which the summary's hint reads.
+    let usage = usage_of(state, row.clone()).await?;
+    let token = summaries(state, std::slice::from_ref(&row)).await?.remove(0);
+    let addresses = store::recent_addresses(&state.db, &row.id, RECENT_ADDRESSES).await?;
     let replaced_by_masked = match &token.replaced_by {
         Some(new_id) => store::find(&state.db, tenant_of(actor)?, new_id).await?.map(|t| format!("qh_{}_…", t.prefix)),
         None => None,
@@ -422,16 +427,18 @@ pub async fn detail(state: &AppState, actor: &Actor, id: &str) -> Result<TokenDe
     Ok(TokenDetail { token, usage, addresses, replaced_by_masked, now: timestamp(now()) })
 }
 
-/// A person's tokens that work now and would stop if they were suspended (their
-/// workspace tokens keep working): `(workspace name, token)`. All workspaces, or one.
+/// What suspending a person does to their tokens that work now: `(workspace name,
+/// token)` for the ones that stop (their own), and how many keep working (the
+/// workspace's, which they created). All workspaces, or one.
 pub async fn stopping_with(
     state: &AppState,
     user_id: &str,
     tenant_id: Option<&str>,
-) -> Result<Vec<(String, TokenSummary)>, AppError> {
-    let rows = store::live_tokens_owned_by(&state.db, user_id, tenant_id, now()).await?;
-    let (names, rows): (Vec<String>, Vec<TokenRow>) = rows.into_iter().unzip();
-    Ok(names.into_iter().zip(summaries(state, &rows).await?).collect())
+) -> Result<(Vec<(String, TokenSummary)>, usize), AppError> {
+    let rows = store::live_tokens_created_by(&state.db, user_id, tenant_id, now()).await?;
+    let (own, workspace): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, row)| row.owner == TokenOwner::User);
+    let (names, rows): (Vec<String>, Vec<TokenRow>) = own.into_iter().unzip();
+    Ok((names.into_iter().zip(summaries(state, &rows).await?).collect(), workspace.len()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -234,16 +234,20 @@ pub async fn list(
     Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
 }
 
+/// `$first, $first+1, …` for `n` bound values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Project keys of restricted tokens, for a set of token ids.
 pub async fn project_keys(db: &Db, token_ids: &[&str]) -> Result<Vec<(String, String, String)>, AppError> {
     if token_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=token_ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT tp.token_id, p.id, p.key FROM api_token_projects tp JOIN projects p ON p.id = tp.project_id \
          WHERE tp.token_id IN ({}) ORDER BY p.key",
-        placeholders.join(", ")
+        placeholders(1, token_ids.len())
     );
     let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
     for id in token_ids {
@@ -514,11 +518,10 @@ pub async fn usage_totals(db: &Db, token_ids: &[&str], from_day: i64) -> Result<
     if token_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (2..=token_ids.len() + 1).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT token_id, CAST(SUM(reads) AS BIGINT), CAST(SUM(writes) AS BIGINT), CAST(SUM(admins) AS BIGINT) \
          FROM api_token_usage WHERE day >= $1 AND token_id IN ({}) GROUP BY token_id",
-        placeholders.join(", ")
+        placeholders(2, token_ids.len())
     );
     let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(&sql).bind(from_day);
     for id in token_ids {
@@ -532,10 +535,9 @@ pub async fn replacements(db: &Db, token_ids: &[&str]) -> Result<Vec<(String, St
     if token_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=token_ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "SELECT replaces_id, id, prefix FROM api_tokens WHERE replaces_id IN ({}) ORDER BY created_at",
-        placeholders.join(", ")
+        placeholders(1, token_ids.len())
     );
     let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
     for id in token_ids {
@@ -564,9 +566,9 @@ pub async fn recent_addresses(db: &Db, token_id: &str, limit: i64) -> Result<Vec
         .collect())
 }
 
-/// Tokens a person owns that work now (active, not expired, not past a rotation window),
-/// with their tenant's name: what stops when the person is suspended. All tenants, or one.
-pub async fn live_tokens_owned_by(
+/// Tokens a person created that work now (active, not expired, not past a rotation
+/// window), whoever owns them, with their tenant's name. All tenants, or one.
+pub async fn live_tokens_created_by(
     db: &Db,
     user_id: &str,
     tenant_id: Option<&str>,
@@ -575,7 +577,7 @@ pub async fn live_tokens_owned_by(
     let rows = sqlx::query(&format!(
         "SELECT {TOKEN_COLUMNS}, tn.name FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
          JOIN tenants tn ON tn.id = t.tenant_id \
-         WHERE t.created_by = $1 AND t.owner = 'user' AND t.status = 'active' \
+         WHERE t.created_by = $1 AND t.status = 'active' \
          AND (t.expires_at IS NULL OR t.expires_at > $2) AND (t.retire_at IS NULL OR t.retire_at > $2) \
          AND ($3 = '' OR t.tenant_id = $3) ORDER BY tn.name, t.created_at DESC, t.id"
     ))
@@ -585,18 +587,4 @@ pub async fn live_tokens_owned_by(
     .fetch_all(db)
     .await?;
     rows.iter().map(|row| Ok((row.try_get::<String, _>(18)?, token_row(row)?))).collect()
-}
-
-/// How many live workspace tokens a person created in a tenant (they survive the person).
-pub async fn live_workspace_tokens_by(db: &Db, user_id: &str, tenant_id: &str) -> Result<usize, AppError> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM api_tokens WHERE created_by = $1 AND tenant_id = $2 AND owner = 'workspace' \
-         AND status = 'active' AND (expires_at IS NULL OR expires_at > $3)",
-    )
-    .bind(user_id)
-    .bind(tenant_id)
-    .bind(crate::db::now())
-    .fetch_one(db)
-    .await?;
-    Ok(usize::try_from(n).unwrap_or(0))
 }
