@@ -1,12 +1,22 @@
 //! Who is acting, and from where: a signed-in person (pages) or an API token (`/api/v1`).
 //! Both doors hand one of these to the same domain functions.
 
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc,
+    },
+};
+
+use time::OffsetDateTime;
 
 use crate::{
     audit::Party,
+    error::AppError,
     people::{CurrentUser, Role},
-    tokens::{server::auth::TokenPrincipal, Scope},
+    policy::{Credential, Projects, Reach},
+    tokens::{top_scope, Prefix, Scope, TokenOwner, SIEM_PREFIX},
 };
 
 #[derive(Clone, Debug, Default)]
@@ -62,6 +72,77 @@ mod tests {
     }
 }
 
+/// The projects a project token may touch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectScope {
+    pub ids: Vec<String>,
+    pub keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AiSettings {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub quota_exhausted: bool,
+}
+
+/// An authenticated token, as handlers and domain functions see it.
+#[derive(Clone, Debug)]
+pub struct TokenPrincipal {
+    pub token_id: String,
+    pub tenant_id: String,
+    pub tenant_name: String,
+    pub tenant_status: String,
+    pub prefix: Prefix,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub projects: Option<ProjectScope>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub created_by: Option<String>,
+    /// The creator's role, or `admin` for a workspace (service) token.
+    pub owner_role: Option<Role>,
+    pub owner: TokenOwner,
+    pub ai: AiSettings,
+    /// Requests per minute this token may make (token, tenant or server default).
+    pub rate_limit: u32,
+    /// The highest scope this request's route asked for (`require`), shared by the
+    /// clones handlers take: what the request counts as in the token's usage.
+    pub needed: Arc<AtomicU8>,
+}
+
+impl TokenPrincipal {
+    pub fn top_scope(&self) -> Option<Scope> {
+        top_scope(&self.scopes)
+    }
+
+    /// 403 `insufficient_scope` unless the token has `needed` (or a scope implying it).
+    pub fn require(&self, needed: Scope) -> Result<(), AppError> {
+        self.needed.fetch_max(needed as u8, Ordering::Relaxed);
+        if self.top_scope().is_some_and(|top| top >= needed) {
+            Ok(())
+        } else {
+            Err(AppError::insufficient_scope(needed))
+        }
+    }
+
+    /// What the token carries, as the rules compare it.
+    pub fn reach(&self) -> Reach {
+        Reach {
+            scope: self.top_scope().unwrap_or(Scope::Read),
+            projects: match &self.projects {
+                None => Projects::All,
+                Some(p) => Projects::only(p.ids.iter().cloned()),
+            },
+            expires_at: self.expires_at.map(OffsetDateTime::unix_timestamp),
+            owner: self.owner,
+        }
+    }
+
+    pub fn may_see_project(&self, project_id: &str) -> bool {
+        self.projects.as_ref().is_none_or(|p| p.ids.iter().any(|id| id == project_id))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Actor {
     User(CurrentUser),
@@ -88,14 +169,17 @@ impl Actor {
         }
     }
 
-    /// The most a token created by this actor may carry. People: owners and admins
-    /// may mint any scope, members none. Tokens: their own top scope, and only while
-    /// the person who created them may still manage tokens.
-    pub fn max_scope(&self) -> Option<Scope> {
+    /// What the rules in `policy` see of this actor.
+    pub fn credential(&self) -> Credential {
         match self {
-            Actor::User(u) => u.role.can_manage().then_some(Scope::Admin),
-            Actor::Token(t) => t.owner_role.filter(|r| r.can_manage()).and(t.top_scope()),
-            Actor::System => Some(Scope::Admin),
+            Actor::User(u) => Credential::Person { user_id: u.user_id.clone(), role: u.role },
+            Actor::Token(t) => Credential::Token {
+                id: t.token_id.clone(),
+                reach: t.reach(),
+                siem: t.name.starts_with(SIEM_PREFIX),
+                creator_manages: t.owner_role.is_some_and(Role::can_manage),
+            },
+            Actor::System => Credential::Operator,
         }
     }
 
@@ -107,21 +191,11 @@ impl Actor {
         }
     }
 
-    pub fn role(&self) -> Option<Role> {
-        match self {
-            Actor::User(u) => Some(u.role),
-            Actor::Token(t) => t.owner_role,
-            Actor::System => Some(Role::Owner),
-        }
-    }
-
     pub fn party(&self) -> Party {
         match self {
             Actor::User(u) => Party { kind: "user".into(), id: Some(u.user_id.clone()), label: Some(u.email.clone()) },
             Actor::Token(t) => {
-                Party {
-                    kind: "token".into(), id: Some(t.token_id.clone()), label: Some(format!("qh_{}_…", t.prefix))
-                }
+                Party { kind: "token".into(), id: Some(t.token_id.clone()), label: Some(t.prefix.masked()) }
             }
             Actor::System => Party { kind: "system".into(), id: None, label: Some("qahub CLI".into()) },
         }

@@ -17,6 +17,8 @@ pub mod actor;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
+pub mod policy;
+#[cfg(feature = "ssr")]
 pub mod server_fn_ctx;
 #[cfg(feature = "ssr")]
 pub mod state;

@@ -1,17 +1,17 @@
 //! The state every request sees: axum passes it to handlers and Leptos provides it to
 //! server functions as context. Built once by `server::Application::build`.
 
-use std::{num::NonZeroU32, sync::Arc};
+use std::sync::Arc;
 
 use axum::extract::FromRef;
-use governor::{clock::DefaultClock, state::keyed::DefaultKeyedStateStore, Quota, RateLimiter};
 use leptos::config::LeptosOptions;
+use sha2::{Digest, Sha256};
 
 use crate::{
     db::Db,
     error::AppError,
     tokens::server::{
-        guard::{Guard, GuardSettings},
+        guard::{Budgets, Guard, GuardSettings},
         lookup::Lookups,
         usage::Usage,
     },
@@ -44,21 +44,29 @@ impl Default for Settings {
     }
 }
 
-type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
-
 /// Counts sign-in attempts per key ("ip:…", "email:…"); refusals carry a retry time.
+/// Keys are kept as SHA-256 digests in a bounded budget, so whatever a client types as
+/// an email costs 32 bytes and is forgotten in time.
 pub struct AttemptLimiter {
-    limiter: KeyedLimiter,
+    budgets: Budgets<[u8; 32]>,
 }
 
 impl AttemptLimiter {
     pub fn per_minute(n: u32) -> Self {
-        let n = NonZeroU32::new(n.max(1)).expect("at least one");
-        Self { limiter: RateLimiter::keyed(Quota::per_minute(n)) }
+        Self { budgets: Budgets::per_minute(n, 100_000) }
     }
 
     pub fn check(&self, key: String) -> Result<(), AppError> {
-        self.limiter.check_key(&key).map_err(crate::tokens::server::guard::retry_after)
+        self.budgets.check(Sha256::digest(key.as_bytes()).into())
+    }
+
+    /// Keys remembered now.
+    pub fn len(&self) -> u64 {
+        self.budgets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

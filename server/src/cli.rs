@@ -7,7 +7,9 @@ use app::{
     actor::{Actor, RequestMeta},
     people::{server::service, Role},
     state::AppState,
-    tokens::{server::service as tokens, CreateToken, ExpiresIn, Scope, TokenOwner},
+    tokens::{
+        server::{lifecycle, service as tokens},
+        CreateToken, ExpiresIn, Scope, TokenOwner},
 };
 
 use crate::config::{Config, DatabaseArgs, ServeArgs};
@@ -31,9 +33,9 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Suspend or reactivate a tenant (workspace).
+    /// Suspend or reactivate a tenant (workspace), or grant it a host name.
     #[command(subcommand)]
-    Tenant(StatusCommand),
+    Tenant(TenantCommand),
     /// Suspend or reactivate a user, by email.
     #[command(subcommand)]
     User(UserCommand),
@@ -106,18 +108,25 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StatusCommand {
-    Suspend { name: String },
-    Activate { name: String },
+pub enum TenantCommand {
+    Suspend {
+        name: String,
+    },
+    Activate {
+        name: String,
+    },
+    /// Host names a workspace claims: other workspaces' tokens get 401 on them. Only the
+    /// operator grants them, and never an address or localhost.
+    #[command(subcommand)]
+    Host(HostCommand),
 }
 
-impl StatusCommand {
-    fn split(&self) -> (&str, bool) {
-        match self {
-            StatusCommand::Suspend { name } => (name, true),
-            StatusCommand::Activate { name } => (name, false),
-        }
-    }
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Grant a host name (a DNS name such as qa.acme.example) to a workspace.
+    Add { tenant: String, host: String },
+    /// Withdraw a host name from a workspace.
+    Remove { tenant: String, host: String },
 }
 
 /// Runs an operator command; what it prints goes to stdout, errors come back.
@@ -158,19 +167,30 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
             let user = service::member_of(&state, &tenant, &email).await.map_err(fail)?;
             let request = CreateToken { name, scopes, projects, expires_in: Some(expires_in), expires_at: None, owner };
             let meta = RequestMeta { ip: None, user_agent: Some("qahub CLI".into()) };
-            let created = tokens::create(&state, &Actor::User(user), &meta, request).await.map_err(fail)?;
+            let created = lifecycle::create(&state, &Actor::User(user), &meta, request).await.map_err(fail)?;
             println!("{}", created.token);
         }
-        Command::Tenant(cmd) => {
-            let (name, suspend) = cmd.split();
-            service::set_tenant_status(&state, name, suspend).await.map_err(fail)?;
-            println!("workspace {name:?} {}", if suspend { "suspended" } else { "active" });
+        Command::Tenant(TenantCommand::Suspend { name }) => {
+            service::set_tenant_status(&state, &name, true).await.map_err(fail)?;
+            println!("workspace {name:?} suspended");
+        }
+        Command::Tenant(TenantCommand::Activate { name }) => {
+            service::set_tenant_status(&state, &name, false).await.map_err(fail)?;
+            println!("workspace {name:?} active");
+        }
+        Command::Tenant(TenantCommand::Host(cmd)) => {
+            let (tenant, host, add) = match &cmd {
+                HostCommand::Add { tenant, host } => (tenant, host, true),
+                HostCommand::Remove { tenant, host } => (tenant, host, false),
+            };
+            let host = app::tenants::server::set_host(&state, tenant, host, add).await.map_err(fail)?;
+            println!("{host} {} workspace {tenant:?}", if add { "granted to" } else { "withdrawn from" });
         }
         Command::User(UserCommand::Suspend { email, dry_run }) => {
             let user_id = service::user_id(&state, &email).await.map_err(fail)?;
             let (stopping, _) = tokens::stopping_with(&state, &user_id, None).await.map_err(fail)?;
             if !dry_run {
-                service::set_user_status(&state, &email, true).await.map_err(fail)?;
+                service::suspend_account(&state, &email, true).await.map_err(fail)?;
             }
             let verb = match (dry_run, stopping.len()) {
                 (true, 0) => "would stop no API tokens".to_string(),
@@ -191,7 +211,7 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
             }
         }
         Command::User(UserCommand::Activate { email }) => {
-            service::set_user_status(&state, &email, false).await.map_err(fail)?;
+            service::suspend_account(&state, &email, false).await.map_err(fail)?;
             println!("user {email} active");
         }
     }

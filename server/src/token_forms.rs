@@ -20,7 +20,7 @@ use app::{
     people::server::session,
     shell,
     state::AppState,
-    tokens::{api::LIST_URL, pages::Revealed, server::service, CreateTokenForm, RetireOld, RotateToken},
+    tokens::{api::LIST_URL, pages::Revealed, server::lifecycle, CreateTokenForm, RetireOld, RotateToken},
 };
 
 #[derive(Deserialize)]
@@ -69,11 +69,11 @@ pub async fn post(State(state): State<AppState>, session: Session, req: Request)
                 form_urlencoded::byte_serialize(intent.id.as_bytes()).collect::<String>()
             );
             let req = RotateToken { old_token: intent.old_token };
-            (service::rotate(&state, &actor, &meta, &intent.id, req).await, back)
+            (lifecycle::rotate(&state, &actor, &meta, &intent.id, req).await, back)
         }
         _ => {
             let result = match decode::<CreateTokenForm>(&bytes).and_then(CreateTokenForm::into_request) {
-                Ok(req) => service::create(&state, &actor, &meta, req).await,
+                Ok(req) => lifecycle::create(&state, &actor, &meta, req).await,
                 Err(err) => Err(err),
             };
             (result, format!("{LIST_URL}?create=1"))

@@ -7,27 +7,6 @@ use crate::{audit::AuditEntry, error::AppError};
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// Actions the filter offers.
-pub const ACTIONS: &[&str] = &[
-    "token.created",
-    "token.renamed",
-    "token.updated",
-    "token.disabled",
-    "token.enabled",
-    "token.revoked",
-    "token.rotated",
-    "token.leaked",
-    "token.used_after_expiry",
-    "token.new_ip",
-    "project.created",
-    "project.renamed",
-    "project.deleted",
-    "user.login",
-    "user.login_failed",
-    "tenant.created",
-    "tenant.settings_changed",
-];
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
@@ -37,12 +16,17 @@ pub struct AuditPage {
 #[server(prefix = "/_qh", endpoint = "audit/list")]
 pub async fn list_audit(action: Option<String>, before: Option<String>) -> Result<AuditPage, AppError> {
     let (state, user) = crate::server_fn_ctx::require_user().await?;
-    let action = action.filter(|a| !a.is_empty());
+    let action = match action.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => Some(
+            crate::audit::AuditAction::parse(a).ok_or_else(|| AppError::invalid(format!("Unknown action {a:?}.")))?,
+        ),
+    };
     let (entries, next_before) = crate::audit::server::recent(
         &state,
         &crate::actor::Actor::User(user),
         before.as_deref().filter(|b| !b.is_empty()),
-        action.as_deref(),
+        action,
         PAGE_SIZE,
     )
     .await?;

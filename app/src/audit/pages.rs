@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::audit::{
-    api::{list_audit, ACTIONS},
+    api::list_audit,
     Party,
 };
 
@@ -31,7 +31,13 @@ pub fn AuditLogPage() -> impl IntoView {
                 "Action"
                 <select name="action">
                     <option value="">"All actions"</option>
-                    {ACTIONS.iter().map(|a| view! { <option value=*a selected=selected == *a>{*a}</option> }).collect_view()}
+                    {crate::audit::AuditAction::ALL
+                        .iter()
+                        .map(|a| {
+                            let a = a.as_str();
+                            view! { <option value=a selected=selected == a>{a}</option> }
+                        })
+                        .collect_view()}
                 </select>
             </label>
             <button type="submit">"Filter"</button>

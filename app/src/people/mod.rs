@@ -42,6 +42,40 @@ impl Role {
     }
 }
 
+/// The status of an account or a workspace, as stored (`ACTIVE` / `SUSPENDED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AccountStatus {
+    Active,
+    Suspended,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "ACTIVE",
+            AccountStatus::Suspended => "SUSPENDED",
+        }
+    }
+
+    /// Anything but `ACTIVE` counts as suspended: a status never blocks by accident of spelling.
+    pub fn parse(s: &str) -> Self {
+        if s == "ACTIVE" {
+            AccountStatus::Active
+        } else {
+            AccountStatus::Suspended
+        }
+    }
+
+    pub fn suspended(suspend: bool) -> Self {
+        if suspend {
+            AccountStatus::Suspended
+        } else {
+            AccountStatus::Active
+        }
+    }
+}
+
 /// The signed-in person, as the pages see them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {

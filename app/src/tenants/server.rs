@@ -1,19 +1,20 @@
-//! SQL and rules for tenant settings. Only owners and admins (or admin tokens) change
-//! them, and never so that the change locks out the address making it.
+//! SQL for tenant settings, changed as `policy::change_tenant` allows and never so that
+//! the change locks out the address making it. Host names are granted by the operator.
 
 use serde_json::json;
 
 use crate::{
     actor::{Actor, RequestMeta},
-    audit::{server as audit, Party},
+    audit::{server as audit, AuditAction, Party},
     db::{now, Db},
     error::AppError,
+    policy::{self, TenantChange},
     state::AppState,
     tenants::{Ai, TenantSettings, UpdateTenant},
     tokens::server::auth::{allowlist_admits, normalize_host, parse_allowlist},
 };
 
-async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> {
+pub async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> {
     type Row = (String, String, String, String, Option<String>, Option<String>, i64, Option<i64>);
     let row: Option<Row> = sqlx::query_as(
         "SELECT id, name, status, ip_allowlist, ai_provider, ai_model, ai_quota_exhausted, token_rate_limit \
@@ -49,9 +50,13 @@ pub async fn update(
     meta: &RequestMeta,
     req: UpdateTenant,
 ) -> Result<TenantSettings, AppError> {
-    if !actor.role().is_some_and(|r| r.can_manage()) {
-        return Err(AppError::forbidden("Only owners and admins can change workspace settings."));
-    }
+    let change = TenantChange {
+        ip_allowlist: req.ip_allowlist.is_some(),
+        ai: req.ai_provider.is_some() || req.ai_model.is_some(),
+        rate_limit: req.token_rate_limit_per_minute.is_some(),
+        hosts: req.hosts.is_some(),
+    };
+    policy::change_tenant(&actor.credential(), change)?;
     let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?;
     let before = load(&state.db, tenant_id).await?;
     let now = now();
@@ -71,25 +76,6 @@ pub async fn update(
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;
-    }
-    if let Some(hosts) = &req.hosts {
-        sqlx::query("DELETE FROM tenant_hosts WHERE tenant_id = $1").bind(tenant_id).execute(&mut *tx).await?;
-        for host in hosts {
-            let host = normalize_host(host);
-            let valid = !host.is_empty()
-                && host.len() <= 253
-                && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
-            if !valid {
-                return Err(AppError::invalid(format!("{host:?} is not a host name.")));
-            }
-            sqlx::query("INSERT INTO tenant_hosts (host, tenant_id, created_at) VALUES ($1, $2, $3)")
-                .bind(&host)
-                .bind(tenant_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| crate::db::on_unique(e, || AppError::conflict(format!("{host} is already claimed."))))?;
-        }
     }
     for (column, value) in [("ai_provider", &req.ai_provider), ("ai_model", &req.ai_model)] {
         if let Some(value) = value {
@@ -118,20 +104,83 @@ pub async fn update(
             .execute(&mut *tx)
             .await?;
     }
-    let after_hosts = req.hosts.clone();
     let event = audit::Event {
         tenant_id,
-        action: "tenant.settings_changed",
+        action: AuditAction::TenantSettingsChanged,
         actor,
         target: Some(Party { kind: "tenant".into(), id: Some(tenant_id.into()), label: Some(before.name.clone()) }),
         meta,
         details: Some(json!({
-            "before": { "ip_allowlist": before.ip_allowlist, "hosts": before.hosts, "ai": before.ai },
-            "after": { "ip_allowlist": req.ip_allowlist, "hosts": after_hosts, "ai_provider": req.ai_provider, "ai_model": req.ai_model,
+            "before": { "ip_allowlist": before.ip_allowlist, "ai": before.ai },
+            "after": { "ip_allowlist": req.ip_allowlist, "ai_provider": req.ai_provider, "ai_model": req.ai_model,
                 "token_rate_limit_per_minute": req.token_rate_limit_per_minute },
         })),
+        projects: &[],
     };
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
     load(&state.db, tenant_id).await
+}
+
+/// A host name a tenant may be granted: a DNS name with a dot, never an address or
+/// `localhost` (what the server answers on by default), so a grant cannot lock every
+/// other tenant out of the server's own address.
+pub fn grantable_host(input: &str) -> Result<String, AppError> {
+    let host = normalize_host(input);
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let dns = host.len() <= 253 && host.contains('.') && host.split('.').all(label_ok);
+    let address = host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[');
+    if !dns || address || host == "localhost" || host.ends_with(".localhost") {
+        return Err(AppError::invalid(format!(
+            "{input:?} is not a host name that can be granted: give a DNS name like qa.example.com (not an address or localhost)."
+        )));
+    }
+    Ok(host)
+}
+
+/// The operator grants (`add`) or withdraws a host name for the tenant named `tenant`:
+/// tokens of other tenants get 401 `invalid_token` on it. Audit-logged in the tenant.
+pub async fn set_host(state: &AppState, tenant: &str, host: &str, add: bool) -> Result<String, AppError> {
+    let host = if add { grantable_host(host)? } else { normalize_host(host) };
+    let name = crate::people::normalize_tenant_name(tenant)?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM tenants WHERE name = $1").bind(&name).fetch_optional(&state.db).await?;
+    let (tenant_id,) = row.ok_or_else(|| AppError::not_found(&format!("Workspace {name:?}")))?;
+    let now = now();
+    let mut tx = state.db.begin().await?;
+    let changed = if add {
+        sqlx::query("INSERT INTO tenant_hosts (host, tenant_id, created_at) VALUES ($1, $2, $3)")
+            .bind(&host)
+            .bind(&tenant_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| crate::db::on_unique(e, || AppError::conflict(format!("{host} is already granted."))))?
+            .rows_affected()
+    } else {
+        sqlx::query("DELETE FROM tenant_hosts WHERE host = $1 AND tenant_id = $2")
+            .bind(&host)
+            .bind(&tenant_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    };
+    if changed == 0 {
+        return Err(AppError::not_found(&format!("Host {host} of workspace {name:?}")));
+    }
+    let event = audit::Event {
+        tenant_id: &tenant_id,
+        action: if add { AuditAction::TenantHostAdded } else { AuditAction::TenantHostRemoved },
+        actor: &Actor::System,
+        target: Some(Party { kind: "tenant".into(), id: Some(tenant_id.clone()), label: Some(name) }),
+        meta: &RequestMeta::default(),
+        details: Some(json!({ "host": host })),
+        projects: &[],
+    };
+    audit::record(&mut tx, now, event).await?;
+    tx.commit().await?;
+    Ok(host)
 }

@@ -50,7 +50,7 @@ pub async fn issue_token(
     let (state, user) = ctx::require_user().await?;
     let form = CreateTokenForm { name, scopes, project_access, projects, expiration, expires_on, owner };
     let meta = ctx::request_meta().await;
-    crate::tokens::server::service::create(&state, &Actor::User(user), &meta, form.into_request()?).await
+    crate::tokens::server::lifecycle::create(&state, &Actor::User(user), &meta, form.into_request()?).await
 }
 
 #[server(prefix = "/_qh", endpoint = "tokens/reissue")]
@@ -58,7 +58,7 @@ pub async fn reissue_token(id: String, #[server(default)] old_token: RetireOld) 
     use crate::{actor::Actor, server_fn_ctx as ctx, tokens::RotateToken};
     let (state, user) = ctx::require_user().await?;
     let meta = ctx::request_meta().await;
-    crate::tokens::server::service::rotate(&state, &Actor::User(user), &meta, &id, RotateToken { old_token }).await
+    crate::tokens::server::lifecycle::rotate(&state, &Actor::User(user), &meta, &id, RotateToken { old_token }).await
 }
 
 /// Disable, enable or revoke.
@@ -67,7 +67,7 @@ pub async fn change_token_status(id: String, action: String) -> Result<TokenSumm
     use crate::{
         actor::Actor,
         server_fn_ctx::{self as ctx, finish_form},
-        tokens::server::service::{self, Transition},
+        tokens::server::lifecycle::{self, Transition},
     };
     let result = async {
         let (state, user) = ctx::require_user().await?;
@@ -77,7 +77,7 @@ pub async fn change_token_status(id: String, action: String) -> Result<TokenSumm
             "revoke" => Transition::Revoke,
             other => return Err(AppError::invalid(format!("Unknown action {other:?}."))),
         };
-        service::set_status(&state, &Actor::User(user), &ctx::request_meta().await, &id, transition).await
+        lifecycle::set_status(&state, &Actor::User(user), &ctx::request_meta().await, &id, transition).await
     }
     .await;
     finish_form(result, Some(LIST_URL))
@@ -88,12 +88,12 @@ pub async fn rename_token(id: String, name: String) -> Result<TokenSummary, AppE
     use crate::{
         actor::Actor,
         server_fn_ctx::{self as ctx, finish_form},
-        tokens::{server::service, UpdateToken},
+        tokens::{server::lifecycle, UpdateToken},
     };
     let result = async {
         let (state, user) = ctx::require_user().await?;
         let change = UpdateToken { name: Some(name), ..Default::default() };
-        service::update(&state, &Actor::User(user), &ctx::request_meta().await, &id, change).await
+        lifecycle::update(&state, &Actor::User(user), &ctx::request_meta().await, &id, change).await
     }
     .await;
     finish_form(result, Some(LIST_URL))
@@ -113,11 +113,11 @@ pub async fn reduce_token_scope(id: String, scope: Scope) -> Result<TokenSummary
     use crate::{
         actor::Actor,
         server_fn_ctx::{self as ctx, finish_form},
-        tokens::server::service,
+        tokens::server::lifecycle,
     };
     let result = async {
         let (state, user) = ctx::require_user().await?;
-        service::reduce_scope(&state, &Actor::User(user), &ctx::request_meta().await, &id, scope).await
+        lifecycle::reduce_scope(&state, &Actor::User(user), &ctx::request_meta().await, &id, scope).await
     }
     .await;
     // A plain form goes back where it came from: the list or the token's own page.

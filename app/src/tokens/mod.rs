@@ -114,6 +114,81 @@ impl Expiry {
     }
 }
 
+/// A token's public prefix (8 characters `[a-z0-9]`): what lists, logs and the audit
+/// log show, always in its masked form `qh_<prefix>_…`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Prefix(String);
+
+impl Prefix {
+    pub const LEN: usize = 8;
+
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == Self::LEN && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+            .then(|| Prefix(s.to_string()))
+    }
+
+    /// A prefix read back from the database, where only valid ones are written.
+    pub fn from_stored(s: String) -> Self {
+        Prefix(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `qh_<prefix>_…`: how a token is named anywhere but its one-time reveal.
+    pub fn masked(&self) -> String {
+        masked(&self.0)
+    }
+}
+
+/// `qh_<prefix>_…` for a prefix string.
+pub fn masked(prefix: &str) -> String {
+    format!("qh_{prefix}_…")
+}
+
+impl std::fmt::Display for Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The status column of a token row. What a token *is* right now (`TokenStatus`) also
+/// depends on its expiry and a rotation's retirement, against the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenState {
+    Active,
+    Disabled,
+    Revoked,
+}
+
+impl TokenState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenState::Active => "active",
+            TokenState::Disabled => "disabled",
+            TokenState::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [TokenState::Active, TokenState::Disabled, TokenState::Revoked].into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// What the token is at `now`: revoked beats a passed rotation window, which beats
+    /// expiry, which beats disabled.
+    pub fn status_at(self, expires_at: Option<i64>, retire_at: Option<i64>, now: i64) -> TokenStatus {
+        match self {
+            TokenState::Revoked => TokenStatus::Revoked,
+            _ if retire_at.is_some_and(|at| at <= now) => TokenStatus::Revoked,
+            _ if expires_at.is_some_and(|at| at <= now) => TokenStatus::Expired,
+            TokenState::Disabled => TokenStatus::Disabled,
+            TokenState::Active => TokenStatus::Active,
+        }
+    }
+}
+
 pub const NAME_MAX: usize = 100;
 
 /// Prefix of names whose tokens may only read the audit log (for SIEM collectors).
@@ -388,7 +463,7 @@ pub struct TokenDetail {
 impl TokenSummary {
     /// How lists show a token: `qh_<prefix>_…`.
     pub fn masked(&self) -> String {
-        format!("qh_{}_…", self.prefix)
+        masked(&self.prefix)
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use app::{
-    audit::{server as audit, AuditEntry},
+    audit::{server as audit, AuditAction, AuditEntry},
     error::AppError,
     state::AppState,
     tokens::{Scope, SIEM_PREFIX},
@@ -54,7 +54,12 @@ pub async fn list(
                 .map_err(|_| AppError::invalid("since must be an RFC 3339 time, like 2026-01-31T00:00:00Z."))
         })
         .transpose()?;
-    let (entries, next) =
-        audit::page(&state, &auth.actor(), since, p.cursor.as_deref(), p.action.as_deref(), p.limit).await?;
+    let action = p
+        .action
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(|a| AuditAction::parse(a).ok_or_else(|| AppError::invalid(format!("Unknown action {a:?}."))))
+        .transpose()?;
+    let (entries, next) = audit::page(&state, &auth.actor(), since, p.cursor.as_deref(), action, p.limit).await?;
     Ok(page(entries, next))
 }

@@ -11,10 +11,10 @@ use axum::{
 };
 
 use app::{
-    actor::{client_ip, Actor, RequestMeta},
+    actor::{client_ip, Actor, RequestMeta, TokenPrincipal},
     error::AppError,
     state::AppState,
-    tokens::server::auth::{authenticate as authenticate_token, request_kind, Credentials, TokenPrincipal},
+    tokens::server::auth::{authenticate as authenticate_token, request_kind, Credentials},
 };
 
 use super::ApiError;
@@ -33,7 +33,8 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let path = parts.extensions.get::<OriginalUri>().map_or(parts.uri.path(), |u| u.0.path());
     let creds = Credentials {
         authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
-        host: headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+        // HTTP/2 sends the host as `:authority`, which lands in the URI, not in `Host`.
+        host: headers.get(header::HOST).and_then(|v| v.to_str().ok()).or(parts.uri.authority().map(|a| a.as_str())),
         client_ip: client_ip(peer, headers, &state.settings.trusted_proxies),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
         method: parts.method.as_str(),

@@ -9,7 +9,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use app::{state::AppState, tokens::server::service};
+use app::{state::AppState, tokens::server::lifecycle};
 
 use super::{
     auth::request_meta,
@@ -36,6 +36,7 @@ pub struct Report {
         (status = 202, description = "Always the same answer, whatever was reported", body = Accepted),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "The body is not a report", body = ErrorBody),
+        (status = 429, description = "Too many reports from this address, or too many waiting", body = ErrorBody),
         TooLarge,
     )
 )]
@@ -45,6 +46,12 @@ pub async fn report(
     ApiJson(body): ApiJson<Report>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let meta = request_meta(&parts, &state);
-    service::report_leaked(&state, &body.tokens, body.source.as_deref(), body.url.as_deref(), &meta).await;
+    state.guard.leak_report(meta.ip.as_deref().and_then(|ip| ip.parse().ok()))?;
+    let slot = state.guard.leak_slot()?;
+    // Checked after the answer, so its timing says nothing about what was reported.
+    tokio::spawn(async move {
+        let _slot = slot;
+        lifecycle::report_leaked(&state, &body.tokens, body.source.as_deref(), body.url.as_deref(), &meta).await;
+    });
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))))
 }

@@ -63,7 +63,7 @@ pub async fn me(auth: ApiAuth) -> Json<Me> {
         token: MeToken {
             id: p.token_id,
             name: p.name,
-            prefix: p.prefix,
+            prefix: p.prefix.to_string(),
             projects: p.projects.map(|s| s.keys),
             expires_at,
         },

@@ -8,7 +8,10 @@ use serde_json::Value;
 use app::{
     state::AppState,
     tokens::{
-        server::service::{self, ListQuery, Transition},
+        server::{
+            lifecycle::{self, Transition},
+            service::{self, ListQuery},
+        },
         CreateToken, CreatedToken, RotateToken, Scope, TokenAddress, TokenStatus, TokenSummary, TokenUsage,
         UpdateToken,
     },
@@ -67,7 +70,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<impl IntoResponse, ApiError> {
     auth.principal.require(Scope::Admin)?;
-    let created = service::create(&state, &auth.actor(), &auth.meta, body).await?;
+    let created = lifecycle::create(&state, &auth.actor(), &auth.meta, body).await?;
     Ok((StatusCode::CREATED, data(created)))
 }
 
@@ -114,7 +117,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateToken>,
 ) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Admin)?;
-    Ok(data(service::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
+    Ok(data(lifecycle::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
 }
 
 #[utoipa::path(
@@ -161,7 +164,7 @@ pub async fn addresses(
 
 async fn transition(state: AppState, auth: ApiAuth, id: String, t: Transition) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Admin)?;
-    Ok(data(service::set_status(&state, &auth.actor(), &auth.meta, &id, t).await?))
+    Ok(data(lifecycle::set_status(&state, &auth.actor(), &auth.meta, &id, t).await?))
 }
 
 #[utoipa::path(
@@ -256,6 +259,6 @@ pub async fn rotate(
         serde_json::from_slice(&body)
             .map_err(|e| app::error::AppError::invalid(format!("The request body is not valid: {e}")))?
     };
-    let created = service::rotate(&state, &auth.actor(), &auth.meta, &id, req).await?;
+    let created = lifecycle::rotate(&state, &auth.actor(), &auth.meta, &id, req).await?;
     Ok((StatusCode::CREATED, data(created)))
 }

@@ -7,7 +7,7 @@ use app::{
     actor::{Actor, RequestMeta},
     people::{server::service, CurrentUser, Role},
     state::{AppState, Settings},
-    tokens::{server::service as service_tokens, CreateToken, CreatedToken},
+    tokens::{server::lifecycle as service_tokens, CreateToken, CreatedToken},
 };
 use reqwest::{header, Client, Response, StatusCode};
 use serde_json::Value;

@@ -144,7 +144,7 @@ async fn suspension_stops_sessions_and_sign_ins(app: TestApp) {
     app.bootstrap("Acme", "owner@example.com").await;
     app.add_user("Acme", "member@example.com", Role::Member).await;
     let member = app.login("member@example.com").await;
-    app::people::server::service::set_user_status(&app.state, "member@example.com", true).await.unwrap();
+    app::people::server::service::suspend_account(&app.state, "member@example.com", true).await.unwrap();
     let (_, me) = app.call(&member, "whoami", &[]).await;
     assert_eq!(me, Value::Null, "a suspended user's session ends");
     let (status, body) =

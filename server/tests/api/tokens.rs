@@ -88,9 +88,9 @@ async fn the_error_table(app: TestApp) {
     assert_error(&app.api("GET", "/projects/NOPE", Some(&admin), None).await, StatusCode::NOT_FOUND, "not_found");
 
     // 403 user_suspended, then tenant_suspended (suspension comes before scope checks).
-    people::set_user_status(&app.state, "owner@example.com", true).await.unwrap();
+    people::suspend_account(&app.state, "owner@example.com", true).await.unwrap();
     assert_error(&app.api("GET", "/me", Some(&admin), None).await, StatusCode::FORBIDDEN, "user_suspended");
-    people::set_user_status(&app.state, "owner@example.com", false).await.unwrap();
+    people::suspend_account(&app.state, "owner@example.com", false).await.unwrap();
     people::set_tenant_status(&app.state, "Acme", true).await.unwrap();
     assert_error(&app.api("GET", "/me", Some(&admin), None).await, StatusCode::FORBIDDEN, "tenant_suspended");
     people::set_tenant_status(&app.state, "Acme", false).await.unwrap();
@@ -350,7 +350,7 @@ async fn nobody_mints_more_than_they_have(app: TestApp) {
     // Members cannot create tokens at all.
     let req: app::tokens::CreateToken = serde_json::from_value(json!({"name": "m", "scopes": ["read"]})).unwrap();
     let err =
-        app::tokens::server::service::create(&app.state, &app::actor::Actor::User(member), &Default::default(), req)
+        app::tokens::server::lifecycle::create(&app.state, &app::actor::Actor::User(member), &Default::default(), req)
             .await
             .unwrap_err();
     assert_eq!(err.code, app::error::ErrorCode::Forbidden);

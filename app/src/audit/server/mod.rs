@@ -4,32 +4,36 @@ use sqlx::{Any, Transaction};
 
 use crate::{
     actor::{Actor, RequestMeta},
-    audit::{AuditEntry, Party},
+    audit::{AuditAction, AuditEntry, Party},
     db::{timestamp, Db},
     error::AppError,
+    policy::{self, AuditView},
 };
 
 /// One event to record.
 pub struct Event<'a> {
     pub tenant_id: &'a str,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub actor: &'a Actor,
     pub target: Option<Party>,
     pub meta: &'a RequestMeta,
     pub details: Option<serde_json::Value>,
+    /// The projects (ids) the entry is about; empty: tenant-wide, which only
+    /// tenant-wide credentials read.
+    pub projects: &'a [String],
 }
 
 pub async fn record(tx: &mut Transaction<'_, Any>, now: i64, event: Event<'_>) -> Result<(), AppError> {
     let actor = event.actor.party();
     let target = event.target.unwrap_or(Party { kind: String::new(), id: None, label: None });
-    sqlx::query(
+    let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO audit_log (tenant_id, created_at, action, actor_type, actor_id, actor_label, \
          target_type, target_id, target_label, ip, user_agent, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(event.tenant_id)
     .bind(now)
-    .bind(event.action)
+    .bind(event.action.as_str())
     .bind(actor.kind)
     .bind(actor.id)
     .bind(actor.label)
@@ -39,8 +43,17 @@ pub async fn record(tx: &mut Transaction<'_, Any>, now: i64, event: Event<'_>) -
     .bind(event.meta.ip.clone())
     .bind(event.meta.user_agent.clone())
     .bind(event.details.map(|d| d.to_string()))
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
+    for project_id in event.projects {
+        sqlx::query(
+            "INSERT INTO audit_log_projects (entry_id, project_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(project_id)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 
@@ -67,29 +80,63 @@ type Row = (
     Option<String>,
 );
 
-/// Entries of a tenant in order, after the cursor id and at or after `since`.
-pub async fn list(
-    db: &Db,
-    tenant_id: &str,
+/// Which entries one query reads: a window of ids in one direction, an action, a view.
+struct Query<'a> {
+    tenant_id: &'a str,
     since: Option<i64>,
+    /// Entries after this id, oldest first; or before it, newest first.
     after_id: Option<i64>,
-    action: Option<&str>,
+    before_id: Option<i64>,
+    action: Option<AuditAction>,
+    view: &'a AuditView,
     limit: i64,
-) -> Result<Vec<AuditEntry>, AppError> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, created_at, action, actor_type, actor_id, actor_label, target_type, target_id, \
-         target_label, ip, user_agent, details FROM audit_log \
-         WHERE tenant_id = $1 AND created_at >= $2 AND id > $3 AND ($4 = '' OR action = $4) \
-         ORDER BY id LIMIT $5",
-    )
-    .bind(tenant_id)
-    .bind(since.unwrap_or(i64::MIN))
-    .bind(after_id.unwrap_or(0))
-    .bind(action.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.into_iter().map(entry).collect())
+}
+
+const ENTRY_COLUMNS: &str = "a.id, a.created_at, a.action, a.actor_type, a.actor_id, a.actor_label, \
+     a.target_type, a.target_id, a.target_label, a.ip, a.user_agent, a.details";
+
+/// The SQL for a view: a project view reads entries about at least one project and
+/// about none outside its projects (`$7…` are its ids).
+fn view_filter(view: &AuditView) -> String {
+    match view {
+        AuditView::All => String::new(),
+        AuditView::Projects(ids) => {
+            let list = if ids.is_empty() {
+                "NULL".to_string()
+            } else {
+                (7..7 + ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            };
+            format!(
+                " AND EXISTS (SELECT 1 FROM audit_log_projects ap WHERE ap.entry_id = a.id) \
+                 AND NOT EXISTS (SELECT 1 FROM audit_log_projects ap WHERE ap.entry_id = a.id \
+                 AND ap.project_id NOT IN ({list}))"
+            )
+        }
+    }
+}
+
+async fn fetch(db: &Db, q: Query<'_>) -> Result<Vec<AuditEntry>, AppError> {
+    let newest_first = q.before_id.is_some();
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM audit_log a \
+         WHERE a.tenant_id = $1 AND a.created_at >= $2 AND a.id > $3 AND a.id < $4 AND ($5 = '' OR a.action = $5){} \
+         ORDER BY a.id {} LIMIT $6",
+        view_filter(q.view),
+        if newest_first { "DESC" } else { "ASC" },
+    );
+    let mut query = sqlx::query_as::<_, Row>(&sql)
+        .bind(q.tenant_id)
+        .bind(q.since.unwrap_or(i64::MIN))
+        .bind(q.after_id.unwrap_or(0))
+        .bind(q.before_id.unwrap_or(i64::MAX))
+        .bind(q.action.map_or("", AuditAction::as_str))
+        .bind(q.limit);
+    if let AuditView::Projects(ids) = q.view {
+        for id in ids {
+            query = query.bind(id.clone());
+        }
+    }
+    Ok(query.fetch_all(db).await?.into_iter().map(entry).collect())
 }
 
 fn entry((id, at, action, actor_type, actor_id, actor_label, tt, tid, tl, ip, ua, details): Row) -> AuditEntry {
@@ -105,41 +152,37 @@ fn entry((id, at, action, actor_type, actor_id, actor_label, tt, tid, tl, ip, ua
     }
 }
 
-/// Who may read the audit log: owners and admins, admin tokens, and `SIEM-LOG-ONLY` keys.
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, AppError> {
+    cursor
+        .map(|c| c.parse::<i64>().map_err(|_| AppError::invalid("The cursor is not one this server gave out.")))
+        .transpose()
+}
+
+fn tenant_of(actor: &Actor) -> Result<&str, AppError> {
+    actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))
+}
+
+/// Oldest first, after the cursor id (`GET /api/v1/audit-logs`): what `policy::read_audit`
+/// lets the actor read.
 pub async fn page(
     state: &crate::state::AppState,
     actor: &Actor,
     since: Option<i64>,
     cursor: Option<&str>,
-    action: Option<&str>,
+    action: Option<AuditAction>,
     limit: Option<i64>,
 ) -> Result<(Vec<AuditEntry>, Option<String>), AppError> {
-    let tenant_id = may_read(actor)?;
+    let view = policy::read_audit(&actor.credential())?;
+    let tenant_id = tenant_of(actor)?;
     let limit = limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid("limit must be between 1 and 200."));
     }
-    let after = cursor
-        .map(|c| c.parse::<i64>().map_err(|_| AppError::invalid("The cursor is not one this server gave out.")))
-        .transpose()?;
-    let entries = list(&state.db, tenant_id, since, after, action, limit).await?;
+    let after_id = parse_cursor(cursor)?;
+    let query = Query { tenant_id, since, after_id, before_id: None, action, view: &view, limit };
+    let entries = fetch(&state.db, query).await?;
     let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id.clone())).flatten();
     Ok((entries, next))
-}
-
-/// Owners and admins, admin tokens and `SIEM-LOG-ONLY` keys read the log of their tenant.
-fn may_read(actor: &Actor) -> Result<&str, AppError> {
-    let allowed = match actor {
-        Actor::User(u) => u.role.can_manage(),
-        Actor::Token(t) => {
-            t.name.starts_with(crate::tokens::SIEM_PREFIX) || t.top_scope() == Some(crate::tokens::Scope::Admin)
-        }
-        Actor::System => true,
-    };
-    if !allowed {
-        return Err(AppError::forbidden("Only owners and admins can read the audit log."));
-    }
-    actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))
 }
 
 /// Newest first, before the cursor id: what the audit log page shows.
@@ -147,26 +190,14 @@ pub async fn recent(
     state: &crate::state::AppState,
     actor: &Actor,
     before: Option<&str>,
-    action: Option<&str>,
+    action: Option<AuditAction>,
     limit: i64,
 ) -> Result<(Vec<AuditEntry>, Option<String>), AppError> {
-    let tenant_id = may_read(actor)?;
-    let before = before
-        .map(|c| c.parse::<i64>().map_err(|_| AppError::invalid("The cursor is not one this server gave out.")))
-        .transpose()?
-        .unwrap_or(i64::MAX);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, created_at, action, actor_type, actor_id, actor_label, target_type, target_id, \
-         target_label, ip, user_agent, details FROM audit_log \
-         WHERE tenant_id = $1 AND id < $2 AND ($3 = '' OR action = $3) ORDER BY id DESC LIMIT $4",
-    )
-    .bind(tenant_id)
-    .bind(before)
-    .bind(action.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(&state.db)
-    .await?;
-    let entries: Vec<AuditEntry> = rows.into_iter().map(entry).collect();
+    let view = policy::read_audit(&actor.credential())?;
+    let tenant_id = tenant_of(actor)?;
+    let before_id = Some(parse_cursor(before)?.unwrap_or(i64::MAX));
+    let query = Query { tenant_id, since: None, after_id: None, before_id, action, view: &view, limit };
+    let entries = fetch(&state.db, query).await?;
     let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id.clone())).flatten();
     Ok((entries, next))
 }

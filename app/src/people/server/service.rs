@@ -3,17 +3,14 @@
 use super::{password, store};
 use crate::{
     actor::{Actor, RequestMeta},
-    audit::server as audit,
+    audit::{server as audit, AuditAction},
     db::{new_id, now},
     error::{AppError, ErrorCode},
     people::{
-        normalize_email, normalize_tenant_name, validate_new_password, CurrentUser, Member, Role, SuspensionPreview,
+        normalize_email, normalize_tenant_name, validate_new_password, AccountStatus, CurrentUser, Member, Role, SuspensionPreview,
     },
     state::AppState,
 };
-
-pub const ACTIVE: &str = "ACTIVE";
-pub const SUSPENDED: &str = "SUSPENDED";
 
 pub struct NewOwner<'a> {
     pub tenant: &'a str,
@@ -63,7 +60,7 @@ async fn create_tenant_with_owner(
     let actor = Actor::User(user.clone());
     let event = audit::Event {
         tenant_id: &user.tenant_id,
-        action: "tenant.created",
+        action: AuditAction::TenantCreated,
         actor: &actor,
         target: Some(crate::audit::Party {
             kind: "tenant".into(),
@@ -72,6 +69,7 @@ async fn create_tenant_with_owner(
         }),
         meta: &RequestMeta::default(),
         details: None,
+        projects: &[],
     };
     audit::record(&mut tx, now, event).await?;
     tx.commit().await?;
@@ -117,7 +115,12 @@ pub async fn login(state: &AppState, email: &str, password: &str, meta: &Request
     if let Some(ip) = &meta.ip {
         state.login_limiter.check(format!("ip:{ip}"))?;
     }
-    let email = email.trim().to_lowercase();
+    // No account has an email past 254 characters; longer input is refused unread.
+    let email = email.trim();
+    if email.chars().count() > 254 {
+        return Err(invalid_credentials());
+    }
+    let email = email.to_lowercase();
     state.login_limiter.check(format!("email:{email}"))?;
 
     let user = store::find_user_by_email(&state.db, &email).await?;
@@ -135,11 +138,12 @@ pub async fn login(state: &AppState, email: &str, password: &str, meta: &Request
                     let actor = Actor::User(m.user.clone());
                     let event = audit::Event {
                         tenant_id: &m.user.tenant_id,
-                        action: "user.login_failed",
+                        action: AuditAction::UserLoginFailed,
                         actor: &actor,
                         target: None,
                         meta: &meta,
                         details: None,
+                        projects: &[],
                     };
                     if let Err(e) = audit::record_alone(&db, now(), event).await {
                         tracing::warn!(error = %e, "could not audit a failed sign-in");
@@ -150,7 +154,7 @@ pub async fn login(state: &AppState, email: &str, password: &str, meta: &Request
         }
         None => return Err(invalid_credentials()),
     };
-    if user.status != ACTIVE {
+    if user.status != AccountStatus::Active {
         return Err(AppError::new(ErrorCode::UserSuspended, "This account is suspended."));
     }
     let memberships = store::memberships_of(&state.db, &user.id).await?;
@@ -159,17 +163,18 @@ pub async fn login(state: &AppState, email: &str, password: &str, meta: &Request
     }
     let user = memberships
         .into_iter()
-        .find(|m| m.tenant_status == ACTIVE)
+        .find(|m| m.tenant_status == AccountStatus::Active)
         .map(|m| m.user)
         .ok_or_else(|| AppError::new(ErrorCode::TenantSuspended, "This workspace is suspended."))?;
     let actor = Actor::User(user.clone());
     let event = audit::Event {
         tenant_id: &user.tenant_id,
-        action: "user.login",
+        action: AuditAction::UserLogin,
         actor: &actor,
         target: None,
         meta,
         details: None,
+        projects: &[],
     };
     audit::record_alone(&state.db, now(), event).await?;
     Ok(user)
@@ -179,23 +184,14 @@ pub async fn login(state: &AppState, email: &str, password: &str, meta: &Request
 pub async fn active_member(state: &AppState, user_id: &str, tenant_id: &str) -> Result<Option<CurrentUser>, AppError> {
     Ok(store::membership_of(&state.db, user_id, tenant_id)
         .await?
-        .filter(|m| m.user_status == ACTIVE && m.tenant_status == ACTIVE)
+        .filter(|m| m.user_status == AccountStatus::Active && m.tenant_status == AccountStatus::Active)
         .map(|m| m.user))
 }
 
 pub async fn set_tenant_status(state: &AppState, name: &str, suspended: bool) -> Result<(), AppError> {
-    let status = if suspended { SUSPENDED } else { ACTIVE };
+    let status = AccountStatus::suspended(suspended);
     match store::set_tenant_status(&state.db, name.trim(), status).await? {
         0 => Err(AppError::not_found(&format!("Workspace {:?}", name.trim()))),
-        _ => Ok(()),
-    }
-}
-
-pub async fn set_user_status(state: &AppState, email: &str, suspended: bool) -> Result<(), AppError> {
-    let email = normalize_email(email)?;
-    let status = if suspended { SUSPENDED } else { ACTIVE };
-    match store::set_user_status(&state.db, &email, status).await? {
-        0 => Err(AppError::not_found(&format!("User {email}"))),
         _ => Ok(()),
     }
 }
@@ -237,7 +233,7 @@ pub async fn members(state: &AppState, actor: &Actor) -> Result<Vec<Member>, App
             user_id: m.user.user_id,
             email: m.user.email,
             role: m.user.role,
-            suspended: m.user_status != ACTIVE,
+            suspended: m.user_status != AccountStatus::Active,
         })
         .collect())
 }
@@ -246,24 +242,19 @@ async fn member(state: &AppState, actor: &Actor, user_id: &str) -> Result<Member
     members(state, actor).await?.into_iter().find(|m| m.user_id == user_id).ok_or_else(|| AppError::not_found("Person"))
 }
 
-/// Why `actor` may not suspend `target`, if they may not. A suspension is of the
-/// account, so a person who also belongs to other workspaces is left to the operator.
-async fn suspension_refusal(state: &AppState, actor: &Actor, target: &Member) -> Result<Option<String>, AppError> {
-    let Some(role) = actor.role().filter(|r| r.can_manage()) else {
-        return Ok(Some("Only owners and admins can suspend people.".into()));
-    };
-    if actor.user_id() == Some(target.user_id.as_str()) {
-        return Ok(Some("You cannot suspend yourself.".into()));
-    }
-    if target.role == Role::Owner && role != Role::Owner {
-        return Ok(Some("Only an owner can suspend an owner.".into()));
+/// Why `actor` may not suspend `target`, if they may not: `policy::manage_member`, and a
+/// suspension is of the account, so a person who also belongs to other workspaces is
+/// left to the operator.
+async fn suspension_refusal(state: &AppState, actor: &Actor, target: &Member) -> Result<Option<AppError>, AppError> {
+    if let Err(refused) = crate::policy::manage_member(&actor.credential(), &target.user_id, target.role) {
+        return Ok(Some(refused));
     }
     let elsewhere = store::memberships_of(&state.db, &target.user_id).await?.len() > 1;
-    if elsewhere {
-        return Ok(Some(format!(
+    if elsewhere && !matches!(actor, Actor::System) {
+        return Ok(Some(AppError::conflict(format!(
             "{} also belongs to other workspaces; an operator can suspend the account with `qahub user suspend`.",
             target.email
-        )));
+        ))));
     }
     Ok(None)
 }
@@ -274,7 +265,7 @@ pub async fn suspension_preview(state: &AppState, actor: &Actor, user_id: &str) 
     let tenant_id = tenant_of(actor)?;
     let (stopping, surviving) = crate::tokens::server::service::stopping_with(state, user_id, Some(tenant_id)).await?;
     let stopping = stopping.into_iter().map(|(_, t)| t).collect();
-    let refusal = suspension_refusal(state, actor, &target).await?;
+    let refusal = suspension_refusal(state, actor, &target).await?.map(|e| e.message);
     Ok(SuspensionPreview { member: target, stopping, surviving, refusal })
 }
 
@@ -288,10 +279,8 @@ pub async fn set_member_suspended(
     suspend: bool,
 ) -> Result<Member, AppError> {
     let target = member(state, actor, user_id).await?;
-    if let Some(why) = suspension_refusal(state, actor, &target).await? {
-        let code =
-            if actor.role().is_some_and(|r| r.can_manage()) { ErrorCode::Conflict } else { ErrorCode::Forbidden };
-        return Err(AppError::new(code, why));
+    if let Some(refused) = suspension_refusal(state, actor, &target).await? {
+        return Err(refused);
     }
     let tenant_id = tenant_of(actor)?;
     let stopping: Vec<String> = if suspend {
@@ -300,11 +289,58 @@ pub async fn set_member_suspended(
     } else {
         Vec::new()
     };
-    let status = if suspend { SUSPENDED } else { ACTIVE };
+    let status = AccountStatus::suspended(suspend);
     if store::set_user_status_by_id(&state.db, user_id, status).await? {
+        audit_suspension(state, actor, meta, tenant_id, &target, suspend, stopping).await?;
+    }
+    Ok(Member { suspended: suspend, ..target })
+}
+
+/// The operator suspends or reactivates an account in every workspace it belongs to
+/// (`qahub user suspend|activate`): the same rules as the Members page (the operator may
+/// suspend anyone), and a `user.suspended` / `user.reactivated` entry in each workspace
+/// with the tokens that stopped there. Returns whether the status changed.
+pub async fn suspend_account(state: &AppState, email: &str, suspend: bool) -> Result<bool, AppError> {
+    let email = normalize_email(email)?;
+    let user =
+        store::find_user_by_email(&state.db, &email).await?.ok_or_else(|| AppError::not_found(&format!("User {email}")))?;
+    let memberships = store::memberships_of(&state.db, &user.id).await?;
+    let mut stopping = Vec::new();
+    for m in &memberships {
+        let target = Member { user_id: user.id.clone(), email: email.clone(), role: m.user.role, suspended: false };
+        if let Some(refused) = suspension_refusal(state, &Actor::System, &target).await? {
+            return Err(refused);
+        }
+        let stops = if suspend {
+            let (own, _) = crate::tokens::server::service::stopping_with(state, &user.id, Some(&m.user.tenant_id)).await?;
+            own.into_iter().map(|(_, t)| t.masked()).collect()
+        } else {
+            Vec::new()
+        };
+        stopping.push((m.user.tenant_id.clone(), target, stops));
+    }
+    if !store::set_user_status_by_id(&state.db, &user.id, AccountStatus::suspended(suspend)).await? {
+        return Ok(false);
+    }
+    for (tenant_id, target, stops) in stopping {
+        audit_suspension(state, &Actor::System, &RequestMeta::default(), &tenant_id, &target, suspend, stops).await?;
+    }
+    Ok(true)
+}
+
+async fn audit_suspension(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    tenant_id: &str,
+    target: &Member,
+    suspend: bool,
+    stopping: Vec<String>,
+) -> Result<(), AppError> {
+    {
         let event = audit::Event {
             tenant_id,
-            action: if suspend { "user.suspended" } else { "user.reactivated" },
+            action: if suspend { AuditAction::UserSuspended } else { AuditAction::UserReactivated },
             actor,
             target: Some(crate::audit::Party {
                 kind: "user".into(),
@@ -313,8 +349,8 @@ pub async fn set_member_suspended(
             }),
             meta,
             details: suspend.then(|| serde_json::json!({ "tokens_stopped": stopping })),
+            projects: &[],
         };
-        audit::record_alone(&state.db, now(), event).await?;
+        audit::record_alone(&state.db, now(), event).await
     }
-    Ok(Member { suspended: suspend, ..target })
 }

@@ -5,21 +5,21 @@ use sqlx::{Any, Transaction};
 use crate::{
     db::{on_unique, Db},
     error::AppError,
-    people::{CurrentUser, Role},
+    people::{AccountStatus, CurrentUser, Role},
 };
 
 pub struct UserRow {
     pub id: String,
     pub email: String,
     pub password_hash: String,
-    pub status: String,
+    pub status: AccountStatus,
 }
 
 /// A person's membership of one tenant, with both their statuses.
 pub struct MembershipRow {
     pub user: CurrentUser,
-    pub user_status: String,
-    pub tenant_status: String,
+    pub user_status: AccountStatus,
+    pub tenant_status: AccountStatus,
 }
 
 /// Claims the once-only setup row; false when the instance was already set up.
@@ -100,7 +100,7 @@ pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>,
             .bind(email)
             .fetch_optional(db)
             .await?;
-    Ok(row.map(|(id, email, password_hash, status)| UserRow { id, email, password_hash, status }))
+    Ok(row.map(|(id, email, password_hash, status)| UserRow { id, email, password_hash, status: AccountStatus::parse(&status) }))
 }
 
 const MEMBERSHIP_SELECT: &str = "SELECT u.id, u.email, t.id, t.name, m.role, u.status, t.status \
@@ -112,8 +112,8 @@ fn membership(row: MembershipTuple) -> Result<MembershipRow, AppError> {
     let (user_id, email, tenant_id, tenant_name, role, user_status, tenant_status) = row;
     Ok(MembershipRow {
         user: CurrentUser { user_id, email, tenant_id, tenant_name, role: Role::parse(&role)? },
-        user_status,
-        tenant_status,
+        user_status: AccountStatus::parse(&user_status),
+        tenant_status: AccountStatus::parse(&tenant_status),
     })
 }
 
@@ -138,16 +138,9 @@ pub async fn membership_of(db: &Db, user_id: &str, tenant_id: &str) -> Result<Op
 }
 
 /// Returns how many tenants matched the name.
-pub async fn set_tenant_status(db: &Db, name: &str, status: &str) -> Result<u64, AppError> {
+pub async fn set_tenant_status(db: &Db, name: &str, status: AccountStatus) -> Result<u64, AppError> {
     let done =
-        sqlx::query("UPDATE tenants SET status = $1 WHERE name = $2").bind(status).bind(name).execute(db).await?;
-    Ok(done.rows_affected())
-}
-
-/// Returns how many users matched the email.
-pub async fn set_user_status(db: &Db, email: &str, status: &str) -> Result<u64, AppError> {
-    let done =
-        sqlx::query("UPDATE users SET status = $1 WHERE email = $2").bind(status).bind(email).execute(db).await?;
+        sqlx::query("UPDATE tenants SET status = $1 WHERE name = $2").bind(status.as_str()).bind(name).execute(db).await?;
     Ok(done.rows_affected())
 }
 
@@ -162,9 +155,9 @@ pub async fn members_of(db: &Db, tenant_id: &str) -> Result<Vec<MembershipRow>, 
 }
 
 /// Sets a user's status by id; returns whether it changed.
-pub async fn set_user_status_by_id(db: &Db, user_id: &str, status: &str) -> Result<bool, AppError> {
+pub async fn set_user_status_by_id(db: &Db, user_id: &str, status: AccountStatus) -> Result<bool, AppError> {
     let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2 AND status <> $1")
-        .bind(status)
+        .bind(status.as_str())
         .bind(user_id)
         .execute(db)
         .await?;

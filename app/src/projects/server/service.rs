@@ -6,9 +6,9 @@ use serde_json::json;
 use super::store;
 use crate::{
     actor::{Actor, RequestMeta},
-    audit::{server as audit, Party},
+    audit::{server as audit, AuditAction, Party},
     db::{new_id, now, timestamp},
-    error::{AppError, ErrorCode},
+    error::AppError,
     projects::{normalize_key, normalize_name, Project},
     state::AppState,
 };
@@ -18,12 +18,7 @@ fn tenant_of(actor: &Actor) -> Result<&str, AppError> {
 }
 
 fn require_editor(actor: &Actor) -> Result<(), AppError> {
-    match actor {
-        Actor::User(u) if !u.role.can_manage() => {
-            Err(AppError::forbidden("Only owners and admins can change projects."))
-        }
-        _ => Ok(()),
-    }
+    crate::policy::edit_project(&actor.credential())
 }
 
 fn target(p: &Project) -> Party {
@@ -57,15 +52,7 @@ pub async fn create(
     key: &str,
     name: &str,
 ) -> Result<Project, AppError> {
-    match actor {
-        Actor::User(u) if !u.role.can_manage() => {
-            return Err(AppError::forbidden("Only owners and admins can create projects."));
-        }
-        _ if actor.project_ids().is_some() => {
-            return Err(AppError::new(ErrorCode::ProjectRestricted, "A project token cannot create projects."));
-        }
-        _ => {}
-    }
+    crate::policy::create_project(&actor.credential())?;
     let tenant_id = tenant_of(actor)?;
     let project =
         Project { id: new_id(), key: normalize_key(key)?, name: normalize_name(name)?, created_at: timestamp(now()) };
@@ -73,11 +60,12 @@ pub async fn create(
     store::insert(&mut tx, tenant_id, &project).await?;
     let event = audit::Event {
         tenant_id,
-        action: "project.created",
+        action: AuditAction::ProjectCreated,
         actor,
         target: Some(target(&project)),
         meta,
         details: Some(json!({ "name": project.name })),
+        projects: std::slice::from_ref(&project.id),
     };
     audit::record(&mut tx, project.created_at.unix_timestamp(), event).await?;
     tx.commit().await?;
@@ -99,11 +87,12 @@ pub async fn rename(
     store::rename(&mut tx, &project.id, &project.name).await?;
     let event = audit::Event {
         tenant_id: tenant_of(actor)?,
-        action: "project.renamed",
+        action: AuditAction::ProjectRenamed,
         actor,
         target: Some(target(&project)),
         meta,
         details: Some(json!({ "before": before, "after": project.name })),
+        projects: std::slice::from_ref(&project.id),
     };
     audit::record(&mut tx, now(), event).await?;
     tx.commit().await?;
@@ -117,11 +106,12 @@ pub async fn delete(state: &AppState, actor: &Actor, meta: &RequestMeta, key: &s
     store::delete(&mut tx, &project.id).await?;
     let event = audit::Event {
         tenant_id: tenant_of(actor)?,
-        action: "project.deleted",
+        action: AuditAction::ProjectDeleted,
         actor,
         target: Some(target(&project)),
         meta,
         details: Some(json!({ "name": project.name })),
+        projects: std::slice::from_ref(&project.id),
     };
     audit::record(&mut tx, now(), event).await?;
     tx.commit().await?;

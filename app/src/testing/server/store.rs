@@ -212,10 +212,13 @@ pub async fn counts(db: &Db, run_ids: &[&str]) -> Result<Vec<(String, Counts, u6
     }
     let placeholders: Vec<String> = (1..=run_ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT run_id, status, COUNT(*), CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) FROM results WHERE run_id IN ({}) GROUP BY run_id, status",
+        // Summed as floating point: durations are stored up to i64::MAX, and an integer
+        // SUM of a few of those overflows (an error on both databases).
+        "SELECT run_id, status, COUNT(*), CAST(COALESCE(SUM(CAST(duration_ms AS DOUBLE PRECISION)), 0) AS DOUBLE PRECISION) \
+         FROM results WHERE run_id IN ({}) GROUP BY run_id, status",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query_as::<_, (String, String, i64, i64)>(&sql);
+    let mut query = sqlx::query_as::<_, (String, String, i64, f64)>(&sql);
     for id in run_ids {
         query = query.bind(*id);
     }
@@ -228,7 +231,8 @@ pub async fn counts(db: &Db, run_ids: &[&str]) -> Result<Vec<(String, Counts, u6
             for (_, status, n, ms) in rows.iter().filter(|(r, ..)| r == id) {
                 let n = *n as u64;
                 c.total += n;
-                duration += (*ms).max(0) as u64;
+                // `as` saturates: a sum past u64::MAX reads as u64::MAX.
+                duration = duration.saturating_add(ms.max(0.0) as u64);
                 match ResultStatus::parse(status) {
                     Some(ResultStatus::Passed) => c.passed += n,
                     Some(ResultStatus::Failed) => c.failed += n,

@@ -11,76 +11,17 @@ use std::{
 };
 
 use ipnet::IpNet;
-use time::OffsetDateTime;
 
-use super::{format, guard, store};
+use super::{format, guard, lifecycle, store};
 use crate::{
-    actor::{Actor, RequestMeta},
-    audit::{server as audit, Party},
+    actor::{Actor, AiSettings, ProjectScope, RequestMeta, TokenPrincipal},
+    audit::{server as audit, AuditAction, Party},
     db::{now, timestamp},
     error::{AppError, ErrorCode},
-    people::{server::password, Role},
+    people::{server::password, AccountStatus, Role},
     state::AppState,
-    tokens::{top_scope, Scope, TokenOwner, SIEM_PREFIX},
+    tokens::{Scope, TokenOwner, TokenState, SIEM_PREFIX},
 };
-
-/// The projects a project token may touch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProjectScope {
-    pub ids: Vec<String>,
-    pub keys: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AiSettings {
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub quota_exhausted: bool,
-}
-
-/// An authenticated token, as handlers and domain functions see it.
-#[derive(Clone, Debug)]
-pub struct TokenPrincipal {
-    pub token_id: String,
-    pub tenant_id: String,
-    pub tenant_name: String,
-    pub tenant_status: String,
-    pub prefix: String,
-    pub name: String,
-    pub scopes: Vec<Scope>,
-    pub projects: Option<ProjectScope>,
-    pub expires_at: Option<OffsetDateTime>,
-    pub created_by: Option<String>,
-    /// The creator's role, or `admin` for a workspace (service) token.
-    pub owner_role: Option<Role>,
-    pub owner: TokenOwner,
-    pub ai: AiSettings,
-    /// Requests per minute this token may make (token, tenant or server default).
-    pub rate_limit: u32,
-    /// The highest scope this request's route asked for (`require`), shared by the
-    /// clones handlers take: what the request counts as in the token's usage.
-    pub needed: Arc<AtomicU8>,
-}
-
-impl TokenPrincipal {
-    pub fn top_scope(&self) -> Option<Scope> {
-        top_scope(&self.scopes)
-    }
-
-    /// 403 `insufficient_scope` unless the token has `needed` (or a scope implying it).
-    pub fn require(&self, needed: Scope) -> Result<(), AppError> {
-        self.needed.fetch_max(needed as u8, Ordering::Relaxed);
-        if self.top_scope().is_some_and(|top| top >= needed) {
-            Ok(())
-        } else {
-            Err(AppError::insufficient_scope(needed))
-        }
-    }
-
-    pub fn may_see_project(&self, project_id: &str) -> bool {
-        self.projects.as_ref().is_none_or(|p| p.ids.iter().any(|id| id == project_id))
-    }
-}
 
 /// What a request counts as in usage: the highest scope its route asked for through
 /// `TokenPrincipal::require` (`read` when none did, like `GET /me`).
@@ -169,7 +110,12 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     let row = state.lookups.find(parsed.prefix(), &host).await?;
     let verified = match (&row, known) {
         (Some(row), Some(v)) if v.token_id == row.token.id && v.secret_hash == row.secret_hash => true,
-        (Some(row), _) => {
+        (Some(row), known) => {
+            if known.is_some() {
+                // Verified against another row or hash: forget it, or `verify_once` would
+                // hand back the stale entry instead of checking this row.
+                guard.forget(&key).await;
+            }
             let (token_id, secret_hash) = (row.token.id.clone(), row.secret_hash.clone());
             let secret = parsed.secret().to_owned();
             let check = async move {
@@ -201,25 +147,26 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     let token = &row.token;
     let meta =
         RequestMeta { ip: creds.client_ip.map(|ip| ip.to_string()), user_agent: creds.user_agent.map(str::to_owned) };
-    if token.status == "revoked" {
+    if token.status == TokenState::Revoked {
         return Err(fail(ErrorCode::RevokedToken, "The token has been revoked."));
     }
     if token.retire_at.is_some_and(|at| at <= now) {
-        super::service::retire(state, token, &meta, now).await?;
+        lifecycle::retire(state, token, &meta, now).await?;
         return Err(fail(ErrorCode::RevokedToken, "The token has been revoked."));
     }
     if token.expires_at.is_some_and(|at| at <= now) {
-        super::service::note_use_after_expiry(state, token, &meta, now).await;
+        lifecycle::note_use_after_expiry(state, token, &meta, now).await;
         return Err(fail(ErrorCode::ExpiredToken, "The token has expired."));
     }
-    if token.status == "disabled" {
+    if token.status == TokenState::Disabled {
         return Err(fail(ErrorCode::DisabledToken, "The token is disabled."));
     }
-    if row.tenant_status != "ACTIVE" {
+    if AccountStatus::parse(&row.tenant_status) != AccountStatus::Active {
         return Err(fail(ErrorCode::TenantSuspended, "The workspace is suspended."));
     }
     let service = token.owner == TokenOwner::Workspace;
-    if !service && (row.owner_status.as_deref() != Some("ACTIVE") || row.owner_role.is_none()) {
+    let owner_active = row.owner_status.as_deref().map(AccountStatus::parse) == Some(AccountStatus::Active);
+    if !service && (!owner_active || row.owner_role.is_none()) {
         return Err(fail(ErrorCode::UserSuspended, "The person who owns this token is suspended or gone."));
     }
     let allowlist = parse_allowlist(&row.ip_allowlist).unwrap_or_default();
@@ -275,7 +222,7 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     // A rotated token's first use retires the one it replaced (unless that has a window).
     if token.last_used_at.is_none() {
         if let Some(old_id) = &token.replaces_id {
-            super::service::retire_replaced(state, &principal, old_id, &meta, now).await?;
+            lifecycle::retire_replaced(state, &principal, old_id, &meta, now).await?;
         }
     }
     record_use(state, &row, &principal, meta, now);
@@ -296,17 +243,19 @@ fn record_use(state: &AppState, row: &store::AuthRow, principal: &TokenPrincipal
         if stale {
             match store::touch(&db, &principal.token_id, meta.ip.as_deref(), now).await {
                 Ok(true) => {
+                    let projects = principal.projects.as_ref().map(|p| p.ids.clone()).unwrap_or_default();
                     let event = audit::Event {
                         tenant_id: &principal.tenant_id,
-                        action: "token.new_ip",
+                        action: AuditAction::TokenNewIp,
                         actor: &Actor::Token(Box::new(principal.clone())),
                         target: Some(Party {
                             kind: "token".into(),
                             id: Some(principal.token_id.clone()),
-                            label: Some(format!("qh_{}_…", principal.prefix)),
+                            label: Some(principal.prefix.masked()),
                         }),
                         meta: &meta,
                         details: None,
+                        projects: &projects,
                     };
                     if let Err(e) = audit::record_alone(&db, now, event).await {
                         tracing::warn!(error = %e, "could not record a new-address event");

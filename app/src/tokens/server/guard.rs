@@ -1,14 +1,16 @@
 //! What keeps token authentication fast and flood-proof while every status is still read
 //! from the database: a cache of verified secrets (a hit skips bcrypt), a short cache of
-//! rejected ones, limits on bcrypt attempts per prefix and per client address, and the
-//! per-token request limits behind the `RateLimit-*` headers.
+//! rejected ones, limits on bcrypt attempts per prefix *from one address* and per client
+//! address (so a guesser spends their own budget, never the holder's), the leak reports'
+//! own budget and bcrypt permit, and the per-token request limits behind the `RateLimit-*`
+//! headers. Every keyed budget is bounded in memory.
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{hash::Hash, net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 
 use governor::{
     clock::{Clock, DefaultClock},
     middleware::StateInformationMiddleware,
-    state::{keyed::DefaultKeyedStateStore, InMemoryState, NotKeyed},
+    state::{InMemoryState, NotKeyed},
     Quota, RateLimiter,
 };
 use moka::future::Cache;
@@ -42,6 +44,10 @@ pub struct GuardSettings {
     pub attempts_per_ip: u32,
     /// Requests per minute per token when neither the token nor its tenant sets one.
     pub default_rate_limit: u32,
+    /// Leak reports accepted per minute per client address.
+    pub leak_reports_per_ip: u32,
+    /// Keys each keyed budget remembers at most (the least recently used go first).
+    pub budget_keys: u64,
 }
 
 impl Default for GuardSettings {
@@ -54,11 +60,13 @@ impl Default for GuardSettings {
             attempts_per_prefix: 30,
             attempts_per_ip: 120,
             default_rate_limit: 1200,
+            leak_reports_per_ip: 10,
+            budget_keys: 100_000,
         }
     }
 }
 
-type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock>;
+type Direct = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 type TokenLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 
 /// The outcome of a per-token limit check, for the `RateLimit-*` headers.
@@ -70,12 +78,55 @@ pub struct RateState {
     pub reset: u64,
 }
 
+/// A per-minute budget per key that forgets keys idle for two minutes and holds at most
+/// `capacity` of them, so a flood of new keys (forged prefixes, invented emails) costs a
+/// bounded amount of memory. An evicted key starts again with a full budget; the per-address
+/// budget bounds how fast one client can mint new keys.
+pub struct Budgets<K: Hash + Eq + Send + Sync + 'static> {
+    quota: Quota,
+    keys: moka::sync::Cache<K, Arc<Direct>>,
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> Budgets<K> {
+    pub fn per_minute(n: u32, capacity: u64) -> Self {
+        Self {
+            quota: per_minute(n),
+            keys: moka::sync::Cache::builder().max_capacity(capacity).time_to_idle(Duration::from_secs(120)).build(),
+        }
+    }
+
+    /// Spends one unit of `key`'s budget; 429 `rate_limited` with a retry time past it.
+    pub fn check(&self, key: K) -> Result<(), AppError> {
+        let limiter = self.keys.get_with(key, || Arc::new(RateLimiter::direct(self.quota)));
+        limiter.check().map_err(retry_after)
+    }
+
+    /// Keys remembered now (after pending evictions).
+    pub fn len(&self) -> u64 {
+        self.keys.run_pending_tasks();
+        self.keys.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Leak reports that may wait to be checked at once.
+pub const LEAK_QUEUE: usize = 64;
+
 pub struct Guard {
     pub settings: GuardSettings,
     verified: Cache<TokenKey, Verified>,
     rejected: Cache<TokenKey, ()>,
-    by_prefix: Keyed<String>,
-    by_ip: Keyed<IpAddr>,
+    /// bcrypt attempts per (prefix, client address): a guesser never spends the holder's.
+    by_prefix: Budgets<(String, Option<IpAddr>)>,
+    by_ip: Budgets<IpAddr>,
+    leaks_by_ip: Budgets<Option<IpAddr>>,
+    /// Leak reports verify on their own permit, never on authentication's.
+    leak_permit: tokio::sync::Semaphore,
+    /// Reports accepted but not yet checked, at most `LEAK_QUEUE`.
+    leak_queue: Arc<tokio::sync::Semaphore>,
     per_token: moka::sync::Cache<String, Arc<(u32, TokenLimiter)>>,
 }
 
@@ -101,8 +152,11 @@ impl Guard {
                 .max_capacity(settings.cache_capacity)
                 .time_to_live(settings.rejected_ttl)
                 .build(),
-            by_prefix: RateLimiter::keyed(per_minute(settings.attempts_per_prefix)),
-            by_ip: RateLimiter::keyed(per_minute(settings.attempts_per_ip)),
+            by_prefix: Budgets::per_minute(settings.attempts_per_prefix, settings.budget_keys),
+            by_ip: Budgets::per_minute(settings.attempts_per_ip, settings.budget_keys),
+            leaks_by_ip: Budgets::per_minute(settings.leak_reports_per_ip, settings.budget_keys),
+            leak_permit: tokio::sync::Semaphore::new(1),
+            leak_queue: Arc::new(tokio::sync::Semaphore::new(LEAK_QUEUE)),
             per_token: moka::sync::Cache::builder().max_capacity(settings.cache_capacity).build(),
             settings,
         }
@@ -128,13 +182,41 @@ impl Guard {
         self.rejected.insert(key, ()).await;
     }
 
-    /// Counts one bcrypt attempt for the prefix and the client address; 429 past the limit.
+    /// Counts one bcrypt attempt for the prefix from this address, and for the address;
+    /// 429 past either limit.
     pub fn attempt(&self, prefix: &str, ip: Option<IpAddr>) -> Result<(), AppError> {
-        self.by_prefix.check_key(&prefix.to_string()).map_err(retry_after)?;
+        self.by_prefix.check((prefix.to_string(), ip))?;
         if let Some(ip) = ip {
-            self.by_ip.check_key(&ip).map_err(retry_after)?;
+            self.by_ip.check(ip)?;
         }
         Ok(())
+    }
+
+    /// Keys the attempt budgets remember: (per prefix and address, per address).
+    pub fn remembered(&self) -> (u64, u64) {
+        (self.by_prefix.len(), self.by_ip.len())
+    }
+
+    /// Drops what bcrypt verified for this key (the row changed under it).
+    pub async fn forget(&self, key: &TokenKey) {
+        self.verified.invalidate(key).await;
+    }
+
+    /// One leak report from this address; 429 past its budget.
+    pub fn leak_report(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
+        self.leaks_by_ip.check(ip)
+    }
+
+    /// A place in the queue of reports waiting to be checked; 429 when it is full.
+    pub fn leak_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        self.leak_queue.clone().try_acquire_owned().map_err(|_| AppError::rate_limited(5))
+    }
+
+    /// A leak report's bcrypt check, one at a time on its own permit: leak reports queue
+    /// behind each other, never in front of authentication.
+    pub async fn verify_leak(&self, secret: String, hash: String) -> bool {
+        let Ok(_permit) = self.leak_permit.acquire().await else { return false };
+        crate::people::server::password::verify(secret, hash).await
     }
 
     /// Runs `verify` once for concurrent misses on one key, and caches success.
@@ -232,6 +314,20 @@ mod tests {
         g.attempt("bbbbbbbb", Some(ip)).unwrap();
         g.attempt("cccccccc", Some(ip)).unwrap();
         g.attempt("dddddddd", Some(ip)).unwrap_err();
+        // The guessed prefix still has its whole budget from another address: the holder's.
+        let holder: IpAddr = "198.51.100.2".parse().unwrap();
+        g.attempt("aaaaaaaa", Some(holder)).unwrap();
+    }
+
+    #[test]
+    fn budgets_forget_keys_past_their_capacity() {
+        let budgets: Budgets<String> = Budgets::per_minute(1, 100);
+        for i in 0..5_000 {
+            budgets.check(format!("forged{i}")).unwrap();
+        }
+        assert!(budgets.len() <= 100, "{} keys remembered", budgets.len());
+        budgets.check("again".into()).unwrap();
+        assert!(budgets.check("again".into()).is_err(), "a remembered key keeps its budget");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use sqlx::{any::AnyRow, Any, Row, Transaction};
 use crate::{
     db::{on_unique, Db},
     error::AppError,
-    tokens::{Scope, TokenAddress, TokenOwner, UsageCounts},
+    tokens::{Prefix, Scope, TokenAddress, TokenOwner, TokenState, TokenStatus, UsageCounts},
 };
 
 /// A token row with what the list and the rules need.
@@ -13,7 +13,7 @@ use crate::{
 pub struct TokenRow {
     pub id: String,
     pub tenant_id: String,
-    pub prefix: String,
+    pub prefix: Prefix,
     pub name: String,
     pub scopes: Vec<Scope>,
     pub all_projects: bool,
@@ -22,13 +22,22 @@ pub struct TokenRow {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub expiry_policy: String,
-    pub status: String,
+    pub status: TokenState,
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
     pub replaces_id: Option<String>,
     pub retire_at: Option<i64>,
     pub rate_limit: Option<i64>,
     pub owner: TokenOwner,
+    /// A rotation retires this token when its replacement is first used.
+    pub retire_on_first_use: bool,
+}
+
+impl TokenRow {
+    /// What the token is at `now`.
+    pub fn status_at(&self, now: i64) -> TokenStatus {
+        self.status.status_at(self.expires_at, self.retire_at, now)
+    }
 }
 
 pub fn scopes_to_text(scopes: &[Scope]) -> String {
@@ -41,7 +50,19 @@ pub fn scopes_from_text(text: &str) -> Vec<Scope> {
 
 const TOKEN_COLUMNS: &str = "t.id, t.tenant_id, t.prefix, t.name, t.scopes, t.all_projects, t.created_by, \
      u.email, t.created_at, t.expires_at, t.expiry_policy, t.status, t.last_used_at, t.last_used_ip, \
-     t.replaces_id, t.retire_at, t.rate_limit, t.owner";
+     t.replaces_id, t.retire_at, t.rate_limit, t.owner, t.retire_on_first_use";
+
+/// The number of columns `TOKEN_COLUMNS` reads (what follows them starts here).
+const TOKEN_COLUMN_COUNT: usize = 19;
+
+/// What a token row is at `$now`, in SQL: the same order as `TokenState::status_at`.
+fn status_sql(now: &str) -> String {
+    format!(
+        "CASE WHEN t.status = 'revoked' OR (t.retire_at IS NOT NULL AND t.retire_at <= {now}) THEN 'revoked' \
+         WHEN t.expires_at IS NOT NULL AND t.expires_at <= {now} THEN 'expired' \
+         WHEN t.status = 'disabled' THEN 'disabled' ELSE 'active' END"
+    )
+}
 
 /// Column access shared by sqlx's rows and rusqlite's (the in-process SQLite reader in
 /// `lookup`), so each row shape is mapped once.
@@ -101,7 +122,7 @@ fn token_row<R: Columns>(row: &R) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
         id: row.col(0)?,
         tenant_id: row.col(1)?,
-        prefix: row.col(2)?,
+        prefix: Prefix::from_stored(row.col(2)?),
         name: row.col(3)?,
         scopes: scopes_from_text(&row.col::<String>(4)?),
         all_projects: row.col::<i64>(5)? != 0,
@@ -110,13 +131,14 @@ fn token_row<R: Columns>(row: &R) -> Result<TokenRow, sqlx::Error> {
         created_at: row.col(8)?,
         expires_at: row.col(9)?,
         expiry_policy: row.col(10)?,
-        status: row.col(11)?,
+        status: TokenState::parse(&row.col::<String>(11)?).unwrap_or(TokenState::Revoked),
         last_used_at: row.col(12)?,
         last_used_ip: row.col(13)?,
         replaces_id: row.col(14)?,
         retire_at: row.col(15)?,
         rate_limit: row.col(16)?,
         owner: TokenOwner::parse(&row.col::<String>(17)?).unwrap_or_default(),
+        retire_on_first_use: row.col::<i64>(18)? != 0,
     })
 }
 
@@ -207,30 +229,55 @@ where
     Ok(row.as_ref().map(token_row).transpose()?)
 }
 
-/// A page of a tenant's tokens, newest first, after the keyset cursor `(created_at, id)`.
-pub async fn list(
-    db: &Db,
-    tenant_id: &str,
-    before: Option<(i64, String)>,
-    search: Option<&str>,
-    limit: i64,
-) -> Result<Vec<TokenRow>, AppError> {
-    let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
+/// What a page of the token list asks for. Every filter is applied in SQL, before the
+/// limit, so a page is full whenever more matching tokens exist.
+pub struct ListFilter<'a> {
+    pub tenant_id: &'a str,
+    /// The keyset cursor `(created_at, id)` of the last token of the previous page.
+    pub before: Option<(i64, String)>,
+    pub search: Option<&'a str>,
+    pub status: Option<TokenStatus>,
+    /// Only tokens confined to these projects (ids): what a project credential sees.
+    pub within: Option<&'a [String]>,
+    pub now: i64,
+    pub limit: i64,
+}
+
+/// A page of a tenant's tokens, newest first.
+pub async fn list(db: &Db, f: &ListFilter<'_>) -> Result<Vec<TokenRow>, AppError> {
+    let (before_at, before_id) = f.before.clone().unwrap_or((i64::MAX, String::new()));
     let pattern =
-        search.map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], ""))).unwrap_or_else(|| "%".into());
-    let rows = sqlx::query(&format!(
+        f.search.map(|s| format!("%{}%", s.to_lowercase().replace(['%', '_'], ""))).unwrap_or_else(|| "%".into());
+    let within = match f.within {
+        None => String::new(),
+        Some([]) => " AND t.all_projects = 0 AND NOT EXISTS (SELECT 1 FROM api_token_projects tp \
+             WHERE tp.token_id = t.id)"
+            .to_string(),
+        Some(ids) => format!(
+            " AND t.all_projects = 0 AND NOT EXISTS (SELECT 1 FROM api_token_projects tp \
+             WHERE tp.token_id = t.id AND tp.project_id NOT IN ({}))",
+            placeholders(8, ids.len())
+        ),
+    };
+    let sql = format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
          WHERE t.tenant_id = $1 AND (t.created_at < $2 OR (t.created_at = $2 AND ($3 = '' OR t.id < $3))) \
-         AND (LOWER(t.name) LIKE $4 OR t.prefix LIKE $4) \
-         ORDER BY t.created_at DESC, t.id DESC LIMIT $5"
-    ))
-    .bind(tenant_id)
-    .bind(before_at)
-    .bind(before_id)
-    .bind(pattern)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+         AND (LOWER(t.name) LIKE $4 OR t.prefix LIKE $4) AND ($6 = '' OR {} = $6){within} \
+         ORDER BY t.created_at DESC, t.id DESC LIMIT $5",
+        status_sql("$7")
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(f.tenant_id)
+        .bind(before_at)
+        .bind(before_id)
+        .bind(pattern)
+        .bind(f.limit)
+        .bind(f.status.map_or("", TokenStatus::as_str))
+        .bind(f.now);
+    for id in f.within.unwrap_or_default() {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(db).await?;
     Ok(rows.iter().map(token_row).collect::<Result<_, _>>()?)
 }
 
@@ -260,16 +307,16 @@ pub async fn project_keys(db: &Db, token_ids: &[&str]) -> Result<Vec<(String, St
 pub async fn transition(
     tx: &mut Transaction<'_, Any>,
     id: &str,
-    from: &[&str],
-    to: &str,
+    from: &[TokenState],
+    to: TokenState,
     now: i64,
 ) -> Result<bool, AppError> {
-    let from_list = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
-    let revoked_at = (to == "revoked").then_some(now);
+    let from_list = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+    let revoked_at = (to == TokenState::Revoked).then_some(now);
     let done = sqlx::query(&format!(
         "UPDATE api_tokens SET status = $1, revoked_at = COALESCE($2, revoked_at) WHERE id = $3 AND status IN ({from_list})"
     ))
-    .bind(to)
+    .bind(to.as_str())
     .bind(revoked_at)
     .bind(id)
     .execute(&mut **tx)
@@ -303,8 +350,23 @@ pub async fn update(tx: &mut Transaction<'_, Any>, id: &str, c: &Changes<'_>) ->
     Ok(())
 }
 
-pub async fn set_retire_at(tx: &mut Transaction<'_, Any>, id: &str, at: i64) -> Result<(), AppError> {
-    sqlx::query("UPDATE api_tokens SET retire_at = $1 WHERE id = $2").bind(at).bind(id).execute(&mut **tx).await?;
+/// Sets when a rotated token stops at the latest (never later than an earlier setting),
+/// and whether its replacement's first use retires it sooner.
+pub async fn set_retire_at(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    at: i64,
+    on_first_use: bool,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE api_tokens SET retire_at = CASE WHEN retire_at IS NULL OR retire_at > $1 THEN $1 ELSE retire_at END, \
+         retire_on_first_use = $2 WHERE id = $3",
+    )
+    .bind(at)
+    .bind(i64::from(on_first_use))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -369,21 +431,21 @@ pub fn auth_sql_sqlite_one() -> String {
 
 /// One row of `auth_sql`.
 pub fn auth_row<R: Columns>(row: &R) -> Result<(AuthKey, AuthRow), sqlx::Error> {
-    let key = (row.col(30)?, row.col(31)?);
+    let key = (row.col(31)?, row.col(32)?);
     let auth = AuthRow {
         token: token_row(row)?,
-        secret_hash: row.col(18)?,
-        tenant_name: row.col(19)?,
-        tenant_status: row.col(20)?,
-        ip_allowlist: row.col(21)?,
-        ai_provider: row.col(22)?,
-        ai_model: row.col(23)?,
-        ai_quota_exhausted: row.col::<i64>(24)? != 0,
-        tenant_last_active_at: row.col(25)?,
-        owner_status: row.col(26)?,
-        owner_role: row.col(27)?,
-        host_owner: row.col(28)?,
-        rate_limit: row.col(29)?,
+        secret_hash: row.col(19)?,
+        tenant_name: row.col(20)?,
+        tenant_status: row.col(21)?,
+        ip_allowlist: row.col(22)?,
+        ai_provider: row.col(23)?,
+        ai_model: row.col(24)?,
+        ai_quota_exhausted: row.col::<i64>(25)? != 0,
+        tenant_last_active_at: row.col(26)?,
+        owner_status: row.col(27)?,
+        owner_role: row.col(28)?,
+        host_owner: row.col(29)?,
+        rate_limit: row.col(30)?,
     };
     Ok((key, auth))
 }
@@ -577,14 +639,14 @@ pub async fn live_tokens_created_by(
     let rows = sqlx::query(&format!(
         "SELECT {TOKEN_COLUMNS}, tn.name FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
          JOIN tenants tn ON tn.id = t.tenant_id \
-         WHERE t.created_by = $1 AND t.status = 'active' \
-         AND (t.expires_at IS NULL OR t.expires_at > $2) AND (t.retire_at IS NULL OR t.retire_at > $2) \
-         AND ($3 = '' OR t.tenant_id = $3) ORDER BY tn.name, t.created_at DESC, t.id"
+         WHERE t.created_by = $1 AND {} = 'active' \
+         AND ($3 = '' OR t.tenant_id = $3) ORDER BY tn.name, t.created_at DESC, t.id",
+        status_sql("$2")
     ))
     .bind(user_id)
     .bind(now)
     .bind(tenant_id.unwrap_or(""))
     .fetch_all(db)
     .await?;
-    rows.iter().map(|row| Ok((row.try_get::<String, _>(18)?, token_row(row)?))).collect()
+    rows.iter().map(|row| Ok((row.try_get::<String, _>(TOKEN_COLUMN_COUNT)?, token_row(row)?))).collect()
 }

@@ -1,0 +1,351 @@
+//! Who may do what: one pure function per action, taking the acting credential's reach
+//! and the target, answering allow or the contract's refusal. Every door (the
+//! `/api/v1` handlers, the server functions and no-JS forms, the CLI) reaches these
+//! through the domain functions; nothing else decides a permission.
+//!
+//! The rule behind the token actions: **no credential may bring any token into a state it
+//! could not have created itself.** A credential's reach is its top scope, its projects,
+//! its expiry and the owner kind it may mint; a token it changes must be within that reach
+//! before and after the change.
+
+use std::collections::BTreeSet;
+
+use crate::{
+    error::{AppError, ErrorCode},
+    people::Role,
+    tokens::{Scope, TokenOwner},
+};
+
+/// Which projects a credential or a token reaches (project ids).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Projects {
+    All,
+    Only(BTreeSet<String>),
+}
+
+impl Projects {
+    pub fn only<I: IntoIterator<Item = S>, S: Into<String>>(ids: I) -> Self {
+        Projects::Only(ids.into_iter().map(Into::into).collect())
+    }
+
+    pub fn covers(&self, other: &Projects) -> bool {
+        match (self, other) {
+            (Projects::All, _) => true,
+            (Projects::Only(_), Projects::All) => false,
+            (Projects::Only(mine), Projects::Only(theirs)) => theirs.is_subset(mine),
+        }
+    }
+
+    pub fn ids(&self) -> Option<&BTreeSet<String>> {
+        match self {
+            Projects::All => None,
+            Projects::Only(ids) => Some(ids),
+        }
+    }
+}
+
+/// What a token carries, or the most a credential may hand out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reach {
+    pub scope: Scope,
+    pub projects: Projects,
+    /// Unix seconds; `None`: never expires.
+    pub expires_at: Option<i64>,
+    /// `Workspace` reach may mint both kinds; `User` only person-owned tokens.
+    pub owner: TokenOwner,
+}
+
+impl Reach {
+    /// Everything: what owners, admins and the operator may hand out.
+    pub fn full() -> Self {
+        Reach { scope: Scope::Admin, projects: Projects::All, expires_at: None, owner: TokenOwner::Workspace }
+    }
+
+    /// Why `self` does not cover `other`, or `None` when it does.
+    pub fn excess(&self, other: &Reach) -> Option<AppError> {
+        if other.scope > self.scope {
+            return Some(AppError::insufficient_scope(other.scope));
+        }
+        if !self.projects.covers(&other.projects) {
+            return Some(AppError::new(
+                ErrorCode::ProjectRestricted,
+                "A project token can only give tokens its own projects.",
+            ));
+        }
+        match (self.expires_at, other.expires_at) {
+            (Some(_), None) => return Some(refusal("A token cannot give a token a longer life than its own.")),
+            (Some(mine), Some(theirs)) if theirs > mine => {
+                return Some(refusal("A token cannot give a token a longer life than its own."))
+            }
+            _ => {}
+        }
+        if other.owner == TokenOwner::Workspace && self.owner != TokenOwner::Workspace {
+            return Some(refusal(
+                "A person's token cannot make or change a workspace token; sign in, or use a workspace admin token.",
+            ));
+        }
+        None
+    }
+
+    pub fn covers(&self, other: &Reach) -> bool {
+        self.excess(other).is_none()
+    }
+}
+
+fn refusal(message: &str) -> AppError {
+    AppError::new(ErrorCode::InsufficientScope, message)
+}
+
+/// The acting credential, as far as permissions go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A signed-in person (the pages).
+    Person { user_id: String, role: Role },
+    /// An API token (`/api/v1`).
+    Token {
+        id: String,
+        reach: Reach,
+        /// A `SIEM-LOG-ONLY` key: the audit log and nothing else.
+        siem: bool,
+        /// The token's creator may still manage tokens (always true for workspace tokens).
+        creator_manages: bool,
+    },
+    /// The operator's command line.
+    Operator,
+}
+
+impl Credential {
+    /// The most this credential may give a token it creates or changes; refused when it
+    /// may not manage tokens at all.
+    pub fn minting_reach(&self) -> Result<Reach, AppError> {
+        match self {
+            Credential::Operator => Ok(Reach::full()),
+            Credential::Person { role, .. } if role.can_manage() => Ok(Reach::full()),
+            Credential::Person { .. } => Err(AppError::forbidden("Only owners and admins can manage API tokens.")),
+            Credential::Token { siem: true, .. } => Err(AppError::new(
+                ErrorCode::RestrictedEndpoint,
+                "This key may only read the audit log (GET /api/v1/audit-logs).",
+            )),
+            Credential::Token { reach, .. } if reach.scope < Scope::Admin => {
+                Err(AppError::insufficient_scope(Scope::Admin))
+            }
+            Credential::Token { creator_manages: false, .. } => Err(AppError::forbidden(
+                "The person who created this token can no longer manage API tokens.",
+            )),
+            Credential::Token { reach, .. } => Ok(reach.clone()),
+        }
+    }
+
+    fn token_id(&self) -> Option<&str> {
+        match self {
+            Credential::Token { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    fn projects(&self) -> &Projects {
+        match self {
+            Credential::Token { reach, .. } => &reach.projects,
+            _ => &Projects::All,
+        }
+    }
+
+    /// An owner or admin person, or the operator: trusted with tenant-wide limits.
+    fn is_manager_person(&self) -> bool {
+        match self {
+            Credential::Operator => true,
+            Credential::Person { role, .. } => role.can_manage(),
+            Credential::Token { .. } => false,
+        }
+    }
+}
+
+/// A token as the rules see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenFacts {
+    pub id: String,
+    pub reach: Reach,
+    /// Its own requests-per-minute limit, if set.
+    pub rate_limit: Option<u32>,
+}
+
+/// Whether a credential sees a token at all. A project credential sees only tokens
+/// confined to its projects; anything else answers 404, like a missing token.
+pub fn see_token(cred: &Credential, target: &Reach) -> bool {
+    cred.projects().covers(&target.projects)
+}
+
+/// Creating a token (also the new token of a rotation).
+pub fn create_token(cred: &Credential, new: &Reach) -> Result<(), AppError> {
+    let mine = cred.minting_reach()?;
+    mine.excess(new).map_or(Ok(()), Err)
+}
+
+/// A token's lifetime never exceeds the creating credential's: a later expiry is cut to
+/// it (so two "30 days" a second apart still fit); "never" from an expiring token is refused.
+pub fn bound_expiry(cred: &Credential, expires_at: Option<i64>) -> Result<Option<i64>, AppError> {
+    let limit = match cred {
+        Credential::Token { reach, .. } => reach.expires_at,
+        _ => None,
+    };
+    match (limit, expires_at) {
+        (Some(_), None) => Err(refusal("A token cannot create a token that outlives it.")),
+        (Some(limit), Some(at)) => Ok(Some(at.min(limit))),
+        (None, at) => Ok(at),
+    }
+}
+
+/// Editing a token (name, scopes, projects, expiry, rate limit): the token must be within
+/// the credential's reach before and after. Rate limits: a token never sets its own, and
+/// sets others' only up to the tenant's ceiling; owner and admin people set any.
+pub fn edit_token(cred: &Credential, before: &TokenFacts, after: &TokenFacts, ceiling: u32) -> Result<(), AppError> {
+    let mine = cred.minting_reach()?;
+    if let Some(why) = mine.excess(&before.reach).or_else(|| mine.excess(&after.reach)) {
+        return Err(why);
+    }
+    if after.rate_limit != before.rate_limit && !cred.is_manager_person() {
+        if cred.token_id() == Some(before.id.as_str()) {
+            return Err(AppError::forbidden("A token cannot change its own limits."));
+        }
+        if after.rate_limit.is_none_or(|n| n > ceiling) {
+            return Err(AppError::forbidden(format!(
+                "A token may set a rate limit of at most {ceiling} per minute (the workspace's); ask an owner or admin for more."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Disable, enable or revoke: the token must be within the credential's reach. A token
+/// may always disable or revoke itself (it is within its own reach).
+pub fn change_status(cred: &Credential, target: &TokenFacts) -> Result<(), AppError> {
+    let mine = cred.minting_reach()?;
+    mine.excess(&target.reach).map_or(Ok(()), Err)
+}
+
+/// Rotating: the credential must reach the old token and could create the new one.
+pub fn rotate_token(cred: &Credential, old: &TokenFacts, new: &Reach) -> Result<(), AppError> {
+    change_status(cred, old)?;
+    create_token(cred, new)
+}
+
+/// What of the audit log a credential reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditView {
+    /// Every entry of the tenant.
+    All,
+    /// Only entries about these projects (and nothing tenant-wide).
+    Projects(BTreeSet<String>),
+}
+
+/// Owners and admins, admin tokens and `SIEM-LOG-ONLY` keys read the log; a project
+/// credential (SIEM key or not) reads only entries about its projects.
+pub fn read_audit(cred: &Credential) -> Result<AuditView, AppError> {
+    let allowed = match cred {
+        Credential::Operator => true,
+        Credential::Person { role, .. } => role.can_manage(),
+        Credential::Token { siem, reach, .. } => *siem || reach.scope == Scope::Admin,
+    };
+    if !allowed {
+        return Err(match cred {
+            Credential::Token { .. } => AppError::insufficient_scope(Scope::Admin),
+            _ => AppError::forbidden("Only owners and admins can read the audit log."),
+        });
+    }
+    Ok(match cred.projects() {
+        Projects::All => AuditView::All,
+        Projects::Only(ids) => AuditView::Projects(ids.clone()),
+    })
+}
+
+/// What a tenant-settings change touches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenantChange {
+    pub ip_allowlist: bool,
+    pub ai: bool,
+    pub rate_limit: bool,
+    pub hosts: bool,
+}
+
+/// Tenant-wide changes need tenant-wide reach: an owner or admin person, or an admin
+/// token for all projects. The default token rate limit is a limit on tokens, so only
+/// people set it; host names are granted by the operator alone (`qahub tenant host`).
+pub fn change_tenant(cred: &Credential, change: TenantChange) -> Result<(), AppError> {
+    if change.hosts && *cred != Credential::Operator {
+        return Err(AppError::forbidden(
+            "Host names are granted by the server's operator (qahub tenant host add|remove).",
+        ));
+    }
+    match cred {
+        Credential::Operator => Ok(()),
+        Credential::Person { role, .. } if role.can_manage() => Ok(()),
+        Credential::Person { .. } => Err(AppError::forbidden("Only owners and admins can change workspace settings.")),
+        Credential::Token { .. } => {
+            let mine = cred.minting_reach()?;
+            if mine.projects != Projects::All {
+                return Err(AppError::new(
+                    ErrorCode::ProjectRestricted,
+                    "Workspace settings need a token for all projects.",
+                ));
+            }
+            if change.rate_limit {
+                return Err(AppError::forbidden("Only owners and admins change the workspace's token rate limit."));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reading the tenant's settings: the same reach as changing them, minus the change.
+pub fn read_tenant(cred: &Credential) -> Result<(), AppError> {
+    change_tenant(cred, TenantChange::default())
+}
+
+/// Suspending or reactivating a person of the workspace.
+pub fn manage_member(cred: &Credential, target_user: &str, target_role: Role) -> Result<(), AppError> {
+    let role = match cred {
+        Credential::Operator => return Ok(()),
+        Credential::Person { user_id, role } if role.can_manage() => {
+            if user_id == target_user {
+                return Err(AppError::new(ErrorCode::Conflict, "You cannot suspend yourself."));
+            }
+            *role
+        }
+        _ => return Err(AppError::forbidden("Only owners and admins can suspend people.")),
+    };
+    if target_role == Role::Owner && role != Role::Owner {
+        return Err(AppError::new(ErrorCode::Conflict, "Only an owner can suspend an owner."));
+    }
+    Ok(())
+}
+
+/// Renaming or deleting a project the credential sees: people who manage the workspace,
+/// tokens with write scope (a project token only reaches its own projects).
+pub fn edit_project(cred: &Credential) -> Result<(), AppError> {
+    match cred {
+        Credential::Person { role, .. } if !role.can_manage() => {
+            Err(AppError::forbidden("Only owners and admins can change projects."))
+        }
+        Credential::Token { reach, .. } if reach.scope < Scope::Write => Err(AppError::insufficient_scope(Scope::Write)),
+        _ => Ok(()),
+    }
+}
+
+/// Creating a project: write scope and tenant-wide reach (a project token gets 403
+/// `project_restricted`); people who manage the workspace.
+pub fn create_project(cred: &Credential) -> Result<(), AppError> {
+    match cred {
+        Credential::Operator => Ok(()),
+        Credential::Person { role, .. } if role.can_manage() => Ok(()),
+        Credential::Person { .. } => Err(AppError::forbidden("Only owners and admins can create projects.")),
+        Credential::Token { reach, .. } if reach.scope < Scope::Write => Err(AppError::insufficient_scope(Scope::Write)),
+        Credential::Token { reach, .. } if reach.projects != Projects::All => {
+            Err(AppError::new(ErrorCode::ProjectRestricted, "A project token cannot create projects."))
+        }
+        Credential::Token { .. } => Ok(()),
+    }
+}
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

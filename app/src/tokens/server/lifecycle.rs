@@ -1,0 +1,601 @@
+//! The one place that changes a token: create, edit, disable, enable, revoke, rotate,
+//! retire, leak. Each change asks `policy` first and writes its audit entry in the same
+//! transaction. `auth` and the doors call these; nothing else writes a token's status.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{
+    format,
+    service::{self, load, summary, tenant_of, Extras},
+    store::{self, TokenRow},
+};
+use crate::{
+    actor::{Actor, RequestMeta, TokenPrincipal},
+    audit::{server as audit, AuditAction, Party},
+    db::{new_id, now, timestamp},
+    error::AppError,
+    people::server::password,
+    policy::{self, Projects, Reach, TokenFacts},
+    projects::normalize_key,
+    state::AppState,
+    tokens::{
+        normalize_name, normalize_scopes, top_scope, CreateToken, CreatedToken, ExpiresIn, Expiry, RetireOld,
+        RotateToken, Scope, TokenState, TokenStatus, TokenSummary, UpdateToken, RATE_LIMIT_MAX,
+    },
+};
+
+/// However a rotation was asked for, the old token stops within this many seconds.
+pub const RETIRE_CEILING_SECS: i64 = 7 * 86_400;
+
+/// The states a token can be changed from while it still works.
+const LIVE: [TokenState; 2] = [TokenState::Active, TokenState::Disabled];
+
+fn target(row: &TokenRow) -> Party {
+    Party { kind: "token".into(), id: Some(row.id.clone()), label: Some(format!("{} ({})", row.prefix.masked(), row.name)) }
+}
+
+/// A token's row and project ids as the rules see them.
+pub(super) fn facts(row: &TokenRow, project_ids: Option<Vec<String>>) -> TokenFacts {
+    TokenFacts {
+        id: row.id.clone(),
+        reach: Reach {
+            scope: top_scope(&row.scopes).unwrap_or(Scope::Read),
+            projects: project_ids.map_or(Projects::All, Projects::only),
+            expires_at: row.expires_at,
+            owner: row.owner,
+        },
+        rate_limit: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
+    }
+}
+
+/// The project ids and keys of a restricted token (`None`: all projects).
+async fn projects_of(state: &AppState, row: &TokenRow) -> Result<Option<(Vec<String>, Vec<String>)>, AppError> {
+    if row.all_projects {
+        return Ok(None);
+    }
+    let rows = store::project_keys(&state.db, &[row.id.as_str()]).await?;
+    Ok(Some(rows.into_iter().map(|(_, id, key)| (id, key)).unzip()))
+}
+
+/// Validates a requested project list against the tenant; returns (ids, keys).
+async fn resolve_projects(
+    state: &AppState,
+    tenant_id: &str,
+    requested: Option<&[String]>,
+) -> Result<Option<(Vec<String>, Vec<String>)>, AppError> {
+    let Some(requested) = requested else { return Ok(None) };
+    if requested.is_empty() {
+        return Err(AppError::invalid("Choose at least one project, or null for all projects."));
+    }
+    let mut keys = Vec::new();
+    for key in requested {
+        let key = normalize_key(key)?;
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let found = store::projects_by_keys(&state.db, tenant_id, &keys).await?;
+    if let Some(missing) = keys.iter().find(|k| !found.iter().any(|(_, fk)| fk == *k)) {
+        return Err(AppError::invalid(format!("There is no project with key {missing}.")));
+    }
+    Ok(Some(found.into_iter().unzip()))
+}
+
+fn policy_of(expiry: Expiry) -> &'static str {
+    match expiry {
+        Expiry::In(choice) => choice.as_str(),
+        Expiry::At(_) => "custom",
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Records `action` about the token `row` (its projects scope the entry) inside `tx`.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    now: i64,
+    action: AuditAction,
+    actor: &Actor,
+    row: &TokenRow,
+    project_ids: &[String],
+    meta: &RequestMeta,
+    details: Option<serde_json::Value>,
+) -> Result<(), AppError> {
+    let event = audit::Event {
+        tenant_id: &row.tenant_id,
+        action,
+        actor,
+        target: Some(target(row)),
+        meta,
+        details,
+        projects: project_ids,
+    };
+    audit::record(tx, now, event).await
+}
+
+struct NewToken<'a> {
+    tenant_id: &'a str,
+    name: &'a str,
+    scopes: &'a [Scope],
+    project_ids: Option<&'a [String]>,
+    expires_at: Option<i64>,
+    expiry_policy: &'a str,
+    replaces_id: Option<&'a str>,
+    owner: crate::tokens::TokenOwner,
+}
+
+/// Inserts a fresh token (new prefix on collision) inside `tx`; returns its row and the
+/// full token, which exists nowhere else.
+async fn mint(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Actor,
+    new: NewToken<'_>,
+    now: i64,
+) -> Result<(TokenRow, String), AppError> {
+    for _ in 0..8 {
+        let token = format::generate(&format::random_prefix());
+        let hash = password::hash(token.secret().to_owned(), state.settings.bcrypt_cost).await?;
+        let id = new_id();
+        let row = store::NewToken {
+            id: &id,
+            tenant_id: new.tenant_id,
+            prefix: token.prefix(),
+            secret_hash: &hash,
+            name: new.name,
+            scopes: new.scopes,
+            project_ids: new.project_ids,
+            created_by: actor.user_id(),
+            created_at: now,
+            expires_at: new.expires_at,
+            expiry_policy: new.expiry_policy,
+            replaces_id: new.replaces_id,
+            owner: new.owner,
+        };
+        if store::insert(tx, &row).await? {
+            let row = store::find(&mut **tx, new.tenant_id, &id).await?.ok_or_else(AppError::internal)?;
+            return Ok((row, token.expose()));
+        }
+    }
+    tracing::error!("could not find a free token prefix in 8 tries");
+    Err(AppError::internal())
+}
+
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    req: CreateToken,
+) -> Result<CreatedToken, AppError> {
+    let cred = actor.credential();
+    let tenant_id = tenant_of(actor)?.to_string();
+    cred.minting_reach()?;
+    let name = normalize_name(&req.name)?;
+    let scopes = normalize_scopes(&req.scopes)?;
+    let projects = resolve_projects(state, &tenant_id, req.projects.as_deref()).await?;
+    let expiry = Expiry::from_request(req.expires_in, req.expires_at)?;
+    let now = now();
+    let expires_at = expiry.resolve(timestamp(now))?.map(OffsetDateTime::unix_timestamp);
+    let expires_at = policy::bound_expiry(&cred, expires_at)?;
+    let reach = Reach {
+        scope: top_scope(&scopes).unwrap_or(Scope::Read),
+        projects: projects.as_ref().map_or(Projects::All, |(ids, _)| Projects::only(ids.iter().cloned())),
+        expires_at,
+        owner: req.owner,
+    };
+    policy::create_token(&cred, &reach)?;
+
+    let ids = projects.as_ref().map(|(ids, _)| ids.as_slice());
+    let mut tx = state.db.begin().await?;
+    let new = NewToken {
+        tenant_id: &tenant_id,
+        name: &name,
+        scopes: &scopes,
+        project_ids: ids,
+        expires_at,
+        expiry_policy: policy_of(expiry),
+        replaces_id: None,
+        owner: req.owner,
+    };
+    let (row, token) = mint(state, &mut tx, actor, new, now).await?;
+    let details = json!({
+        "scopes": scopes, "projects": projects.as_ref().map(|(_, keys)| keys), "owner": req.owner,
+        "expires_at": expires_at.map(timestamp).map(rfc3339),
+    });
+    record(&mut tx, now, AuditAction::TokenCreated, actor, &row, ids.unwrap_or_default(), meta, Some(details)).await?;
+    tx.commit().await?;
+    let summary = summary(&row, projects.map(|(_, keys)| keys), now, Extras::default());
+    Ok(CreatedToken { summary, token })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    Disable,
+    Enable,
+    Revoke,
+}
+
+pub async fn set_status(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    transition: Transition,
+) -> Result<TokenSummary, AppError> {
+    let cred = actor.credential();
+    cred.minting_reach()?;
+    let row = load(state, actor, id).await?;
+    let projects = projects_of(state, &row).await?;
+    policy::change_status(&cred, &facts(&row, projects.clone().map(|(ids, _)| ids)))?;
+    let now = now();
+    let (from, to, action): (&[TokenState], TokenState, AuditAction) = match (transition, row.status_at(now)) {
+        (_, TokenStatus::Revoked) if transition != Transition::Revoke => {
+            return Err(AppError::conflict("The token is revoked; that is final. Create a new one."));
+        }
+        (Transition::Revoke, TokenStatus::Revoked) => return service::get(state, actor, id).await,
+        (Transition::Revoke, _) => (&LIVE, TokenState::Revoked, AuditAction::TokenRevoked),
+        (_, TokenStatus::Expired) => {
+            return Err(AppError::conflict("The token has expired. Rotate it or create a new one."));
+        }
+        (Transition::Disable, TokenStatus::Disabled) | (Transition::Enable, TokenStatus::Active) => {
+            return service::get(state, actor, id).await;
+        }
+        (Transition::Disable, _) => (&[TokenState::Active], TokenState::Disabled, AuditAction::TokenDisabled),
+        (Transition::Enable, _) => (&[TokenState::Disabled], TokenState::Active, AuditAction::TokenEnabled),
+    };
+    let mut tx = state.db.begin().await?;
+    if store::transition(&mut tx, &row.id, from, to, now).await? {
+        let ids = projects.map(|(ids, _)| ids).unwrap_or_default();
+        record(&mut tx, now, action, actor, &row, &ids, meta, None).await?;
+        tx.commit().await?;
+    } else {
+        // Someone else changed it first; report what it is now.
+        tx.rollback().await?;
+    }
+    service::get(state, actor, id).await
+}
+
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    req: UpdateToken,
+) -> Result<TokenSummary, AppError> {
+    update_because(state, actor, meta, id, req, None).await
+}
+
+/// Lowers a token's scopes to `to` (the least-privilege hint's one click). Only ever
+/// lowers; audit-logged as `token.scope_reduced` with before and after.
+pub async fn reduce_scope(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    to: Scope,
+) -> Result<TokenSummary, AppError> {
+    actor.credential().minting_reach()?;
+    let row = load(state, actor, id).await?;
+    if top_scope(&row.scopes).is_none_or(|top| to >= top) {
+        return Err(AppError::invalid(format!(
+            "The token's scopes are already {}; reducing only lowers them.",
+            store::scopes_to_text(&row.scopes)
+        )));
+    }
+    let change = UpdateToken { scopes: Some(vec![to]), ..Default::default() };
+    update_because(state, actor, meta, id, change, Some("least_privilege")).await
+}
+
+/// The rate limit a token may set on another: the tenant's default, else the server's.
+async fn rate_ceiling(state: &AppState, tenant_id: &str) -> Result<u32, AppError> {
+    let tenant = crate::tenants::server::load(&state.db, tenant_id).await?;
+    Ok(tenant.token_rate_limit_per_minute.unwrap_or(state.settings.guard.default_rate_limit))
+}
+
+async fn update_because(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    req: UpdateToken,
+    reason: Option<&str>,
+) -> Result<TokenSummary, AppError> {
+    let cred = actor.credential();
+    cred.minting_reach()?;
+    let row = load(state, actor, id).await?;
+    let now = now();
+    match row.status_at(now) {
+        TokenStatus::Revoked => return Err(AppError::conflict("The token is revoked; it cannot be changed.")),
+        TokenStatus::Expired => return Err(AppError::conflict("The token has expired; rotate it instead.")),
+        _ => {}
+    }
+    let before_projects = projects_of(state, &row).await?;
+    let name = req.name.as_deref().map(normalize_name).transpose()?.unwrap_or_else(|| row.name.clone());
+    let scopes = match &req.scopes {
+        Some(scopes) => normalize_scopes(scopes)?,
+        None => row.scopes.clone(),
+    };
+    let after_projects = match &req.projects {
+        Some(requested) => resolve_projects(state, &row.tenant_id, requested.as_deref()).await?,
+        None => before_projects.clone(),
+    };
+    let expiry_changed = req.expires_in.is_some() || req.expires_at.is_some();
+    let (expires_at, expiry_policy) = if expiry_changed {
+        let expiry = Expiry::from_request(req.expires_in, req.expires_at)?;
+        let at = expiry.resolve(timestamp(now))?.map(OffsetDateTime::unix_timestamp);
+        (policy::bound_expiry(&cred, at)?, policy_of(expiry).to_string())
+    } else {
+        (row.expires_at, row.expiry_policy.clone())
+    };
+    let rate_limit = match req.rate_limit_per_minute {
+        Some(Some(n)) if !(1..=RATE_LIMIT_MAX).contains(&n) => {
+            return Err(AppError::invalid(format!("rate_limit_per_minute must be between 1 and {RATE_LIMIT_MAX}.")));
+        }
+        Some(limit) => limit.map(i64::from),
+        None => row.rate_limit,
+    };
+    let before = facts(&row, before_projects.clone().map(|(ids, _)| ids));
+    let mut after = facts(&row, after_projects.clone().map(|(ids, _)| ids));
+    after.reach.scope = top_scope(&scopes).unwrap_or(Scope::Read);
+    after.reach.expires_at = expires_at;
+    after.rate_limit = rate_limit.and_then(|n| u32::try_from(n).ok());
+    let ceiling = if after.rate_limit != before.rate_limit { rate_ceiling(state, &row.tenant_id).await? } else { 0 };
+    policy::edit_token(&cred, &before, &after, ceiling)?;
+
+    let mut tx = state.db.begin().await?;
+    let changes = store::Changes {
+        name: &name,
+        scopes: &scopes,
+        all_projects: after_projects.is_none(),
+        expires_at,
+        expiry_policy: &expiry_policy,
+        rate_limit,
+    };
+    store::update(&mut tx, &row.id, &changes).await?;
+    if req.projects.is_some() {
+        let ids = after_projects.as_ref().map(|(ids, _)| ids.as_slice()).unwrap_or_default();
+        store::set_projects(&mut tx, &row.id, ids).await?;
+    }
+    let mut changed_before = serde_json::Map::new();
+    let mut changed_after = serde_json::Map::new();
+    let mut note = |field: &str, b: serde_json::Value, a: serde_json::Value| {
+        if b != a {
+            changed_before.insert(field.into(), b);
+            changed_after.insert(field.into(), a);
+        }
+    };
+    let keys = |p: &Option<(Vec<String>, Vec<String>)>| p.as_ref().map(|(_, keys)| keys.clone());
+    note("name", json!(row.name), json!(name));
+    note("scopes", json!(row.scopes), json!(scopes));
+    note("projects", json!(keys(&before_projects)), json!(keys(&after_projects)));
+    note("expires_at", json!(row.expires_at.map(timestamp).map(rfc3339)), json!(expires_at.map(timestamp).map(rfc3339)));
+    note("rate_limit_per_minute", json!(row.rate_limit), json!(rate_limit));
+    if !changed_after.is_empty() {
+        let action = if reason.is_some() {
+            AuditAction::TokenScopeReduced
+        } else if changed_after.len() == 1 && changed_after.contains_key("name") {
+            AuditAction::TokenRenamed
+        } else {
+            AuditAction::TokenUpdated
+        };
+        let mut details = json!({ "before": changed_before, "after": changed_after });
+        if let Some(reason) = reason {
+            details["reason"] = json!(reason);
+        }
+        // About the projects the token reached before and after; tenant-wide if either was all.
+        let ids: Vec<String> = match (before.reach.projects.ids(), after.reach.projects.ids()) {
+            (Some(b), Some(a)) => b.union(a).cloned().collect(),
+            _ => Vec::new(),
+        };
+        record(&mut tx, now, action, actor, &row, &ids, meta, Some(details)).await?;
+    }
+    tx.commit().await?;
+    service::get(state, actor, id).await
+}
+
+/// Why a token may not be rotated now because of a rotation already under way.
+async fn rotation_conflict(state: &AppState, old: &TokenRow, now: i64) -> Result<Option<String>, AppError> {
+    // Waiting to take over from an older token: rotating it would keep that one alive.
+    if let (Some(older_id), None) = (&old.replaces_id, old.last_used_at) {
+        let older = store::find(&state.db, &old.tenant_id, older_id).await?;
+        if older.is_some_and(|o| o.status_at(now) != TokenStatus::Revoked) {
+            return Ok(Some(
+                "This token is waiting to take over from the one it replaced: use it once, or revoke the older \
+                 token, before rotating it."
+                    .into(),
+            ));
+        }
+    }
+    // Already being replaced by a token that still works.
+    for (_, new_id, new_prefix) in store::replacements(&state.db, &[old.id.as_str()]).await? {
+        let new = store::find(&state.db, &old.tenant_id, &new_id).await?;
+        if new.is_some_and(|n| n.status_at(now) != TokenStatus::Revoked) && old.status_at(now) != TokenStatus::Revoked {
+            return Ok(Some(format!(
+                "This token is already being replaced by {}; revoke that one to rotate again.",
+                crate::tokens::masked(&new_prefix)
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// A new token with the old one's name, scopes, projects and expiry policy. The old one
+/// stops on the new one's first use, when its window ends, or now — and in any case
+/// within `RETIRE_CEILING_SECS`, which a later rotation never extends.
+pub async fn rotate(
+    state: &AppState,
+    actor: &Actor,
+    meta: &RequestMeta,
+    id: &str,
+    req: RotateToken,
+) -> Result<CreatedToken, AppError> {
+    let cred = actor.credential();
+    cred.minting_reach()?;
+    let old = load(state, actor, id).await?;
+    let now = now();
+    if old.status_at(now) == TokenStatus::Revoked {
+        return Err(AppError::conflict("The token is revoked; create a new one instead."));
+    }
+    let projects = projects_of(state, &old).await?;
+    let old_facts = facts(&old, projects.clone().map(|(ids, _)| ids));
+    let expires_at = match old.expiry_policy.as_str() {
+        "30d" => ExpiresIn::Days30.duration(),
+        "90d" => ExpiresIn::Days90.duration(),
+        "custom" => old.expires_at.map(|at| time::Duration::seconds(at - old.created_at)),
+        _ => None,
+    }
+    .map(|d| now + d.whole_seconds());
+    let expires_at = policy::bound_expiry(&cred, expires_at)?;
+    let new_reach = Reach { expires_at, ..old_facts.reach.clone() };
+    policy::rotate_token(&cred, &old_facts, &new_reach)?;
+    if let Some(why) = rotation_conflict(state, &old, now).await? {
+        return Err(AppError::conflict(why));
+    }
+
+    let ids = projects.as_ref().map(|(ids, _)| ids.as_slice());
+    let mut tx = state.db.begin().await?;
+    let new = NewToken {
+        tenant_id: &old.tenant_id,
+        name: &old.name,
+        scopes: &old.scopes,
+        project_ids: ids,
+        expires_at,
+        expiry_policy: &old.expiry_policy,
+        replaces_id: Some(&old.id),
+        owner: old.owner,
+    };
+    let (new, token) = mint(state, &mut tx, actor, new, now).await?;
+    let ceiling = now + RETIRE_CEILING_SECS;
+    match req.old_token {
+        RetireOld::Now => {
+            store::transition(&mut tx, &old.id, &LIVE, TokenState::Revoked, now).await?;
+        }
+        RetireOld::OneHour | RetireOld::OneDay => {
+            let window = req.old_token.window().expect("windowed modes have a window");
+            store::set_retire_at(&mut tx, &old.id, (now + window.whole_seconds()).min(ceiling), false).await?;
+        }
+        RetireOld::UntilFirstUse => store::set_retire_at(&mut tx, &old.id, ceiling, true).await?,
+    }
+    let mode = serde_json::to_value(req.old_token).unwrap_or_default();
+    let details = json!({ "new_token": new.prefix.masked(), "old_token": mode });
+    let project_ids = ids.unwrap_or_default();
+    record(&mut tx, now, AuditAction::TokenRotated, actor, &old, project_ids, meta, Some(details)).await?;
+    if req.old_token == RetireOld::Now {
+        let details = Some(json!({ "reason": "rotated" }));
+        record(&mut tx, now, AuditAction::TokenRevoked, actor, &old, project_ids, meta, details).await?;
+    }
+    tx.commit().await?;
+    let summary = summary(&new, projects.map(|(_, keys)| keys), now, Extras::default());
+    Ok(CreatedToken { summary, token })
+}
+
+/// Revokes a token for `reason`, by `actor`, exactly once whichever instance gets here
+/// first; returns whether this call did it.
+async fn revoke_once(
+    state: &AppState,
+    token: &TokenRow,
+    actor: &Actor,
+    action: AuditAction,
+    meta: &RequestMeta,
+    details: serde_json::Value,
+    now: i64,
+) -> Result<bool, AppError> {
+    let project_ids = match projects_of(state, token).await? {
+        Some((ids, _)) => ids,
+        None => Vec::new(),
+    };
+    let mut tx = state.db.begin().await?;
+    let done = store::transition(&mut tx, &token.id, &LIVE, TokenState::Revoked, now).await?;
+    if done {
+        record(&mut tx, now, action, actor, token, &project_ids, meta, Some(details)).await?;
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Revokes a token whose rotation window (or ceiling) has closed.
+pub async fn retire(state: &AppState, token: &TokenRow, meta: &RequestMeta, now: i64) -> Result<(), AppError> {
+    let details = json!({ "reason": "rotation window ended" });
+    revoke_once(state, token, &Actor::System, AuditAction::TokenRevoked, meta, details, now).await.map(drop)
+}
+
+/// The first use of a rotated token revokes the one it replaced, unless that one was
+/// given a window of its own.
+pub async fn retire_replaced(
+    state: &AppState,
+    new: &TokenPrincipal,
+    old_id: &str,
+    meta: &RequestMeta,
+    now: i64,
+) -> Result<(), AppError> {
+    let Some(old) = store::find(&state.db, &new.tenant_id, old_id).await? else { return Ok(()) };
+    let on_first_use = old.retire_on_first_use || old.retire_at.is_none();
+    if !on_first_use || old.status == TokenState::Revoked {
+        return Ok(());
+    }
+    let details = json!({ "reason": "replacement token first used" });
+    let actor = Actor::Token(Box::new(new.clone()));
+    revoke_once(state, &old, &actor, AuditAction::TokenRevoked, meta, details, now).await.map(drop)
+}
+
+/// Audits a use after expiry, at most once an hour per token and instance.
+pub async fn note_use_after_expiry(state: &AppState, token: &TokenRow, meta: &RequestMeta, now: i64) {
+    {
+        let mut logged = state.expired_use_logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.get(&token.id).is_some_and(|at| *at > now - 3600) {
+            return;
+        }
+        if logged.len() > 10_000 {
+            logged.clear();
+        }
+        logged.insert(token.id.clone(), now);
+    }
+    let result = async {
+        let project_ids = projects_of(state, token).await?.map(|(ids, _)| ids).unwrap_or_default();
+        let mut tx = state.db.begin().await?;
+        let action = AuditAction::TokenUsedAfterExpiry;
+        record(&mut tx, now, action, &Actor::System, token, &project_ids, meta, None).await?;
+        tx.commit().await?;
+        Ok::<_, AppError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not audit a use after expiry");
+    }
+}
+
+pub const LEAK_REPORT_MAX: usize = 20;
+
+/// Revokes every reported token that is real and live. Every well-formed token costs one
+/// bcrypt check (against a dummy hash when its prefix is unknown) on the leak budget's own
+/// permits, so neither timing nor load says which existed. Runs after the answer.
+pub async fn report_leaked(
+    state: &AppState,
+    tokens: &[String],
+    source: Option<&str>,
+    url: Option<&str>,
+    meta: &RequestMeta,
+) {
+    let mut seen = Vec::new();
+    for presented in tokens.iter().take(LEAK_REPORT_MAX) {
+        let Some(parsed) = format::parse(presented.trim()) else { continue };
+        if seen.contains(&parsed.prefix().to_string()) {
+            continue;
+        }
+        seen.push(parsed.prefix().to_string());
+        let row = store::find_for_auth(&state.db, parsed.prefix(), "").await.ok().flatten();
+        let hash = row.as_ref().map_or_else(|| state.dummy_hash.to_string(), |r| r.secret_hash.clone());
+        let matches = state.guard.verify_leak(parsed.secret().to_owned(), hash).await;
+        let Some(row) = row.filter(|_| matches) else { continue };
+        let details = json!({ "source": source, "url": url });
+        let result =
+            revoke_once(state, &row.token, &Actor::System, AuditAction::TokenLeaked, meta, details, now()).await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not revoke a leaked token");
+        }
+    }
+}
