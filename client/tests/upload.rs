@@ -6,7 +6,7 @@ use app::{
     actor::{Actor, RequestMeta},
     people::server::service as people,
     state::Settings,
-    tokens::{server::service as tokens, CreateToken},
+    tokens::{server::lifecycle as tokens, CreateToken},
 };
 use serde_json::json;
 use server::{Application, Config};

@@ -2,11 +2,13 @@
 
 mod helpers;
 
+mod authority;
 mod cli;
 mod crash;
 mod health;
 mod insights;
 mod limits;
+mod matrix;
 mod metrics;
 mod openapi;
 mod people;

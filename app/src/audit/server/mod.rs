@@ -136,7 +136,18 @@ async fn fetch(db: &Db, q: Query<'_>) -> Result<Vec<AuditEntry>, AppError> {
             query = query.bind(id.clone());
         }
     }
-    Ok(query.fetch_all(db).await?.into_iter().map(entry).collect())
+    let mut entries: Vec<AuditEntry> = query.fetch_all(db).await?.into_iter().map(entry).collect();
+    if let AuditView::Projects(_) = q.view {
+        // People are tenant-wide: a project credential sees that a person acted, not who.
+        for e in &mut entries {
+            for party in std::iter::once(&mut e.actor).chain(e.target.as_mut()) {
+                if party.kind == "user" {
+                    party.label = None;
+                }
+            }
+        }
+    }
+    Ok(entries)
 }
 
 fn entry((id, at, action, actor_type, actor_id, actor_label, tt, tid, tl, ip, ua, details): Row) -> AuditEntry {

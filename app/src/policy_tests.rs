@@ -1,0 +1,332 @@
+//! The policy as a table: expected answers written out by hand, the README's "Who may do
+//! what" checked against the functions, and a property test that no sequence of allowed
+//! changes gives a token more reach than the credential making them.
+
+use proptest::prelude::*;
+
+use super::*;
+
+const DAY: i64 = 86_400;
+const NOW: i64 = 1_800_000_000;
+
+fn reach(scope: Scope, projects: &[&str], expires_in_days: Option<i64>, owner: TokenOwner) -> Reach {
+    Reach {
+        scope,
+        projects: if projects.is_empty() { Projects::All } else { Projects::only(projects.iter().copied()) },
+        expires_at: expires_in_days.map(|d| NOW + d * DAY),
+        owner,
+    }
+}
+
+fn token(id: &str, reach: Reach, siem: bool) -> Credential {
+    Credential::Token { id: id.into(), reach, siem, creator_manages: true }
+}
+
+fn person(role: Role) -> Credential {
+    Credential::Person { user_id: format!("{role:?}"), role }
+}
+
+/// The credentials of the table, by name.
+fn credentials() -> Vec<(&'static str, Credential)> {
+    use Scope::*;
+    use TokenOwner::*;
+    vec![
+        ("owner", person(Role::Owner)),
+        ("admin", person(Role::Admin)),
+        ("member", person(Role::Member)),
+        ("admin token", token("t-admin", reach(Admin, &[], None, User), false)),
+        ("write token", token("t-write", reach(Write, &[], None, User), false)),
+        ("read token", token("t-read", reach(Read, &[], None, User), false)),
+        ("project admin token", token("t-proj", reach(Admin, &["P1"], None, User), false)),
+        ("30-day admin token", token("t-30d", reach(Admin, &[], Some(30), User), false)),
+        ("workspace admin token", token("t-ws", reach(Admin, &[], None, Workspace), false)),
+        ("SIEM key", token("t-siem", reach(Read, &[], None, User), true)),
+    ]
+}
+
+/// Targets: a narrower token, a wider one (a never-expiring workspace admin token), one
+/// restricted to another project.
+fn targets() -> [TokenFacts; 3] {
+    use Scope::*;
+    use TokenOwner::*;
+    let facts = |id: &str, reach| TokenFacts { id: id.into(), reach, rate_limit: None };
+    [
+        facts("narrow", reach(Read, &["P1"], Some(10), User)),
+        facts("wide", reach(Admin, &[], None, Workspace)),
+        facts("other", reach(Write, &["P2"], None, User)),
+    ]
+}
+
+fn short(result: Result<(), AppError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(e) => match e.code {
+            ErrorCode::InsufficientScope => "scope",
+            ErrorCode::ProjectRestricted => "project",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RestrictedEndpoint => "siem",
+            ErrorCode::Conflict => "conflict",
+            other => other.as_str(),
+        },
+    }
+}
+
+#[test]
+fn token_actions_by_credential_and_target() {
+    // create / change status / rename, each on [narrow, wide, other project].
+    let expected: &[(&str, [&str; 3])] = &[
+        ("owner", ["ok", "ok", "ok"]),
+        ("admin", ["ok", "ok", "ok"]),
+        ("member", ["forbidden", "forbidden", "forbidden"]),
+        ("admin token", ["ok", "scope", "ok"]),
+        ("write token", ["scope", "scope", "scope"]),
+        ("read token", ["scope", "scope", "scope"]),
+        ("project admin token", ["ok", "project", "project"]),
+        ("30-day admin token", ["ok", "scope", "scope"]),
+        ("workspace admin token", ["ok", "ok", "ok"]),
+        ("SIEM key", ["siem", "siem", "siem"]),
+    ];
+    let creds = credentials();
+    assert_eq!(creds.len(), expected.len());
+    for ((name, cred), (expected_name, cells)) in creds.iter().zip(expected) {
+        assert_eq!(name, expected_name);
+        for (target, want) in targets().iter().zip(cells) {
+            assert_eq!(short(create_token(cred, &target.reach)), *want, "{name} creates {}", target.id);
+            assert_eq!(short(change_status(cred, target)), *want, "{name} disables {}", target.id);
+            let renamed = target.clone();
+            assert_eq!(short(edit_token(cred, target, &renamed, 1200)), *want, "{name} renames {}", target.id);
+            assert_eq!(short(rotate_token(cred, target, &target.reach)), *want, "{name} rotates {}", target.id);
+        }
+    }
+}
+
+#[test]
+fn edits_never_widen_and_tokens_never_touch_their_own_limits() {
+    let creds = credentials();
+    let by = |n: &str| creds.iter().find(|(name, _)| *name == n).map(|(_, c)| c.clone()).unwrap();
+    let never_read = TokenFacts {
+        id: "x".into(),
+        reach: reach(Scope::Read, &[], None, TokenOwner::User),
+        rate_limit: None,
+    };
+    // A 30-day admin token may not raise a never-expiring read token to admin.
+    let mut raised = never_read.clone();
+    raised.reach.scope = Scope::Admin;
+    assert_eq!(short(edit_token(&by("30-day admin token"), &never_read, &raised, 1200)), "scope");
+    // An admin token may; but not widen a project token to all projects if it is a project token.
+    assert_eq!(short(edit_token(&by("admin token"), &never_read, &raised, 1200)), "ok");
+    let p1 = TokenFacts { id: "p".into(), reach: reach(Scope::Read, &["P1"], None, TokenOwner::User), rate_limit: None };
+    let mut all = p1.clone();
+    all.reach.projects = Projects::All;
+    assert_eq!(short(edit_token(&by("project admin token"), &p1, &all, 1200)), "project");
+    // A person's token may not turn a token into a workspace token.
+    let mut ws = never_read.clone();
+    ws.reach.owner = TokenOwner::Workspace;
+    assert_eq!(short(edit_token(&by("admin token"), &never_read, &ws, 1200)), "scope");
+    // Rate limits: never its own, others' up to the ceiling; people set any.
+    let me = TokenFacts { id: "t-admin".into(), reach: reach(Scope::Admin, &[], None, TokenOwner::User), rate_limit: None };
+    let fast = |f: &TokenFacts, n| TokenFacts { rate_limit: Some(n), ..f.clone() };
+    assert_eq!(short(edit_token(&by("admin token"), &me, &fast(&me, 10), 1200)), "forbidden");
+    assert_eq!(short(edit_token(&by("admin token"), &never_read, &fast(&never_read, 1200), 1200)), "ok");
+    assert_eq!(short(edit_token(&by("admin token"), &never_read, &fast(&never_read, 1_000_000), 1200)), "forbidden");
+    assert_eq!(short(edit_token(&by("admin"), &never_read, &fast(&never_read, 1_000_000), 1200)), "ok");
+    // Expiry: cut to the credential's, never "never" from an expiring token.
+    assert_eq!(bound_expiry(&by("30-day admin token"), Some(NOW + 90 * DAY)).unwrap(), Some(NOW + 30 * DAY));
+    assert_eq!(short(bound_expiry(&by("30-day admin token"), None).map(drop)), "scope");
+    assert_eq!(bound_expiry(&by("admin"), None).unwrap(), None);
+}
+
+#[test]
+fn tenant_audit_member_and_project_rules() {
+    let creds = credentials();
+    let by = |n: &str| creds.iter().find(|(name, _)| *name == n).map(|(_, c)| c.clone()).unwrap();
+    let allowlist = TenantChange { ip_allowlist: true, ..Default::default() };
+    let expected = [
+        ("owner", "ok"),
+        ("admin", "ok"),
+        ("member", "forbidden"),
+        ("admin token", "ok"),
+        ("write token", "scope"),
+        ("read token", "scope"),
+        ("project admin token", "project"),
+        ("30-day admin token", "ok"),
+        ("workspace admin token", "ok"),
+        ("SIEM key", "siem"),
+    ];
+    for (name, want) in expected {
+        assert_eq!(short(change_tenant(&by(name), allowlist)), want, "{name}");
+    }
+    let hosts = TenantChange { hosts: true, ..Default::default() };
+    for (name, cred) in &creds {
+        assert_eq!(short(change_tenant(cred, hosts)), "forbidden", "{name} grants a host");
+    }
+    assert_eq!(short(change_tenant(&Credential::Operator, hosts)), "ok");
+    let rate = TenantChange { rate_limit: true, ..Default::default() };
+    assert_eq!(short(change_tenant(&by("admin token"), rate)), "forbidden");
+    assert_eq!(short(change_tenant(&by("admin"), rate)), "ok");
+
+    assert_eq!(read_audit(&by("admin token")).unwrap(), AuditView::All);
+    assert_eq!(read_audit(&by("SIEM key")).unwrap(), AuditView::All);
+    assert_eq!(read_audit(&by("project admin token")).unwrap(), AuditView::Projects(["P1".to_string()].into()));
+    let siem_p1 = token("s", reach(Scope::Read, &["P1"], None, TokenOwner::User), true);
+    assert_eq!(read_audit(&siem_p1).unwrap(), AuditView::Projects(["P1".to_string()].into()));
+    assert_eq!(short(read_audit(&by("write token")).map(drop)), "scope");
+    assert_eq!(short(read_audit(&by("member")).map(drop)), "forbidden");
+
+    assert_eq!(short(manage_member(&by("admin"), "someone", Role::Member)), "ok");
+    assert_eq!(short(manage_member(&by("admin"), "someone", Role::Owner)), "conflict");
+    assert_eq!(short(manage_member(&by("owner"), "Owner", Role::Owner)), "conflict", "not yourself");
+    assert_eq!(short(manage_member(&by("member"), "someone", Role::Member)), "forbidden");
+    assert_eq!(short(manage_member(&by("admin token"), "someone", Role::Member)), "forbidden");
+    assert_eq!(short(manage_member(&Credential::Operator, "someone", Role::Owner)), "ok");
+
+    assert_eq!(short(create_project(&by("write token"))), "ok");
+    assert_eq!(short(create_project(&by("read token"))), "scope");
+    assert_eq!(short(create_project(&by("project admin token"))), "project");
+    assert_eq!(short(create_project(&by("member"))), "forbidden");
+}
+
+/// The README's "Who may do what", as the functions answer it.
+fn who_may_do_what() -> String {
+    let columns: Vec<(&str, Credential)> = credentials()
+        .into_iter()
+        .filter(|(n, _)| !matches!(*n, "30-day admin token" | "workspace admin token"))
+        .collect();
+    let cell = |results: Vec<Result<(), AppError>>| {
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        match ok {
+            0 => "no",
+            n if n == results.len() => "yes",
+            _ => "within its reach",
+        }
+    };
+    type Row = (&'static str, Box<dyn Fn(&Credential) -> Vec<Result<(), AppError>>>);
+    let rows: Vec<Row> = vec![
+        ("Create a token", Box::new(|c| targets().iter().map(|t| create_token(c, &t.reach)).collect())),
+        ("Edit, disable, enable, revoke a token", Box::new(|c| targets().iter().map(|t| change_status(c, t)).collect())),
+        ("Rotate a token", Box::new(|c| targets().iter().map(|t| rotate_token(c, t, &t.reach)).collect())),
+        (
+            "Read the audit log",
+            Box::new(|c| {
+                vec![match read_audit(c) {
+                    Ok(AuditView::All) => Ok(()),
+                    Ok(AuditView::Projects(_)) => Err(AppError::forbidden("partial")),
+                    Err(e) => Err(e),
+                }, read_audit(c).map(drop)]
+            }),
+        ),
+        (
+            "Change workspace settings (allowlist, AI)",
+            Box::new(|c| vec![change_tenant(c, TenantChange { ip_allowlist: true, ai: true, ..Default::default() })]),
+        ),
+        (
+            "Set the workspace's token rate limit",
+            Box::new(|c| vec![change_tenant(c, TenantChange { rate_limit: true, ..Default::default() })]),
+        ),
+        ("Grant host names", Box::new(|c| vec![change_tenant(c, TenantChange { hosts: true, ..Default::default() })])),
+        (
+            "Suspend people",
+            Box::new(|c| vec![manage_member(c, "x", Role::Member), manage_member(c, "x", Role::Owner)]),
+        ),
+        ("Create a project", Box::new(|c| vec![create_project(c)])),
+    ];
+    let mut out = format!("| action | {} |\n", columns.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" | "));
+    out += &format!("|---|{}\n", "---|".repeat(columns.len()));
+    for (action, answer) in &rows {
+        let cells: Vec<&str> = columns.iter().map(|(_, c)| cell(answer(c))).collect();
+        out += &format!("| {action} | {} |\n", cells.join(" | "));
+    }
+    out
+}
+
+#[test]
+fn readme_who_may_do_what_matches_the_policy() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = "<!-- who-may-do-what: generated by app/src/policy_tests.rs -->\n";
+    let from = readme.find(start).expect("README has the who-may-do-what table") + start.len();
+    let to = readme[from..].find("<!-- /who-may-do-what -->").expect("the table ends") + from;
+    let table = who_may_do_what();
+    assert_eq!(readme[from..to], table, "README's table is out of date; it should read:\n{table}");
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create(Reach),
+    Edit(usize, Reach),
+    Rotate(usize),
+}
+
+fn any_reach() -> impl Strategy<Value = Reach> {
+    let scope = prop_oneof![Just(Scope::Read), Just(Scope::Write), Just(Scope::Admin)];
+    let projects = prop_oneof![
+        Just(Projects::All),
+        proptest::collection::btree_set(prop_oneof![Just("P1"), Just("P2"), Just("P3")], 0..3)
+            .prop_map(|s| Projects::only(s)),
+    ];
+    let expiry = prop_oneof![Just(None), (1i64..120).prop_map(|d| Some(NOW + d * DAY))];
+    let owner = prop_oneof![Just(TokenOwner::User), Just(TokenOwner::Workspace)];
+    (scope, projects, expiry, owner).prop_map(|(scope, projects, expires_at, owner)| Reach {
+        scope,
+        projects,
+        expires_at,
+        owner,
+    })
+}
+
+fn any_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        any_reach().prop_map(Op::Create),
+        (0usize..8, any_reach()).prop_map(|(i, r)| Op::Edit(i, r)),
+        (0usize..8).prop_map(Op::Rotate),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever a token credential tries, every token it made or changed ends within its
+    /// reach; tokens it was refused keep what they had.
+    #[test]
+    fn no_sequence_of_allowed_changes_outgrows_the_credential(
+        cred_reach in any_reach(),
+        existing in proptest::collection::vec(any_reach(), 1..4),
+        ops in proptest::collection::vec(any_op(), 1..24),
+    ) {
+        let cred = token("me", Reach { scope: Scope::Admin, ..cred_reach.clone() }, false);
+        let mine = Reach { scope: Scope::Admin, ..cred_reach };
+        let mut tokens: Vec<(Reach, bool)> = existing.into_iter().map(|r| (r, false)).collect();
+        for op in ops {
+            match op {
+                Op::Create(r) => {
+                    let Ok(at) = bound_expiry(&cred, r.expires_at) else { continue };
+                    let r = Reach { expires_at: at, ..r };
+                    if create_token(&cred, &r).is_ok() {
+                        tokens.push((r, true));
+                    }
+                }
+                Op::Edit(i, r) => {
+                    let i = i % tokens.len();
+                    let before = TokenFacts { id: format!("{i}"), reach: tokens[i].0.clone(), rate_limit: None };
+                    let after = TokenFacts { reach: r.clone(), ..before.clone() };
+                    if edit_token(&cred, &before, &after, 1200).is_ok() {
+                        tokens[i] = (r, true);
+                    }
+                }
+                Op::Rotate(i) => {
+                    let i = i % tokens.len();
+                    let old = TokenFacts { id: format!("{i}"), reach: tokens[i].0.clone(), rate_limit: None };
+                    let Ok(at) = bound_expiry(&cred, old.reach.expires_at) else { continue };
+                    let new = Reach { expires_at: at, ..old.reach.clone() };
+                    if rotate_token(&cred, &old, &new).is_ok() {
+                        tokens.push((new, true));
+                    }
+                }
+            }
+        }
+        for (reach, touched) in &tokens {
+            if *touched {
+                prop_assert!(mine.covers(reach), "{reach:?} outgrew {mine:?}");
+            }
+        }
+    }
+}
