@@ -129,9 +129,9 @@ impl Credential {
             Credential::Token { reach, .. } if reach.scope < Scope::Admin => {
                 Err(AppError::insufficient_scope(Scope::Admin))
             }
-            Credential::Token { creator_manages: false, .. } => Err(AppError::forbidden(
-                "The person who created this token can no longer manage API tokens.",
-            )),
+            Credential::Token { creator_manages: false, .. } => {
+                Err(AppError::forbidden("The person who created this token can no longer manage API tokens."))
+            }
             Credential::Token { reach, .. } => Ok(reach.clone()),
         }
     }
@@ -326,7 +326,9 @@ pub fn edit_project(cred: &Credential) -> Result<(), AppError> {
         Credential::Person { role, .. } if !role.can_manage() => {
             Err(AppError::forbidden("Only owners and admins can change projects."))
         }
-        Credential::Token { reach, .. } if reach.scope < Scope::Write => Err(AppError::insufficient_scope(Scope::Write)),
+        Credential::Token { reach, .. } if reach.scope < Scope::Write => {
+            Err(AppError::insufficient_scope(Scope::Write))
+        }
         _ => Ok(()),
     }
 }
@@ -338,7 +340,9 @@ pub fn create_project(cred: &Credential) -> Result<(), AppError> {
         Credential::Operator => Ok(()),
         Credential::Person { role, .. } if role.can_manage() => Ok(()),
         Credential::Person { .. } => Err(AppError::forbidden("Only owners and admins can create projects.")),
-        Credential::Token { reach, .. } if reach.scope < Scope::Write => Err(AppError::insufficient_scope(Scope::Write)),
+        Credential::Token { reach, .. } if reach.scope < Scope::Write => {
+            Err(AppError::insufficient_scope(Scope::Write))
+        }
         Credential::Token { reach, .. } if reach.projects != Projects::All => {
             Err(AppError::new(ErrorCode::ProjectRestricted, "A project token cannot create projects."))
         }

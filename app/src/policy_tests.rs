@@ -104,18 +104,16 @@ fn token_actions_by_credential_and_target() {
 fn edits_never_widen_and_tokens_never_touch_their_own_limits() {
     let creds = credentials();
     let by = |n: &str| creds.iter().find(|(name, _)| *name == n).map(|(_, c)| c.clone()).unwrap();
-    let never_read = TokenFacts {
-        id: "x".into(),
-        reach: reach(Scope::Read, &[], None, TokenOwner::User),
-        rate_limit: None,
-    };
+    let never_read =
+        TokenFacts { id: "x".into(), reach: reach(Scope::Read, &[], None, TokenOwner::User), rate_limit: None };
     // A 30-day admin token may not raise a never-expiring read token to admin.
     let mut raised = never_read.clone();
     raised.reach.scope = Scope::Admin;
     assert_eq!(short(edit_token(&by("30-day admin token"), &never_read, &raised, 1200)), "scope");
     // An admin token may; but not widen a project token to all projects if it is a project token.
     assert_eq!(short(edit_token(&by("admin token"), &never_read, &raised, 1200)), "ok");
-    let p1 = TokenFacts { id: "p".into(), reach: reach(Scope::Read, &["P1"], None, TokenOwner::User), rate_limit: None };
+    let p1 =
+        TokenFacts { id: "p".into(), reach: reach(Scope::Read, &["P1"], None, TokenOwner::User), rate_limit: None };
     let mut all = p1.clone();
     all.reach.projects = Projects::All;
     assert_eq!(short(edit_token(&by("project admin token"), &p1, &all, 1200)), "project");
@@ -124,7 +122,8 @@ fn edits_never_widen_and_tokens_never_touch_their_own_limits() {
     ws.reach.owner = TokenOwner::Workspace;
     assert_eq!(short(edit_token(&by("admin token"), &never_read, &ws, 1200)), "scope");
     // Rate limits: never its own, others' up to the ceiling; people set any.
-    let me = TokenFacts { id: "t-admin".into(), reach: reach(Scope::Admin, &[], None, TokenOwner::User), rate_limit: None };
+    let me =
+        TokenFacts { id: "t-admin".into(), reach: reach(Scope::Admin, &[], None, TokenOwner::User), rate_limit: None };
     let fast = |f: &TokenFacts, n| TokenFacts { rate_limit: Some(n), ..f.clone() };
     assert_eq!(short(edit_token(&by("admin token"), &me, &fast(&me, 10), 1200)), "forbidden");
     assert_eq!(short(edit_token(&by("admin token"), &never_read, &fast(&never_read, 1200), 1200)), "ok");
@@ -203,16 +202,22 @@ fn who_may_do_what() -> String {
     type Row = (&'static str, Box<dyn Fn(&Credential) -> Vec<Result<(), AppError>>>);
     let rows: Vec<Row> = vec![
         ("Create a token", Box::new(|c| targets().iter().map(|t| create_token(c, &t.reach)).collect())),
-        ("Edit, disable, enable, revoke a token", Box::new(|c| targets().iter().map(|t| change_status(c, t)).collect())),
+        (
+            "Edit, disable, enable, revoke a token",
+            Box::new(|c| targets().iter().map(|t| change_status(c, t)).collect()),
+        ),
         ("Rotate a token", Box::new(|c| targets().iter().map(|t| rotate_token(c, t, &t.reach)).collect())),
         (
             "Read the audit log",
             Box::new(|c| {
-                vec![match read_audit(c) {
-                    Ok(AuditView::All) => Ok(()),
-                    Ok(AuditView::Projects(_)) => Err(AppError::forbidden("partial")),
-                    Err(e) => Err(e),
-                }, read_audit(c).map(drop)]
+                vec![
+                    match read_audit(c) {
+                        Ok(AuditView::All) => Ok(()),
+                        Ok(AuditView::Projects(_)) => Err(AppError::forbidden("partial")),
+                        Err(e) => Err(e),
+                    },
+                    read_audit(c).map(drop),
+                ]
             }),
         ),
         (
@@ -224,10 +229,7 @@ fn who_may_do_what() -> String {
             Box::new(|c| vec![change_tenant(c, TenantChange { rate_limit: true, ..Default::default() })]),
         ),
         ("Grant host names", Box::new(|c| vec![change_tenant(c, TenantChange { hosts: true, ..Default::default() })])),
-        (
-            "Suspend people",
-            Box::new(|c| vec![manage_member(c, "x", Role::Member), manage_member(c, "x", Role::Owner)]),
-        ),
+        ("Suspend people", Box::new(|c| vec![manage_member(c, "x", Role::Member), manage_member(c, "x", Role::Owner)])),
         ("Create a project", Box::new(|c| vec![create_project(c)])),
     ];
     let mut out = format!("| action | {} |\n", columns.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" | "));
@@ -260,8 +262,7 @@ fn any_reach() -> impl Strategy<Value = Reach> {
     let scope = prop_oneof![Just(Scope::Read), Just(Scope::Write), Just(Scope::Admin)];
     let projects = prop_oneof![
         Just(Projects::All),
-        proptest::collection::btree_set(prop_oneof![Just("P1"), Just("P2"), Just("P3")], 0..3)
-            .prop_map(|s| Projects::only(s)),
+        proptest::collection::btree_set(prop_oneof![Just("P1"), Just("P2"), Just("P3")], 0..3).prop_map(Projects::only),
     ];
     let expiry = prop_oneof![Just(None), (1i64..120).prop_map(|d| Some(NOW + d * DAY))];
     let owner = prop_oneof![Just(TokenOwner::User), Just(TokenOwner::Workspace)];

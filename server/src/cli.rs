@@ -9,7 +9,8 @@ use app::{
     state::AppState,
     tokens::{
         server::{lifecycle, service as tokens},
-        CreateToken, ExpiresIn, Scope, TokenOwner},
+        CreateToken, ExpiresIn, Scope, TokenOwner,
+    },
 };
 
 use crate::config::{Config, DatabaseArgs, ServeArgs};

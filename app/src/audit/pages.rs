@@ -4,10 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::audit::{
-    api::list_audit,
-    Party,
-};
+use crate::audit::{api::list_audit, Party};
 
 const URL: &str = "/settings/audit-log";
 

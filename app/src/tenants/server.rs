@@ -128,7 +128,10 @@ pub async fn update(
 pub fn grantable_host(input: &str) -> Result<String, AppError> {
     let host = normalize_host(input);
     let label_ok = |l: &str| {
-        !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
     let dns = host.len() <= 253 && host.contains('.') && host.split('.').all(label_ok);

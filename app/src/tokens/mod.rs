@@ -351,10 +351,14 @@ pub struct TokenSummary {
     /// Set while the token is being replaced by a rotation: the new token's id. The old
     /// one keeps working until the new one is first used (or `retire_at`).
     pub replaced_by: Option<String>,
-    /// When a rotation window ends and the token stops working.
+    /// When a rotation window ends and the token stops working (at the latest 7 days
+    /// after the rotation).
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
     pub retire_at: Option<OffsetDateTime>,
+    /// The rotation retires this token at its replacement's first use (before `retire_at`).
+    #[serde(default)]
+    pub retire_on_first_use: bool,
 }
 
 impl TokenSummary {

@@ -751,10 +751,14 @@ pub fn ApiTokenPage() -> impl IntoView {
                             {t.retiring().then(|| view! {
                                 <p class="banner warning retiring" role="status">
                                     {retiring_text(&t)} ". "
-                                    {match (t.retire_at, d.replaced_by_masked.clone()) {
-                                        (Some(at), _) => format!("It stops working at {}.", date_time(at)),
-                                        (None, Some(new)) => format!("{new} takes over at its first use."),
-                                        (None, None) => "Its replacement takes over at its first use.".to_string(),
+                                    {match (t.retire_at, t.retire_on_first_use, d.replaced_by_masked.clone()) {
+                                        (Some(at), false, _) => format!("It stops working at {}.", date_time(at)),
+                                        (at, _, new) => format!(
+                                            "{} takes over at its first use.{}",
+                                            new.unwrap_or_else(|| "Its replacement".to_string()),
+                                            at.map(|at| format!(" It stops working at {} at the latest.", date_time(at)))
+                                                .unwrap_or_default(),
+                                        ),
                                     }}
                                 </p>
                             })}

@@ -214,7 +214,8 @@ async fn a_guesser_cannot_lock_out_the_holder() {
     }
     assert_eq!(codes.last(), Some(&429), "the guesser is limited: {codes:?}");
     for _ in 0..3 {
-        let res = app.api_with("GET", "/me", Some(&format!("Bearer {}", real.token)), None, &from("198.51.100.7")).await;
+        let res =
+            app.api_with("GET", "/me", Some(&format!("Bearer {}", real.token)), None, &from("198.51.100.7")).await;
         assert_eq!(res.status, StatusCode::OK, "the holder still gets in: {}", res.body);
     }
 }
@@ -251,7 +252,15 @@ async fn token_list_filters_before_the_limit(app: TestApp) {
         let status = match i % 4 {
             0 => "active",
             1 => {
-                app::tokens::server::lifecycle::set_status(&app.state, &actor, &RequestMeta::default(), &id, app::tokens::server::lifecycle::Transition::Revoke).await.unwrap();
+                app::tokens::server::lifecycle::set_status(
+                    &app.state,
+                    &actor,
+                    &RequestMeta::default(),
+                    &id,
+                    app::tokens::server::lifecycle::Transition::Revoke,
+                )
+                .await
+                .unwrap();
                 "revoked"
             }
             2 => {
@@ -259,7 +268,15 @@ async fn token_list_filters_before_the_limit(app: TestApp) {
                 "expired"
             }
             _ => {
-                app::tokens::server::lifecycle::set_status(&app.state, &actor, &RequestMeta::default(), &id, app::tokens::server::lifecycle::Transition::Disable).await.unwrap();
+                app::tokens::server::lifecycle::set_status(
+                    &app.state,
+                    &actor,
+                    &RequestMeta::default(),
+                    &id,
+                    app::tokens::server::lifecycle::Transition::Disable,
+                )
+                .await
+                .unwrap();
                 "disabled"
             }
         };

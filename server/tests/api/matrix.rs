@@ -15,7 +15,8 @@ use time::{format_description::well_known::Rfc3339, Duration, OffsetDateTime};
 
 use crate::helpers::{spawn_app_with, test_settings, Kind, TestApp};
 
-const OPS: [&str; 11] = ["create", "rename", "widen", "disable", "enable", "revoke", "rotate", "reduce", "tenant", "project", "suspend"];
+const OPS: [&str; 11] =
+    ["create", "rename", "widen", "disable", "enable", "revoke", "rotate", "reduce", "tenant", "project", "suspend"];
 const TARGETS: [&str; 5] = ["self", "narrow", "wide", "other project", "other tenant"];
 
 /// Expected answers: per credential, per operation, one per target ("-": no such cell).
@@ -245,7 +246,14 @@ async fn rest(app: &TestApp, token: &str, op: &str, target: Option<&str>, shape:
 }
 
 /// One server-function cell, as a signed-in person.
-async fn door(app: &TestApp, client: &Client, op: &str, target: Option<&str>, target_name: &str, world: &World) -> StatusCode {
+async fn door(
+    app: &TestApp,
+    client: &Client,
+    op: &str,
+    target: Option<&str>,
+    target_name: &str,
+    world: &World,
+) -> StatusCode {
     let id = target.unwrap_or("none");
     let date = (OffsetDateTime::now_utc() + Duration::days(10)).date().to_string();
     let (status, _) = match op {
@@ -260,7 +268,12 @@ async fn door(app: &TestApp, client: &Client, op: &str, target: Option<&str>, ta
                     ("expires_on", &date),
                 ],
                 "wide" => vec![("name", "wide"), ("scopes[]", "admin"), ("owner", "workspace")],
-                _ => vec![("name", "other"), ("scopes[]", "write"), ("project_access", "specific"), ("projects[]", "TWO")],
+                _ => vec![
+                    ("name", "other"),
+                    ("scopes[]", "write"),
+                    ("project_access", "specific"),
+                    ("projects[]", "TWO"),
+                ],
             };
             app.call(client, "tokens/issue", &form).await
         }
@@ -268,7 +281,9 @@ async fn door(app: &TestApp, client: &Client, op: &str, target: Option<&str>, ta
         "disable" | "enable" | "revoke" => app.call(client, "tokens/status", &[("id", id), ("action", op)]).await,
         "rotate" => app.call(client, "tokens/reissue", &[("id", id), ("old_token", "1h")]).await,
         "reduce" => app.call(client, "tokens/reduce", &[("id", id), ("scope", "read")]).await,
-        "tenant" => app.call(client, "tenant/update", &[("ip_allowlist", ""), ("ai_provider", ""), ("ai_model", "")]).await,
+        "tenant" => {
+            app.call(client, "tenant/update", &[("ip_allowlist", ""), ("ai_provider", ""), ("ai_model", "")]).await
+        }
         "project" => {
             let key: String =
                 format!("K{}", &uuid::Uuid::new_v4().simple().to_string()[..6]).to_uppercase().chars().collect();
@@ -293,7 +308,9 @@ async fn permission_matrix(app: TestApp) {
     for key in ["ONE", "TWO"] {
         app::projects::server::service::create(&app.state, &Actor::User(owner.clone()), &meta, key, key).await.unwrap();
     }
-    app::projects::server::service::create(&app.state, &Actor::User(owner_b.clone()), &meta, "BET", "Beta").await.unwrap();
+    app::projects::server::service::create(&app.state, &Actor::User(owner_b.clone()), &meta, "BET", "Beta")
+        .await
+        .unwrap();
     let mut sessions = BTreeMap::new();
     sessions.insert("owner session", app.login("owner@example.com").await);
     sessions.insert("admin session", app.login("admin@example.com").await);
@@ -378,7 +395,9 @@ async fn permission_matrix(app: TestApp) {
                     if let (Some(id), Some(before)) = (&target_id, before) {
                         let after = summary(&app, &target_owner, id).await;
                         if after != before {
-                            failures.push(format!("{cred_name} / {op} / {target_name}: refused but changed {before} → {after}"));
+                            failures.push(format!(
+                                "{cred_name} / {op} / {target_name}: refused but changed {before} → {after}"
+                            ));
                         }
                     }
                 }

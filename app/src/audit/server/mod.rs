@@ -46,13 +46,11 @@ pub async fn record(tx: &mut Transaction<'_, Any>, now: i64, event: Event<'_>) -
     .fetch_one(&mut **tx)
     .await?;
     for project_id in event.projects {
-        sqlx::query(
-            "INSERT INTO audit_log_projects (entry_id, project_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(project_id)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query("INSERT INTO audit_log_projects (entry_id, project_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(id)
+            .bind(project_id)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }

@@ -7,7 +7,8 @@ use crate::{
     db::{new_id, now},
     error::{AppError, ErrorCode},
     people::{
-        normalize_email, normalize_tenant_name, validate_new_password, AccountStatus, CurrentUser, Member, Role, SuspensionPreview,
+        normalize_email, normalize_tenant_name, validate_new_password, AccountStatus, CurrentUser, Member, Role,
+        SuspensionPreview,
     },
     state::AppState,
 };
@@ -302,8 +303,9 @@ pub async fn set_member_suspended(
 /// with the tokens that stopped there. Returns whether the status changed.
 pub async fn suspend_account(state: &AppState, email: &str, suspend: bool) -> Result<bool, AppError> {
     let email = normalize_email(email)?;
-    let user =
-        store::find_user_by_email(&state.db, &email).await?.ok_or_else(|| AppError::not_found(&format!("User {email}")))?;
+    let user = store::find_user_by_email(&state.db, &email)
+        .await?
+        .ok_or_else(|| AppError::not_found(&format!("User {email}")))?;
     let memberships = store::memberships_of(&state.db, &user.id).await?;
     let mut stopping = Vec::new();
     for m in &memberships {
@@ -312,7 +314,8 @@ pub async fn suspend_account(state: &AppState, email: &str, suspend: bool) -> Re
             return Err(refused);
         }
         let stops = if suspend {
-            let (own, _) = crate::tokens::server::service::stopping_with(state, &user.id, Some(&m.user.tenant_id)).await?;
+            let (own, _) =
+                crate::tokens::server::service::stopping_with(state, &user.id, Some(&m.user.tenant_id)).await?;
             own.into_iter().map(|(_, t)| t.masked()).collect()
         } else {
             Vec::new()

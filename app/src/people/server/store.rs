@@ -100,7 +100,12 @@ pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>,
             .bind(email)
             .fetch_optional(db)
             .await?;
-    Ok(row.map(|(id, email, password_hash, status)| UserRow { id, email, password_hash, status: AccountStatus::parse(&status) }))
+    Ok(row.map(|(id, email, password_hash, status)| UserRow {
+        id,
+        email,
+        password_hash,
+        status: AccountStatus::parse(&status),
+    }))
 }
 
 const MEMBERSHIP_SELECT: &str = "SELECT u.id, u.email, t.id, t.name, m.role, u.status, t.status \
@@ -139,8 +144,11 @@ pub async fn membership_of(db: &Db, user_id: &str, tenant_id: &str) -> Result<Op
 
 /// Returns how many tenants matched the name.
 pub async fn set_tenant_status(db: &Db, name: &str, status: AccountStatus) -> Result<u64, AppError> {
-    let done =
-        sqlx::query("UPDATE tenants SET status = $1 WHERE name = $2").bind(status.as_str()).bind(name).execute(db).await?;
+    let done = sqlx::query("UPDATE tenants SET status = $1 WHERE name = $2")
+        .bind(status.as_str())
+        .bind(name)
+        .execute(db)
+        .await?;
     Ok(done.rows_affected())
 }
 

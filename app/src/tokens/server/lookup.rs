@@ -286,7 +286,10 @@ mod tests {
             }
         }
         sqlx::query("UPDATE api_tokens SET status = 'revoked' WHERE id = 'id3'").execute(db).await.unwrap();
-        assert_eq!(lookups.find("pre00003", "").await.unwrap().unwrap().token.status, crate::tokens::TokenState::Revoked);
+        assert_eq!(
+            lookups.find("pre00003", "").await.unwrap().unwrap().token.status,
+            crate::tokens::TokenState::Revoked
+        );
     }
 
     #[tokio::test]

@@ -27,6 +27,8 @@ pub(super) fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64, e
     let status = row.status_at(now);
     let live = matches!(status, TokenStatus::Active | TokenStatus::Disabled);
     let created_at = timestamp(row.created_at);
+    // Rotations from before the 7-day ceiling have no `retire_at` and retire on first use.
+    let retire_on_first_use = row.retire_on_first_use || (row.retire_at.is_none() && extras.replaced_by.is_some());
     TokenSummary {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -44,6 +46,7 @@ pub(super) fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64, e
         suggested_scope: live.then(|| least_privilege(&row.scopes, created_at, timestamp(now), extras.used)).flatten(),
         replaced_by: extras.replaced_by.filter(|_| live),
         retire_at: row.retire_at.map(timestamp),
+        retire_on_first_use,
     }
 }
 

@@ -1,6 +1,13 @@
 //! The one place that changes a token: create, edit, disable, enable, revoke, rotate,
 //! retire, leak. Each change asks `policy` first and writes its audit entry in the same
 //! transaction. `auth` and the doors call these; nothing else writes a token's status.
+//! Rotation and retirement are in `rotation`, leak reports in `leaks`.
+
+mod leaks;
+mod rotation;
+
+pub use leaks::{report_leaked, LEAK_REPORT_MAX};
+pub use rotation::{retire, retire_replaced, rotate, RETIRE_CEILING_SECS};
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -11,7 +18,7 @@ use super::{
     store::{self, TokenRow},
 };
 use crate::{
-    actor::{Actor, RequestMeta, TokenPrincipal},
+    actor::{Actor, RequestMeta},
     audit::{server as audit, AuditAction, Party},
     db::{new_id, now, timestamp},
     error::AppError,
@@ -20,19 +27,20 @@ use crate::{
     projects::normalize_key,
     state::AppState,
     tokens::{
-        normalize_name, normalize_scopes, top_scope, CreateToken, CreatedToken, ExpiresIn, Expiry, RetireOld,
-        RotateToken, Scope, TokenState, TokenStatus, TokenSummary, UpdateToken, RATE_LIMIT_MAX,
+        normalize_name, normalize_scopes, top_scope, CreateToken, CreatedToken, Expiry, Scope, TokenState, TokenStatus,
+        TokenSummary, UpdateToken, RATE_LIMIT_MAX,
     },
 };
 
-/// However a rotation was asked for, the old token stops within this many seconds.
-pub const RETIRE_CEILING_SECS: i64 = 7 * 86_400;
-
 /// The states a token can be changed from while it still works.
-const LIVE: [TokenState; 2] = [TokenState::Active, TokenState::Disabled];
+pub(super) const LIVE: [TokenState; 2] = [TokenState::Active, TokenState::Disabled];
 
-fn target(row: &TokenRow) -> Party {
-    Party { kind: "token".into(), id: Some(row.id.clone()), label: Some(format!("{} ({})", row.prefix.masked(), row.name)) }
+pub(super) fn target(row: &TokenRow) -> Party {
+    Party {
+        kind: "token".into(),
+        id: Some(row.id.clone()),
+        label: Some(format!("{} ({})", row.prefix.masked(), row.name)),
+    }
 }
 
 /// A token's row and project ids as the rules see them.
@@ -50,7 +58,10 @@ pub(super) fn facts(row: &TokenRow, project_ids: Option<Vec<String>>) -> TokenFa
 }
 
 /// The project ids and keys of a restricted token (`None`: all projects).
-async fn projects_of(state: &AppState, row: &TokenRow) -> Result<Option<(Vec<String>, Vec<String>)>, AppError> {
+pub(super) async fn projects_of(
+    state: &AppState,
+    row: &TokenRow,
+) -> Result<Option<(Vec<String>, Vec<String>)>, AppError> {
     if row.all_projects {
         return Ok(None);
     }
@@ -82,20 +93,20 @@ async fn resolve_projects(
     Ok(Some(found.into_iter().unzip()))
 }
 
-fn policy_of(expiry: Expiry) -> &'static str {
+pub(super) fn policy_of(expiry: Expiry) -> &'static str {
     match expiry {
         Expiry::In(choice) => choice.as_str(),
         Expiry::At(_) => "custom",
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// Records `action` about the token `row` (its projects scope the entry) inside `tx`.
 #[allow(clippy::too_many_arguments)]
-async fn record(
+pub(super) async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     now: i64,
     action: AuditAction,
@@ -117,7 +128,7 @@ async fn record(
     audit::record(tx, now, event).await
 }
 
-struct NewToken<'a> {
+pub(super) struct NewToken<'a> {
     tenant_id: &'a str,
     name: &'a str,
     scopes: &'a [Scope],
@@ -130,7 +141,7 @@ struct NewToken<'a> {
 
 /// Inserts a fresh token (new prefix on collision) inside `tx`; returns its row and the
 /// full token, which exists nowhere else.
-async fn mint(
+pub(super) async fn mint(
     state: &AppState,
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     actor: &Actor,
@@ -372,7 +383,11 @@ async fn update_because(
     note("name", json!(row.name), json!(name));
     note("scopes", json!(row.scopes), json!(scopes));
     note("projects", json!(keys(&before_projects)), json!(keys(&after_projects)));
-    note("expires_at", json!(row.expires_at.map(timestamp).map(rfc3339)), json!(expires_at.map(timestamp).map(rfc3339)));
+    note(
+        "expires_at",
+        json!(row.expires_at.map(timestamp).map(rfc3339)),
+        json!(expires_at.map(timestamp).map(rfc3339)),
+    );
     note("rate_limit_per_minute", json!(row.rate_limit), json!(rate_limit));
     if !changed_after.is_empty() {
         let action = if reason.is_some() {
@@ -397,105 +412,9 @@ async fn update_because(
     service::get(state, actor, id).await
 }
 
-/// Why a token may not be rotated now because of a rotation already under way.
-async fn rotation_conflict(state: &AppState, old: &TokenRow, now: i64) -> Result<Option<String>, AppError> {
-    // Waiting to take over from an older token: rotating it would keep that one alive.
-    if let (Some(older_id), None) = (&old.replaces_id, old.last_used_at) {
-        let older = store::find(&state.db, &old.tenant_id, older_id).await?;
-        if older.is_some_and(|o| o.status_at(now) != TokenStatus::Revoked) {
-            return Ok(Some(
-                "This token is waiting to take over from the one it replaced: use it once, or revoke the older \
-                 token, before rotating it."
-                    .into(),
-            ));
-        }
-    }
-    // Already being replaced by a token that still works.
-    for (_, new_id, new_prefix) in store::replacements(&state.db, &[old.id.as_str()]).await? {
-        let new = store::find(&state.db, &old.tenant_id, &new_id).await?;
-        if new.is_some_and(|n| n.status_at(now) != TokenStatus::Revoked) && old.status_at(now) != TokenStatus::Revoked {
-            return Ok(Some(format!(
-                "This token is already being replaced by {}; revoke that one to rotate again.",
-                crate::tokens::masked(&new_prefix)
-            )));
-        }
-    }
-    Ok(None)
-}
-
-/// A new token with the old one's name, scopes, projects and expiry policy. The old one
-/// stops on the new one's first use, when its window ends, or now — and in any case
-/// within `RETIRE_CEILING_SECS`, which a later rotation never extends.
-pub async fn rotate(
-    state: &AppState,
-    actor: &Actor,
-    meta: &RequestMeta,
-    id: &str,
-    req: RotateToken,
-) -> Result<CreatedToken, AppError> {
-    let cred = actor.credential();
-    cred.minting_reach()?;
-    let old = load(state, actor, id).await?;
-    let now = now();
-    if old.status_at(now) == TokenStatus::Revoked {
-        return Err(AppError::conflict("The token is revoked; create a new one instead."));
-    }
-    let projects = projects_of(state, &old).await?;
-    let old_facts = facts(&old, projects.clone().map(|(ids, _)| ids));
-    let expires_at = match old.expiry_policy.as_str() {
-        "30d" => ExpiresIn::Days30.duration(),
-        "90d" => ExpiresIn::Days90.duration(),
-        "custom" => old.expires_at.map(|at| time::Duration::seconds(at - old.created_at)),
-        _ => None,
-    }
-    .map(|d| now + d.whole_seconds());
-    let expires_at = policy::bound_expiry(&cred, expires_at)?;
-    let new_reach = Reach { expires_at, ..old_facts.reach.clone() };
-    policy::rotate_token(&cred, &old_facts, &new_reach)?;
-    if let Some(why) = rotation_conflict(state, &old, now).await? {
-        return Err(AppError::conflict(why));
-    }
-
-    let ids = projects.as_ref().map(|(ids, _)| ids.as_slice());
-    let mut tx = state.db.begin().await?;
-    let new = NewToken {
-        tenant_id: &old.tenant_id,
-        name: &old.name,
-        scopes: &old.scopes,
-        project_ids: ids,
-        expires_at,
-        expiry_policy: &old.expiry_policy,
-        replaces_id: Some(&old.id),
-        owner: old.owner,
-    };
-    let (new, token) = mint(state, &mut tx, actor, new, now).await?;
-    let ceiling = now + RETIRE_CEILING_SECS;
-    match req.old_token {
-        RetireOld::Now => {
-            store::transition(&mut tx, &old.id, &LIVE, TokenState::Revoked, now).await?;
-        }
-        RetireOld::OneHour | RetireOld::OneDay => {
-            let window = req.old_token.window().expect("windowed modes have a window");
-            store::set_retire_at(&mut tx, &old.id, (now + window.whole_seconds()).min(ceiling), false).await?;
-        }
-        RetireOld::UntilFirstUse => store::set_retire_at(&mut tx, &old.id, ceiling, true).await?,
-    }
-    let mode = serde_json::to_value(req.old_token).unwrap_or_default();
-    let details = json!({ "new_token": new.prefix.masked(), "old_token": mode });
-    let project_ids = ids.unwrap_or_default();
-    record(&mut tx, now, AuditAction::TokenRotated, actor, &old, project_ids, meta, Some(details)).await?;
-    if req.old_token == RetireOld::Now {
-        let details = Some(json!({ "reason": "rotated" }));
-        record(&mut tx, now, AuditAction::TokenRevoked, actor, &old, project_ids, meta, details).await?;
-    }
-    tx.commit().await?;
-    let summary = summary(&new, projects.map(|(_, keys)| keys), now, Extras::default());
-    Ok(CreatedToken { summary, token })
-}
-
 /// Revokes a token for `reason`, by `actor`, exactly once whichever instance gets here
 /// first; returns whether this call did it.
-async fn revoke_once(
+pub(super) async fn revoke_once(
     state: &AppState,
     token: &TokenRow,
     actor: &Actor,
@@ -515,31 +434,6 @@ async fn revoke_once(
     }
     tx.commit().await?;
     Ok(done)
-}
-
-/// Revokes a token whose rotation window (or ceiling) has closed.
-pub async fn retire(state: &AppState, token: &TokenRow, meta: &RequestMeta, now: i64) -> Result<(), AppError> {
-    let details = json!({ "reason": "rotation window ended" });
-    revoke_once(state, token, &Actor::System, AuditAction::TokenRevoked, meta, details, now).await.map(drop)
-}
-
-/// The first use of a rotated token revokes the one it replaced, unless that one was
-/// given a window of its own.
-pub async fn retire_replaced(
-    state: &AppState,
-    new: &TokenPrincipal,
-    old_id: &str,
-    meta: &RequestMeta,
-    now: i64,
-) -> Result<(), AppError> {
-    let Some(old) = store::find(&state.db, &new.tenant_id, old_id).await? else { return Ok(()) };
-    let on_first_use = old.retire_on_first_use || old.retire_at.is_none();
-    if !on_first_use || old.status == TokenState::Revoked {
-        return Ok(());
-    }
-    let details = json!({ "reason": "replacement token first used" });
-    let actor = Actor::Token(Box::new(new.clone()));
-    revoke_once(state, &old, &actor, AuditAction::TokenRevoked, meta, details, now).await.map(drop)
 }
 
 /// Audits a use after expiry, at most once an hour per token and instance.
@@ -565,37 +459,5 @@ pub async fn note_use_after_expiry(state: &AppState, token: &TokenRow, meta: &Re
     .await;
     if let Err(e) = result {
         tracing::warn!(error = %e, "could not audit a use after expiry");
-    }
-}
-
-pub const LEAK_REPORT_MAX: usize = 20;
-
-/// Revokes every reported token that is real and live. Every well-formed token costs one
-/// bcrypt check (against a dummy hash when its prefix is unknown) on the leak budget's own
-/// permits, so neither timing nor load says which existed. Runs after the answer.
-pub async fn report_leaked(
-    state: &AppState,
-    tokens: &[String],
-    source: Option<&str>,
-    url: Option<&str>,
-    meta: &RequestMeta,
-) {
-    let mut seen = Vec::new();
-    for presented in tokens.iter().take(LEAK_REPORT_MAX) {
-        let Some(parsed) = format::parse(presented.trim()) else { continue };
-        if seen.contains(&parsed.prefix().to_string()) {
-            continue;
-        }
-        seen.push(parsed.prefix().to_string());
-        let row = store::find_for_auth(&state.db, parsed.prefix(), "").await.ok().flatten();
-        let hash = row.as_ref().map_or_else(|| state.dummy_hash.to_string(), |r| r.secret_hash.clone());
-        let matches = state.guard.verify_leak(parsed.secret().to_owned(), hash).await;
-        let Some(row) = row.filter(|_| matches) else { continue };
-        let details = json!({ "source": source, "url": url });
-        let result =
-            revoke_once(state, &row.token, &Actor::System, AuditAction::TokenLeaked, meta, details, now()).await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not revoke a leaked token");
-        }
     }
 }
