@@ -37,6 +37,8 @@ pub struct TenantSettings {
 pub struct UpdateTenant {
     #[serde(default)]
     pub ip_allowlist: Option<Vec<String>>,
+    /// Refused (403 `forbidden`): host names are granted by the server's operator
+    /// (`qahub tenant host add`), never through the API.
     #[serde(default)]
     pub hosts: Option<Vec<String>>,
     /// An empty string clears it.
