@@ -308,6 +308,9 @@ pub enum TokenStatus {
 }
 
 impl TokenStatus {
+    pub const ALL: [TokenStatus; 4] =
+        [TokenStatus::Active, TokenStatus::Disabled, TokenStatus::Expired, TokenStatus::Revoked];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TokenStatus::Active => "active",

@@ -234,8 +234,8 @@ fn Filters() -> impl IntoView {
             <label>
                 "Status"
                 <select name="status">
-                    {["", "active", "disabled", "expired", "revoked"]
-                        .into_iter()
+                    {std::iter::once("")
+                        .chain(TokenStatus::ALL.map(TokenStatus::as_str))
                         .map(|value| {
                             let text = if value.is_empty() { "All".to_string() } else { capitalize(value) };
                             view! { <option value=value selected=move || status() == value>{text}</option> }
