@@ -296,11 +296,6 @@ pub fn change_tenant(cred: &Credential, change: TenantChange) -> Result<(), AppE
     }
 }
 
-/// Reading the tenant's settings: the same reach as changing them, minus the change.
-pub fn read_tenant(cred: &Credential) -> Result<(), AppError> {
-    change_tenant(cred, TenantChange::default())
-}
-
 /// Suspending or reactivating a person of the workspace.
 pub fn manage_member(cred: &Credential, target_user: &str, target_role: Role) -> Result<(), AppError> {
     let role = match cred {

@@ -59,15 +59,6 @@ impl AttemptLimiter {
     pub fn check(&self, key: String) -> Result<(), AppError> {
         self.budgets.check(Sha256::digest(key.as_bytes()).into())
     }
-
-    /// Keys remembered now.
-    pub fn len(&self) -> u64 {
-        self.budgets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Token lookups that may run at once where they are coalesced (PostgreSQL: the lookup

@@ -121,14 +121,7 @@ impl Expiry {
 pub struct Prefix(String);
 
 impl Prefix {
-    pub const LEN: usize = 8;
-
-    pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == Self::LEN && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-            .then(|| Prefix(s.to_string()))
-    }
-
-    /// A prefix read back from the database, where only valid ones are written.
+    /// A prefix read back from the database, where only generated (valid) ones are written.
     pub fn from_stored(s: String) -> Self {
         Prefix(s)
     }

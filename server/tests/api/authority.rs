@@ -99,6 +99,14 @@ async fn project_tokens_read_only_their_projects_audit(app: TestApp) {
         assert!(text.contains("one admin"), "its own project's token events: {text}");
         assert!(entries.iter().any(|e| e["action"] == "project.created" && e["target"]["label"] == "ONE"));
     }
+    // A project token whose only project is gone reads nothing at all.
+    projects(&app, &owner, &["TRE"]).await;
+    let orphan = app.token(&owner, json!({"name": "orphan", "scopes": ["admin"], "projects": ["TRE"]})).await.token;
+    let actor = Actor::User(owner.clone());
+    app::projects::server::service::delete(&app.state, &actor, &RequestMeta::default(), "TRE").await.unwrap();
+    let res = app.api("GET", "/audit-logs?limit=200", Some(&orphan), None).await;
+    assert_eq!((res.status, res.body["data"].clone()), (StatusCode::OK, json!([])), "{}", res.body);
+
     // The whole log for a tenant-wide admin token.
     let admin = app.token(&owner, json!({"name": "all", "scopes": ["admin"]})).await.token;
     let res = app.api("GET", "/audit-logs?limit=200", Some(&admin), None).await;

@@ -222,6 +222,11 @@ async fn summary(app: &TestApp, by: &CurrentUser, id: &str) -> Value {
     v
 }
 
+/// A project key no other cell uses.
+fn new_key() -> String {
+    format!("K{}", &uuid::Uuid::new_v4().simple().to_string()[..6]).to_uppercase()
+}
+
 /// One REST cell: the credential `token` does `op` to `target` (a token id).
 async fn rest(app: &TestApp, token: &str, op: &str, target: Option<&str>, shape: Option<Value>) -> StatusCode {
     let path = |suffix: &str| format!("/tokens/{}{suffix}", target.unwrap_or("none"));
@@ -235,11 +240,7 @@ async fn rest(app: &TestApp, token: &str, op: &str, target: Option<&str>, shape:
         "rotate" => app.api("POST", &path("/rotate"), Some(token), Some(json!({"old_token": "1h"}))).await,
         "reduce" => app.api("PATCH", &path(""), Some(token), Some(json!({"scopes": ["read"]}))).await,
         "tenant" => app.api("PATCH", "/tenant", Some(token), Some(json!({"ip_allowlist": []}))).await,
-        "project" => {
-            let key = format!("K{}", &uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase());
-            let key: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-            app.api("POST", "/projects", Some(token), Some(json!({"key": key, "name": "New"}))).await
-        }
+        "project" => app.api("POST", "/projects", Some(token), Some(json!({"key": new_key(), "name": "New"}))).await,
         other => panic!("no REST operation {other}"),
     };
     res.status
@@ -284,11 +285,7 @@ async fn door(
         "tenant" => {
             app.call(client, "tenant/update", &[("ip_allowlist", ""), ("ai_provider", ""), ("ai_model", "")]).await
         }
-        "project" => {
-            let key: String =
-                format!("K{}", &uuid::Uuid::new_v4().simple().to_string()[..6]).to_uppercase().chars().collect();
-            app.call(client, "projects/create", &[("key", key.as_str()), ("name", "New")]).await
-        }
+        "project" => app.call(client, "projects/create", &[("key", new_key().as_str()), ("name", "New")]).await,
         "suspend" => {
             let email = format!("victim-{}@example.com", uuid::Uuid::new_v4().simple());
             let victim = app.add_user(&world.owner.tenant_name, &email, Role::Member).await;

@@ -98,12 +98,10 @@ const ENTRY_COLUMNS: &str = "a.id, a.created_at, a.action, a.actor_type, a.actor
 fn view_filter(view: &AuditView) -> String {
     match view {
         AuditView::All => String::new(),
+        // A credential whose projects are all gone reads nothing.
+        AuditView::Projects(ids) if ids.is_empty() => " AND 1 = 0".to_string(),
         AuditView::Projects(ids) => {
-            let list = if ids.is_empty() {
-                "NULL".to_string()
-            } else {
-                (7..7 + ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-            };
+            let list = (7..7 + ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
             format!(
                 " AND EXISTS (SELECT 1 FROM audit_log_projects ap WHERE ap.entry_id = a.id) \
                  AND NOT EXISTS (SELECT 1 FROM audit_log_projects ap WHERE ap.entry_id = a.id \

@@ -250,8 +250,11 @@ async fn suspension_refusal(state: &AppState, actor: &Actor, target: &Member) ->
     if let Err(refused) = crate::policy::manage_member(&actor.credential(), &target.user_id, target.role) {
         return Ok(Some(refused));
     }
-    let elsewhere = store::memberships_of(&state.db, &target.user_id).await?.len() > 1;
-    if elsewhere && !matches!(actor, Actor::System) {
+    // The operator suspends accounts, wherever they belong.
+    if matches!(actor, Actor::System) {
+        return Ok(None);
+    }
+    if store::memberships_of(&state.db, &target.user_id).await?.len() > 1 {
         return Ok(Some(AppError::conflict(format!(
             "{} also belongs to other workspaces; an operator can suspend the account with `qahub user suspend`.",
             target.email

@@ -192,11 +192,6 @@ impl Guard {
         Ok(())
     }
 
-    /// Keys the attempt budgets remember: (per prefix and address, per address).
-    pub fn remembered(&self) -> (u64, u64) {
-        (self.by_prefix.len(), self.by_ip.len())
-    }
-
     /// Drops what bcrypt verified for this key (the row changed under it).
     pub async fn forget(&self, key: &TokenKey) {
         self.verified.invalidate(key).await;

@@ -1,16 +1,16 @@
 //! Reading tokens: the list (every filter in SQL), one token, its usage, addresses and
 //! detail view, and what a suspension would stop. Changes live in `lifecycle`.
 
-use super::{lifecycle, store, store::TokenRow, usage::day_of};
+use super::{store, store::TokenRow, usage::day_of};
 use crate::{
     actor::Actor,
     db::{now, timestamp},
     error::AppError,
-    policy,
+    policy::{self, Projects, Reach, TokenFacts},
     state::AppState,
     tokens::{
-        least_privilege, TokenAddress, TokenDetail, TokenOwner, TokenStatus, TokenSummary, TokenUsage, UsageCounts,
-        UsageDay, RECENT_ADDRESSES, USAGE_DAYS,
+        least_privilege, top_scope, Scope, TokenAddress, TokenDetail, TokenOwner, TokenStatus, TokenSummary,
+        TokenUsage, UsageCounts, UsageDay, RECENT_ADDRESSES, USAGE_DAYS,
     },
 };
 
@@ -134,19 +134,55 @@ pub async fn list(state: &AppState, actor: &Actor, query: ListQuery) -> Result<P
     Ok(Page { data: summaries(state, &rows).await?, next_cursor })
 }
 
-/// A token the actor may see (404 otherwise, like a missing one).
-pub(super) async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<TokenRow, AppError> {
+/// A restricted token's project ids and keys (`None`: all projects).
+pub type TokenProjects = Option<(Vec<String>, Vec<String>)>;
+
+pub(super) async fn projects_of(state: &AppState, row: &TokenRow) -> Result<TokenProjects, AppError> {
+    if row.all_projects {
+        return Ok(None);
+    }
+    let rows = store::project_keys(&state.db, &[row.id.as_str()]).await?;
+    Ok(Some(rows.into_iter().map(|(_, id, key)| (id, key)).unzip()))
+}
+
+/// A token's row and project ids as the rules see them.
+pub(super) fn facts(row: &TokenRow, project_ids: Option<&[String]>) -> TokenFacts {
+    TokenFacts {
+        id: row.id.clone(),
+        reach: Reach {
+            scope: top_scope(&row.scopes).unwrap_or(Scope::Read),
+            projects: project_ids.map_or(Projects::All, |ids| Projects::only(ids.iter().cloned())),
+            expires_at: row.expires_at,
+            owner: row.owner,
+        },
+        rate_limit: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
+    }
+}
+
+/// A token the actor may see (404 otherwise, like a missing one), with its projects:
+/// what every change needs, read once.
+pub(super) async fn load_with_projects(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> Result<(TokenRow, TokenProjects), AppError> {
     let tenant_id = tenant_of(actor)?;
     let row = store::find(&state.db, tenant_id, id).await?.ok_or_else(|| AppError::not_found("Token"))?;
-    let ids = if row.all_projects {
-        None
-    } else {
-        Some(store::project_keys(&state.db, &[row.id.as_str()]).await?.into_iter().map(|(_, id, _)| id).collect())
-    };
-    if !policy::see_token(&actor.credential(), &lifecycle::facts(&row, ids).reach) {
+    let projects = projects_of(state, &row).await?;
+    let ids = projects.as_ref().map(|(ids, _)| ids.as_slice());
+    if !policy::see_token(&actor.credential(), &facts(&row, ids).reach) {
         return Err(AppError::not_found("Token"));
     }
-    Ok(row)
+    Ok((row, projects))
+}
+
+/// A token the actor may see; its projects are read only when the actor is restricted.
+async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<TokenRow, AppError> {
+    if actor.project_ids().is_some() {
+        return Ok(load_with_projects(state, actor, id).await?.0);
+    }
+    let tenant_id = tenant_of(actor)?;
+    store::find(&state.db, tenant_id, id).await?.ok_or_else(|| AppError::not_found("Token"))
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<TokenSummary, AppError> {

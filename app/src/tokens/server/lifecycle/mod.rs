@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::{
     format,
-    service::{self, load, summary, tenant_of, Extras},
+    service::{self, facts, load_with_projects, projects_of, summary, tenant_of, Extras, TokenProjects},
     store::{self, TokenRow},
 };
 use crate::{
@@ -23,7 +23,7 @@ use crate::{
     db::{new_id, now, timestamp},
     error::AppError,
     people::server::password,
-    policy::{self, Projects, Reach, TokenFacts},
+    policy::{self, Projects, Reach},
     projects::normalize_key,
     state::AppState,
     tokens::{
@@ -43,38 +43,12 @@ pub(super) fn target(row: &TokenRow) -> Party {
     }
 }
 
-/// A token's row and project ids as the rules see them.
-pub(super) fn facts(row: &TokenRow, project_ids: Option<Vec<String>>) -> TokenFacts {
-    TokenFacts {
-        id: row.id.clone(),
-        reach: Reach {
-            scope: top_scope(&row.scopes).unwrap_or(Scope::Read),
-            projects: project_ids.map_or(Projects::All, Projects::only),
-            expires_at: row.expires_at,
-            owner: row.owner,
-        },
-        rate_limit: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
-    }
-}
-
-/// The project ids and keys of a restricted token (`None`: all projects).
-pub(super) async fn projects_of(
-    state: &AppState,
-    row: &TokenRow,
-) -> Result<Option<(Vec<String>, Vec<String>)>, AppError> {
-    if row.all_projects {
-        return Ok(None);
-    }
-    let rows = store::project_keys(&state.db, &[row.id.as_str()]).await?;
-    Ok(Some(rows.into_iter().map(|(_, id, key)| (id, key)).unzip()))
-}
-
 /// Validates a requested project list against the tenant; returns (ids, keys).
 async fn resolve_projects(
     state: &AppState,
     tenant_id: &str,
     requested: Option<&[String]>,
-) -> Result<Option<(Vec<String>, Vec<String>)>, AppError> {
+) -> Result<TokenProjects, AppError> {
     let Some(requested) = requested else { return Ok(None) };
     if requested.is_empty() {
         return Err(AppError::invalid("Choose at least one project, or null for all projects."));
@@ -239,9 +213,8 @@ pub async fn set_status(
 ) -> Result<TokenSummary, AppError> {
     let cred = actor.credential();
     cred.minting_reach()?;
-    let row = load(state, actor, id).await?;
-    let projects = projects_of(state, &row).await?;
-    policy::change_status(&cred, &facts(&row, projects.clone().map(|(ids, _)| ids)))?;
+    let (row, projects) = load_with_projects(state, actor, id).await?;
+    policy::change_status(&cred, &facts(&row, projects.as_ref().map(|(ids, _)| ids.as_slice())))?;
     let now = now();
     let (from, to, action): (&[TokenState], TokenState, AuditAction) = match (transition, row.status_at(now)) {
         (_, TokenStatus::Revoked) if transition != Transition::Revoke => {
@@ -290,7 +263,7 @@ pub async fn reduce_scope(
     to: Scope,
 ) -> Result<TokenSummary, AppError> {
     actor.credential().minting_reach()?;
-    let row = load(state, actor, id).await?;
+    let (row, _) = load_with_projects(state, actor, id).await?;
     if top_scope(&row.scopes).is_none_or(|top| to >= top) {
         return Err(AppError::invalid(format!(
             "The token's scopes are already {}; reducing only lowers them.",
@@ -317,14 +290,13 @@ async fn update_because(
 ) -> Result<TokenSummary, AppError> {
     let cred = actor.credential();
     cred.minting_reach()?;
-    let row = load(state, actor, id).await?;
+    let (row, before_projects) = load_with_projects(state, actor, id).await?;
     let now = now();
     match row.status_at(now) {
         TokenStatus::Revoked => return Err(AppError::conflict("The token is revoked; it cannot be changed.")),
         TokenStatus::Expired => return Err(AppError::conflict("The token has expired; rotate it instead.")),
         _ => {}
     }
-    let before_projects = projects_of(state, &row).await?;
     let name = req.name.as_deref().map(normalize_name).transpose()?.unwrap_or_else(|| row.name.clone());
     let scopes = match &req.scopes {
         Some(scopes) => normalize_scopes(scopes)?,
@@ -349,8 +321,8 @@ async fn update_because(
         Some(limit) => limit.map(i64::from),
         None => row.rate_limit,
     };
-    let before = facts(&row, before_projects.clone().map(|(ids, _)| ids));
-    let mut after = facts(&row, after_projects.clone().map(|(ids, _)| ids));
+    let before = facts(&row, before_projects.as_ref().map(|(ids, _)| ids.as_slice()));
+    let mut after = facts(&row, after_projects.as_ref().map(|(ids, _)| ids.as_slice()));
     after.reach.scope = top_scope(&scopes).unwrap_or(Scope::Read);
     after.reach.expires_at = expires_at;
     after.rate_limit = rate_limit.and_then(|n| u32::try_from(n).ok());
@@ -379,7 +351,7 @@ async fn update_because(
             changed_after.insert(field.into(), a);
         }
     };
-    let keys = |p: &Option<(Vec<String>, Vec<String>)>| p.as_ref().map(|(_, keys)| keys.clone());
+    let keys = |p: &TokenProjects| p.as_ref().map(|(_, keys)| keys.clone());
     note("name", json!(row.name), json!(name));
     note("scopes", json!(row.scopes), json!(scopes));
     note("projects", json!(keys(&before_projects)), json!(keys(&after_projects)));

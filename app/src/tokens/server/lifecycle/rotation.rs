@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{facts, mint, projects_of, record, revoke_once, NewToken, LIVE};
+use super::{mint, record, revoke_once, NewToken, LIVE};
 use crate::{
     actor::{Actor, RequestMeta, TokenPrincipal},
     audit::AuditAction,
@@ -14,7 +14,7 @@ use crate::{
     state::AppState,
     tokens::{
         server::{
-            service::{load, summary, Extras},
+            service::{facts, load_with_projects, summary, Extras},
             store::{self, TokenRow},
         },
         CreatedToken, ExpiresIn, RetireOld, RotateToken, TokenState, TokenStatus,
@@ -40,7 +40,7 @@ async fn rotation_conflict(state: &AppState, old: &TokenRow, now: i64) -> Result
     // Already being replaced by a token that still works.
     for (_, new_id, new_prefix) in store::replacements(&state.db, &[old.id.as_str()]).await? {
         let new = store::find(&state.db, &old.tenant_id, &new_id).await?;
-        if new.is_some_and(|n| n.status_at(now) != TokenStatus::Revoked) && old.status_at(now) != TokenStatus::Revoked {
+        if new.is_some_and(|n| n.status_at(now) != TokenStatus::Revoked) {
             return Ok(Some(format!(
                 "This token is already being replaced by {}; revoke that one to rotate again.",
                 crate::tokens::masked(&new_prefix)
@@ -62,13 +62,12 @@ pub async fn rotate(
 ) -> Result<CreatedToken, AppError> {
     let cred = actor.credential();
     cred.minting_reach()?;
-    let old = load(state, actor, id).await?;
+    let (old, projects) = load_with_projects(state, actor, id).await?;
     let now = now();
     if old.status_at(now) == TokenStatus::Revoked {
         return Err(AppError::conflict("The token is revoked; create a new one instead."));
     }
-    let projects = projects_of(state, &old).await?;
-    let old_facts = facts(&old, projects.clone().map(|(ids, _)| ids));
+    let old_facts = facts(&old, projects.as_ref().map(|(ids, _)| ids.as_slice()));
     let expires_at = match old.expiry_policy.as_str() {
         "30d" => ExpiresIn::Days30.duration(),
         "90d" => ExpiresIn::Days90.duration(),
