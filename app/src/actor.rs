@@ -98,6 +98,10 @@ pub struct TokenPrincipal {
     pub scopes: Vec<Scope>,
     pub projects: Option<ProjectScope>,
     pub expires_at: Option<OffsetDateTime>,
+    /// When a rotation replaced it: the moment it stops working.
+    pub retire_at: Option<OffsetDateTime>,
+    /// The token's own IP allowlist (empty: any address the workspace admits).
+    pub ip_allowlist: Vec<ipnet::IpNet>,
     pub created_by: Option<String>,
     /// The creator's role, or `admin` for a workspace (service) token.
     pub owner_role: Option<Role>,
@@ -135,6 +139,7 @@ impl TokenPrincipal {
             },
             expires_at: self.expires_at.map(OffsetDateTime::unix_timestamp),
             owner: self.owner,
+            addresses: crate::policy::Addresses::from_list(self.ip_allowlist.clone()),
         }
     }
 

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeSet;
 
+use ipnet::IpNet;
+
 use crate::{
     error::{AppError, ErrorCode},
     people::Role,
@@ -44,6 +46,37 @@ impl Projects {
     }
 }
 
+/// Which client addresses a token may be used from (besides the workspace's allowlist,
+/// which every token of the workspace must pass too).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Addresses {
+    #[default]
+    Any,
+    Only(Vec<IpNet>),
+}
+
+impl Addresses {
+    /// An empty list means any address.
+    pub fn from_list(nets: Vec<IpNet>) -> Self {
+        if nets.is_empty() {
+            Addresses::Any
+        } else {
+            Addresses::Only(nets)
+        }
+    }
+
+    /// Every address `other` admits, `self` admits too.
+    pub fn covers(&self, other: &Addresses) -> bool {
+        match (self, other) {
+            (Addresses::Any, _) => true,
+            (Addresses::Only(_), Addresses::Any) => false,
+            (Addresses::Only(mine), Addresses::Only(theirs)) => {
+                theirs.iter().all(|net| mine.iter().any(|m| m.contains(net)))
+            }
+        }
+    }
+}
+
 /// What a token carries, or the most a credential may hand out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reach {
@@ -53,12 +86,20 @@ pub struct Reach {
     pub expires_at: Option<i64>,
     /// `Workspace` reach may mint both kinds; `User` only person-owned tokens.
     pub owner: TokenOwner,
+    /// Where the token may be used from.
+    pub addresses: Addresses,
 }
 
 impl Reach {
     /// Everything: what owners, admins and the operator may hand out.
     pub fn full() -> Self {
-        Reach { scope: Scope::Admin, projects: Projects::All, expires_at: None, owner: TokenOwner::Workspace }
+        Reach {
+            scope: Scope::Admin,
+            projects: Projects::All,
+            expires_at: None,
+            owner: TokenOwner::Workspace,
+            addresses: Addresses::Any,
+        }
     }
 
     /// Why `self` does not cover `other`, or `None` when it does.
@@ -78,6 +119,11 @@ impl Reach {
                 return Some(refusal("A token cannot give a token a longer life than its own."))
             }
             _ => {}
+        }
+        if !self.addresses.covers(&other.addresses) {
+            return Some(refusal(
+                "A token limited to some addresses can only give tokens addresses within its own IP allowlist.",
+            ));
         }
         if other.owner == TokenOwner::Workspace && self.owner != TokenOwner::Workspace {
             return Some(refusal(
@@ -203,6 +249,11 @@ pub fn edit_token(cred: &Credential, before: &TokenFacts, after: &TokenFacts, ce
     if let Some(why) = mine.excess(&before.reach).or_else(|| mine.excess(&after.reach)) {
         return Err(why);
     }
+    if !cred.is_manager_person() && !before.reach.addresses.covers(&after.reach.addresses) {
+        return Err(refusal(
+            "A token may narrow a token's IP allowlist, never widen it; ask an owner or admin to widen it.",
+        ));
+    }
     if after.rate_limit != before.rate_limit && !cred.is_manager_person() {
         if cred.token_id() == Some(before.id.as_str()) {
             return Err(AppError::forbidden("A token cannot change its own limits."));
@@ -265,16 +316,33 @@ pub struct TenantChange {
     pub ai: bool,
     pub rate_limit: bool,
     pub hosts: bool,
+    /// The longest token lifetime in days, before and after (`None`: no maximum).
+    pub max_lifetime: Option<(Option<u32>, Option<u32>)>,
 }
 
 /// Tenant-wide changes need tenant-wide reach: an owner or admin person, or an admin
 /// token for all projects. The default token rate limit is a limit on tokens, so only
 /// people set it; host names are granted by the operator alone (`qahub tenant host`).
+/// The longest token lifetime is an owner's: admins may not touch it, and a token may
+/// only shorten it (never lengthen or remove it).
 pub fn change_tenant(cred: &Credential, change: TenantChange) -> Result<(), AppError> {
     if change.hosts && *cred != Credential::Operator {
         return Err(AppError::forbidden(
             "Host names are granted by the server's operator (qahub tenant host add|remove).",
         ));
+    }
+    if let Some((before, after)) = change.max_lifetime {
+        match cred {
+            Credential::Person { role, .. } if *role != Role::Owner => {
+                return Err(AppError::forbidden("Only owners set the workspace's longest token lifetime."));
+            }
+            Credential::Token { .. } if after.is_none_or(|a| before.is_some_and(|b| a > b)) => {
+                return Err(AppError::forbidden(
+                    "A token may only shorten the workspace's longest token lifetime; an owner can lengthen or remove it.",
+                ));
+            }
+            _ => {}
+        }
     }
     match cred {
         Credential::Operator => Ok(()),

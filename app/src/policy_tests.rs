@@ -15,6 +15,7 @@ fn reach(scope: Scope, projects: &[&str], expires_in_days: Option<i64>, owner: T
         projects: if projects.is_empty() { Projects::All } else { Projects::only(projects.iter().copied()) },
         expires_at: expires_in_days.map(|d| NOW + d * DAY),
         owner,
+        addresses: Addresses::Any,
     }
 }
 
@@ -136,6 +137,33 @@ fn edits_never_widen_and_tokens_never_touch_their_own_limits() {
 }
 
 #[test]
+fn ip_allowlists_only_narrow() {
+    let net = |s: &str| s.parse::<IpNet>().unwrap();
+    let office = Addresses::Only(vec![net("10.0.0.0/8")]);
+    let runners = Addresses::Only(vec![net("10.1.2.0/24")]);
+    let elsewhere = Addresses::Only(vec![net("192.168.0.0/16")]);
+    assert!(office.covers(&runners) && !runners.covers(&office) && !office.covers(&elsewhere));
+    assert!(Addresses::Any.covers(&office) && !office.covers(&Addresses::Any));
+    let with = |addresses: &Addresses| Reach {
+        addresses: addresses.clone(),
+        ..reach(Scope::Admin, &[], None, TokenOwner::User)
+    };
+    let limited = token("t-office", with(&office), false);
+    // Creating: within the credential's own list only.
+    assert_eq!(short(create_token(&limited, &with(&runners))), "ok");
+    assert_eq!(short(create_token(&limited, &with(&elsewhere))), "scope");
+    assert_eq!(short(create_token(&limited, &with(&Addresses::Any))), "scope");
+    // Editing: a token narrows a list, never widens it, even within its own reach.
+    let facts = |a: &Addresses| TokenFacts { id: "x".into(), reach: with(a), rate_limit: None };
+    assert_eq!(short(edit_token(&limited, &facts(&office), &facts(&runners), 0)), "ok");
+    assert_eq!(short(edit_token(&limited, &facts(&runners), &facts(&office), 0)), "scope");
+    let unlimited = token("t-any", with(&Addresses::Any), false);
+    assert_eq!(short(edit_token(&unlimited, &facts(&runners), &facts(&Addresses::Any), 0)), "scope");
+    // People who manage the workspace widen or clear it.
+    assert_eq!(short(edit_token(&person(Role::Admin), &facts(&runners), &facts(&Addresses::Any), 0)), "ok");
+}
+
+#[test]
 fn tenant_audit_member_and_project_rules() {
     let creds = credentials();
     let by = |n: &str| creds.iter().find(|(name, _)| *name == n).map(|(_, c)| c.clone()).unwrap();
@@ -163,6 +191,16 @@ fn tenant_audit_member_and_project_rules() {
     let rate = TenantChange { rate_limit: true, ..Default::default() };
     assert_eq!(short(change_tenant(&by("admin token"), rate)), "forbidden");
     assert_eq!(short(change_tenant(&by("admin"), rate)), "ok");
+    // The longest token lifetime: owners set it; a token only shortens it.
+    let lifetime = |before, after| TenantChange { max_lifetime: Some((before, after)), ..Default::default() };
+    assert_eq!(short(change_tenant(&by("owner"), lifetime(Some(30), None))), "ok");
+    assert_eq!(short(change_tenant(&by("admin"), lifetime(None, Some(30)))), "forbidden");
+    assert_eq!(short(change_tenant(&by("member"), lifetime(None, Some(30)))), "forbidden");
+    assert_eq!(short(change_tenant(&by("admin token"), lifetime(None, Some(30)))), "ok");
+    assert_eq!(short(change_tenant(&by("admin token"), lifetime(Some(90), Some(30)))), "ok");
+    assert_eq!(short(change_tenant(&by("admin token"), lifetime(Some(30), Some(90)))), "forbidden");
+    assert_eq!(short(change_tenant(&by("admin token"), lifetime(Some(30), None))), "forbidden");
+    assert_eq!(short(change_tenant(&by("project admin token"), lifetime(None, Some(30)))), "project");
 
     assert_eq!(read_audit(&by("admin token")).unwrap(), AuditView::All);
     assert_eq!(read_audit(&by("SIEM key")).unwrap(), AuditView::All);
@@ -266,11 +304,21 @@ fn any_reach() -> impl Strategy<Value = Reach> {
     ];
     let expiry = prop_oneof![Just(None), (1i64..120).prop_map(|d| Some(NOW + d * DAY))];
     let owner = prop_oneof![Just(TokenOwner::User), Just(TokenOwner::Workspace)];
-    (scope, projects, expiry, owner).prop_map(|(scope, projects, expires_at, owner)| Reach {
+    let net = prop_oneof![
+        Just("10.0.0.0/8"),
+        Just("10.1.0.0/16"),
+        Just("10.1.2.0/24"),
+        Just("192.168.0.0/16"),
+        Just("2001:db8::/32")
+    ]
+    .prop_map(|n| n.parse::<IpNet>().unwrap());
+    let addresses = proptest::collection::vec(net, 0..3).prop_map(Addresses::from_list);
+    (scope, projects, expiry, owner, addresses).prop_map(|(scope, projects, expires_at, owner, addresses)| Reach {
         scope,
         projects,
         expires_at,
         owner,
+        addresses,
     })
 }
 

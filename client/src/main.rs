@@ -1,10 +1,15 @@
 //! `qa-hub`: the command CI pipelines run to send test reports to QA Hub.
 //!
 //! Reads `QA_HUB_TOKEN` and `QA_HUB_URL` (flags override them), never prints the token,
-//! and turns every failure into one line on stderr and a distinct exit code.
+//! and turns every failure into one line on stderr and a distinct exit code. An upload
+//! never loses a result silently: each import carries an idempotency key derived from the
+//! file, so network errors, 408, 429 and 5xx are retried safely; the server's receipt is
+//! checked against the tests this command counted in the file itself.
+
+mod ci;
+mod retry;
 
 use std::{
-    fs::File,
     io::{self, Read, Write},
     path::PathBuf,
     process::ExitCode,
@@ -14,6 +19,9 @@ use std::{
 use clap::{Parser, Subcommand, ValueEnum};
 use reqwest::{blocking::Client, StatusCode};
 use serde_json::Value;
+
+use ci::Warnings;
+use retry::Retry;
 
 #[derive(Parser)]
 #[command(name = "qa-hub", version, about = "Send test reports to QA Hub")]
@@ -26,24 +34,58 @@ struct Cli {
     url: Option<String>,
     /// Also trust this CA certificate (PEM): for a server with a private CA.
     #[arg(long, env = "QA_HUB_CA_CERT", global = true)]
-    ca_cert: Option<std::path::PathBuf>,
+    ca_cert: Option<PathBuf>,
+    /// Attempts after the first for network errors, 408, 429 and 5xx.
+    #[arg(long, env = "QA_HUB_RETRIES", default_value_t = 5, global = true)]
+    retries: u32,
+    /// Stop retrying once this many seconds have passed since the first attempt.
+    #[arg(long, env = "QA_HUB_RETRY_MAX_TIME", default_value_t = 300, global = true)]
+    retry_max_time: u64,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Import report files, each as a run of the project.
+    /// Import report files into the project: each file a run, or all of them (and every
+    /// other upload with the same run key) one run.
     Upload {
         #[arg(long, value_enum)]
         format: Format,
-        #[arg(long)]
-        project: String,
-        /// Name of the run (default: derived from the file and date).
+        /// The project's key. Default: QA_HUB_PROJECT, else the token's project when it
+        /// has exactly one.
+        #[arg(long, env = "QA_HUB_PROJECT")]
+        project: Option<String>,
+        /// Name of the run (default: derived from the format and date).
         #[arg(long)]
         run_name: Option<String>,
+        /// Uploads with this key add to one run until `qa-hub finish` (parallel shards).
+        /// Default inside CI: the pipeline's run (GitHub GITHUB_RUN_ID+GITHUB_RUN_ATTEMPT,
+        /// GitLab CI_PIPELINE_ID, Buildkite BUILDKITE_BUILD_ID, CircleCI
+        /// CIRCLE_WORKFLOW_ID, Jenkins BUILD_TAG).
+        #[arg(long, env = "QA_HUB_RUN_KEY")]
+        run_key: Option<String>,
+        /// Make a run of its own even inside CI (no default run key).
+        #[arg(long, conflicts_with = "run_key")]
+        no_run_key: bool,
+        /// Exit 0 when the upload did not land (a CI warning is still printed).
+        #[arg(long)]
+        continue_on_error: bool,
+        /// Print the server's answer as JSON on stdout (one line per file).
+        #[arg(long)]
+        json: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Close the run that shards with a run key uploaded into; later shards are refused.
+    Finish {
+        #[arg(long, env = "QA_HUB_PROJECT")]
+        project: Option<String>,
+        /// Default inside CI: the pipeline's run, as for `upload`.
+        #[arg(long, env = "QA_HUB_RUN_KEY")]
+        run_key: Option<String>,
+        #[arg(long)]
+        continue_on_error: bool,
     },
     /// Show the workspace, scopes and expiry of the token.
     Whoami,
@@ -56,10 +98,10 @@ enum Format {
 }
 
 impl Format {
-    fn as_str(self) -> &'static str {
+    fn reports(self) -> reports::Format {
         match self {
-            Format::Playwright => "playwright",
-            Format::Junit => "junit",
+            Format::Playwright => reports::Format::Playwright,
+            Format::Junit => reports::Format::Junit,
         }
     }
 }
@@ -75,9 +117,11 @@ mod exit {
     pub const SERVER: u8 = 8;
     pub const FILE: u8 = 9;
     pub const NETWORK: u8 = 10;
+    pub const RECEIPT: u8 = 11;
+    pub const CONFLICT: u8 = 12;
 }
 
-struct Failure {
+pub struct Failure {
     code: u8,
     message: String,
 }
@@ -88,16 +132,25 @@ fn fail(code: u8, message: impl Into<String>) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let warnings = Warnings::from_env();
+    let continue_on_error = match &cli.command {
+        Command::Upload { continue_on_error, .. } | Command::Finish { continue_on_error, .. } => *continue_on_error,
+        Command::Whoami => false,
+    };
+    match run(cli, &warnings) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if continue_on_error => {
+            warnings.warn(&format!("the upload did not land, continuing (--continue-on-error): {}", f.message));
+            ExitCode::SUCCESS
+        }
         Err(f) => {
-            eprintln!("qa-hub: {}", f.message);
+            warnings.error(&f.message);
             ExitCode::from(f.code)
         }
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli, warnings: &Warnings) -> Result<(), Failure> {
     let token = cli.token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
         fail(
             exit::USAGE,
@@ -112,8 +165,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(fail(exit::USAGE, format!("QA_HUB_URL must start with http:// or https://, got {base:?}")));
     }
-    let mut builder =
-        Client::builder().timeout(Duration::from_secs(600)).user_agent(concat!("qa-hub/", env!("CARGO_PKG_VERSION")));
+    let mut builder = Client::builder()
+        .timeout(Duration::from_secs(600))
+        .connect_timeout(Duration::from_secs(20))
+        .user_agent(concat!("qa-hub/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &cli.ca_cert {
         let pem = std::fs::read(path).map_err(|e| fail(exit::USAGE, format!("cannot read {}: {e}", path.display())))?;
         let ca = reqwest::Certificate::from_pem(&pem)
@@ -121,36 +176,64 @@ fn run(cli: Cli) -> Result<(), Failure> {
         builder = builder.add_root_certificate(ca);
     }
     let client = builder.build().map_err(|e| fail(exit::NETWORK, format!("cannot start an HTTP client: {e}")))?;
-    let api = Api { client, base, token: token.trim().to_string() };
+    let retry = Retry { retries: cli.retries, max_time: Duration::from_secs(cli.retry_max_time) };
+    let api = Api { client, base, token: token.trim().to_string(), retry, warnings };
     match cli.command {
         Command::Whoami => whoami(&api),
-        Command::Upload { format, project, run_name, files } => {
+        Command::Upload { format, project, run_name, run_key, no_run_key, json, files, .. } => {
+            let project = choose_project(&api, project)?;
+            let run_key = if no_run_key { None } else { run_key.or_else(ci::run_key) };
             for file in files {
-                upload(&api, format, &project, run_name.as_deref(), &file)?;
+                upload(&api, format, &project, run_name.as_deref(), run_key.as_deref(), json, &file)?;
             }
             Ok(())
+        }
+        Command::Finish { project, run_key, .. } => {
+            let project = choose_project(&api, project)?;
+            let run_key = run_key.or_else(ci::run_key).ok_or_else(|| {
+                fail(exit::USAGE, "no run key: pass --run-key (or QA_HUB_RUN_KEY), the one the shards uploaded with")
+            })?;
+            finish(&api, &project, &run_key)
         }
     }
 }
 
-struct Api {
+struct Api<'a> {
     client: Client,
     base: String,
     token: String,
+    retry: Retry,
+    warnings: &'a Warnings,
 }
 
-impl Api {
-    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<(reqwest::header::HeaderMap, Value), Failure> {
-        let res = req.bearer_auth(&self.token).send().map_err(|e| {
+/// A final answer from the server.
+struct Answer {
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Api<'_> {
+    fn url(&self, path: &str) -> Result<reqwest::Url, Failure> {
+        reqwest::Url::parse(&format!("{}/api/v1{path}", self.base))
+            .map_err(|e| fail(exit::USAGE, format!("bad QA_HUB_URL: {e}")))
+    }
+
+    /// Sends the request `make` builds, again after each retryable failure.
+    fn send(&self, what: &str, make: impl Fn() -> reqwest::blocking::RequestBuilder) -> Result<Answer, Failure> {
+        let outcome = self.retry.run(what, || make().bearer_auth(&self.token).send());
+        let res = match outcome {
+            Ok(res) => res,
             // reqwest's error names the URL, never the token.
-            fail(exit::NETWORK, format!("cannot reach {}: {}", self.base, e.without_url()))
-        })?;
+            Err(retry::GaveUp::Network(e)) => {
+                return Err(fail(exit::NETWORK, format!("cannot reach {}: {}", self.base, e.without_url())))
+            }
+        };
         let status = res.status();
         let headers = res.headers().clone();
         let body: Value = res.json().unwrap_or(Value::Null);
         if status.is_success() {
-            warn_if_expiring(&headers);
-            return Ok((headers, body));
+            self.warnings.token_headers(&headers);
+            return Ok(Answer { headers, body });
         }
         let code = body["error"]["code"].as_str().unwrap_or("unknown");
         let message = body["error"]["message"].as_str().unwrap_or("no details");
@@ -158,6 +241,7 @@ impl Api {
             StatusCode::UNAUTHORIZED => exit::UNAUTHORIZED,
             StatusCode::FORBIDDEN => exit::FORBIDDEN,
             StatusCode::NOT_FOUND => exit::NOT_FOUND,
+            StatusCode::CONFLICT => exit::CONFLICT,
             StatusCode::UNPROCESSABLE_ENTITY | StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST => {
                 exit::INVALID_REPORT
             }
@@ -166,26 +250,45 @@ impl Api {
         };
         let hint = match status {
             StatusCode::NOT_FOUND => " (check the project key, and that the token may use that project)",
-            StatusCode::TOO_MANY_REQUESTS => " (wait and retry)",
+            StatusCode::TOO_MANY_REQUESTS => " (still limited after the retries; wait and run again)",
             _ => "",
         };
         Err(fail(exit_code, format!("{} {code}: {message}{hint}", status.as_u16())))
     }
+
+    fn me(&self) -> Result<Value, Failure> {
+        let url = self.url("/me")?;
+        Ok(self.send("whoami", || self.client.get(url.clone()))?.body)
+    }
 }
 
-/// Warns on stderr when the token expires within 7 days.
-fn warn_if_expiring(headers: &reqwest::header::HeaderMap) {
-    let Some(at) = headers.get("qahub-token-expires-at").and_then(|v| v.to_str().ok()) else { return };
-    let Ok(at) = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339) else { return };
-    let left = at - time::OffsetDateTime::now_utc();
-    if left <= time::Duration::days(7) {
-        let days = left.whole_days().max(0);
-        eprintln!("qa-hub: warning: the token expires in {days} day(s), on {}: rotate it soon", at.date());
+/// The project to upload to: the flag or QA_HUB_PROJECT, else the token's only project.
+fn choose_project(api: &Api, given: Option<String>) -> Result<String, Failure> {
+    if let Some(key) = given.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()) {
+        return Ok(key);
+    }
+    let me = api.me()?;
+    match me["token"]["projects"].as_array() {
+        Some(list) if list.len() == 1 => Ok(list[0].as_str().unwrap_or_default().to_string()),
+        Some(list) => {
+            let keys: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+            Err(fail(
+                exit::USAGE,
+                format!(
+                    "which project? pass --project KEY or set QA_HUB_PROJECT; this token may use {}",
+                    if keys.is_empty() { "no project".into() } else { keys.join(", ") }
+                ),
+            ))
+        }
+        None => Err(fail(
+            exit::USAGE,
+            "which project? pass --project KEY or set QA_HUB_PROJECT; this token may use every project of the workspace",
+        )),
     }
 }
 
 fn whoami(api: &Api) -> Result<(), Failure> {
-    let (_, me) = api.send(api.client.get(format!("{}/api/v1/me", api.base)))?;
+    let me = api.me()?;
     let scopes: Vec<&str> = me["scopes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     let projects = match me["token"]["projects"].as_array() {
         Some(list) => list.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "),
@@ -207,25 +310,34 @@ fn whoami(api: &Api) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A file body that reports progress on stderr as it is read.
+/// A report body that reports progress on stderr as it is read (once per attempt).
 struct Progress {
-    file: File,
-    sent: u64,
+    bytes: io::Cursor<Shared>,
     total: u64,
     last: Instant,
     shown: bool,
 }
 
+/// The report's bytes, read once from disk and sent by every attempt.
+#[derive(Clone)]
+struct Shared(std::sync::Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl Read for Progress {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
-        self.sent += n as u64;
-        if self.shown && (self.last.elapsed() > Duration::from_millis(250) || self.sent == self.total) {
+        let n = self.bytes.read(buf)?;
+        let sent = self.bytes.position();
+        if self.shown && n > 0 && (self.last.elapsed() > Duration::from_millis(250) || sent == self.total) {
             self.last = Instant::now();
-            let pct = (self.sent * 100).checked_div(self.total).unwrap_or(100);
-            eprint!("\r  sent {:.1} of {:.1} MB ({pct}%)", self.sent as f64 / 1e6, self.total as f64 / 1e6);
+            let pct = (sent * 100).checked_div(self.total).unwrap_or(100);
+            eprint!("\r  sent {:.1} of {:.1} MB ({pct}%)", sent as f64 / 1e6, self.total as f64 / 1e6);
             let _ = io::stderr().flush();
-            if self.sent == self.total {
+            if sent == self.total {
                 eprintln!();
             }
         }
@@ -233,41 +345,152 @@ impl Read for Progress {
     }
 }
 
-fn upload(api: &Api, format: Format, project: &str, run_name: Option<&str>, path: &PathBuf) -> Result<(), Failure> {
-    let file = File::open(path).map_err(|e| fail(exit::FILE, format!("cannot read {}: {e}", path.display())))?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+/// The key that makes a retried (or re-run) upload of the same file land once: the
+/// file's content hash with the project, the run key, the format and the run name.
+fn idempotency_key(bytes: &[u8], project: &str, run_key: Option<&str>, format: Format, name: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let format = format.reports().as_str();
+    for part in [project, run_key.unwrap_or(""), format, name.unwrap_or("")] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(Sha256::digest(bytes));
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    format!("qa-hub-{hex}")
+}
+
+fn upload(
+    api: &Api,
+    format: Format,
+    project: &str,
+    run_name: Option<&str>,
+    run_key: Option<&str>,
+    json: bool,
+    path: &PathBuf,
+) -> Result<(), Failure> {
+    let bytes = std::fs::read(path).map_err(|e| fail(exit::FILE, format!("cannot read {}: {e}", path.display())))?;
+    // The same reader as the server's: what the receipt must match.
+    let counted = reports::parse(format.reports(), &bytes)
+        .map(|results| reports::Tally::of(&results))
+        .map_err(|e| fail(exit::INVALID_REPORT, format!("{} is not a readable report: {e}", path.display())))?;
+    let key = idempotency_key(&bytes, project, run_key, format, run_name);
+    let total = bytes.len() as u64;
     // Big files show progress; small ones just go.
     let shown = total >= 1_000_000;
     if shown {
         eprintln!("qa-hub: uploading {} ({:.1} MB)", path.display(), total as f64 / 1e6);
     }
-    let body = reqwest::blocking::Body::sized(Progress { file, sent: 0, total, last: Instant::now(), shown }, total);
-    let mut url = reqwest::Url::parse(&format!("{}/api/v1/projects/{}/runs/import", api.base, project.trim()))
-        .map_err(|e| fail(exit::USAGE, format!("bad QA_HUB_URL: {e}")))?;
-    url.query_pairs_mut().append_pair("format", format.as_str());
+    let mut url = api.url(&format!("/projects/{}/runs/import", project))?;
+    url.query_pairs_mut().append_pair("format", format.reports().as_str());
     if let Some(name) = run_name {
         url.query_pairs_mut().append_pair("name", name);
     }
-    let (_, res) = api.send(api.client.post(url).header("content-type", "application/octet-stream").body(body))?;
+    if let Some(run_key) = run_key {
+        url.query_pairs_mut().append_pair("run_key", run_key);
+    }
+    let shared = Shared(std::sync::Arc::new(bytes));
+    let answer = api.send(&format!("upload of {}", path.display()), || {
+        let body = Progress { bytes: io::Cursor::new(shared.clone()), total, last: Instant::now(), shown };
+        api.client
+            .post(url.clone())
+            .header("content-type", "application/octet-stream")
+            .header("idempotency-key", &key)
+            .body(reqwest::blocking::Body::sized(body, total))
+    })?;
+    let res = answer.body;
+    check_receipt(&res["receipt"], &counted, path)?;
+    if json {
+        println!("{res}");
+        return Ok(());
+    }
     let run = &res["data"];
+    let c = &res["receipt"]["accepted"];
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+    let replayed = answer.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
+    println!(
+        "{}: {} — {} passed, {} failed, {} skipped, {} errors ({} total) in {:.1} s{}",
+        path.display(),
+        run["status"].as_str().unwrap_or("?").to_uppercase(),
+        n(c, "passed"),
+        n(c, "failed"),
+        n(c, "skipped"),
+        n(c, "error"),
+        n(c, "total"),
+        run["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+        if replayed { " (already uploaded: the server answered the first upload)" } else { "" }
+    );
+    if let Some(run_key) = run["run_key"].as_str() {
+        println!(
+            "  run key {run_key}: {} shard(s) so far, {} results in all; close it with `qa-hub finish`",
+            run["shards"].as_u64().unwrap_or(0),
+            n(&run["counts"], "total")
+        );
+    }
+    println!(
+        "{}/api/v1/projects/{}/runs/{}",
+        api.base,
+        run["project"].as_str().unwrap_or(project),
+        run["id"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// What the server says it accepted must be what the file holds, outcome by outcome.
+fn check_receipt(receipt: &Value, counted: &reports::Tally, path: &PathBuf) -> Result<(), Failure> {
+    let got = |k: &str| receipt["accepted"][k].as_u64();
+    let read = receipt["tests_read"].as_u64();
+    let want = [
+        ("tests", counted.total, read),
+        ("passed", counted.passed, got("passed")),
+        ("failed", counted.failed, got("failed")),
+        ("skipped", counted.skipped, got("skipped")),
+        ("errors", counted.error, got("error")),
+    ];
+    let off: Vec<String> = want
+        .iter()
+        .filter(|(_, mine, theirs)| Some(*mine) != *theirs)
+        .map(|(what, mine, theirs)| {
+            format!("{what}: {mine} in the file, {} accepted", theirs.map_or("none".into(), |n| n.to_string()))
+        })
+        .collect();
+    if off.is_empty() {
+        return Ok(());
+    }
+    Err(fail(
+        exit::RECEIPT,
+        format!(
+            "the server did not accept every result of {} ({}); the upload is incomplete",
+            path.display(),
+            off.join("; ")
+        ),
+    ))
+}
+
+fn finish(api: &Api, project: &str, run_key: &str) -> Result<(), Failure> {
+    let mut url = api.url(&format!("/projects/{project}/runs"))?;
+    url.query_pairs_mut().append_pair("run_key", run_key).append_pair("limit", "1");
+    let found = api.send("finding the run", || api.client.get(url.clone()))?.body;
+    let id = found["data"][0]["id"]
+        .as_str()
+        .ok_or_else(|| {
+            fail(exit::NOT_FOUND, format!("no run with run key {run_key:?} in {project}: nothing was uploaded with it"))
+        })?
+        .to_string();
+    let url = api.url(&format!("/projects/{project}/runs/{id}/complete"))?;
+    let run = api.send("finishing the run", || api.client.post(url.clone()))?.body;
+    let run = &run["data"];
     let c = &run["counts"];
     let n = |k: &str| c[k].as_u64().unwrap_or(0);
     println!(
-        "{}: {} — {} passed, {} failed, {} skipped, {} errors ({} total) in {:.1} s",
-        path.display(),
+        "run {id}: {} — {} passed, {} failed, {} skipped, {} errors ({} total) from {} shard(s)",
         run["status"].as_str().unwrap_or("?").to_uppercase(),
         n("passed"),
         n("failed"),
         n("skipped"),
         n("error"),
         n("total"),
-        run["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
-    );
-    println!(
-        "{}/api/v1/projects/{}/runs/{}",
-        api.base,
-        run["project"].as_str().unwrap_or(project),
-        run["id"].as_str().unwrap_or("?")
+        run["shards"].as_u64().unwrap_or(0)
     );
     Ok(())
 }

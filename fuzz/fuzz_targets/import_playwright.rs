@@ -2,7 +2,7 @@
 //! has a title the service stores as it is.
 #![no_main]
 
-use app::testing::server::import::{parse, Format};
+use reports::{parse, Format};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -91,6 +91,9 @@ pub enum TokenCommand {
         /// user (stops when that person is suspended or leaves) or workspace (a service token).
         #[arg(long, default_value = "user")]
         owner: String,
+        /// Only from these addresses: CIDRs, comma-separated (with the workspace's allowlist).
+        #[arg(long)]
+        ip_allowlist: Option<String>,
     },
 }
 
@@ -154,7 +157,16 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
             let user = service::add_user(&state, &tenant, &email, &password, role).await.map_err(fail)?;
             println!("added {} to {:?} as {}", user.email, user.tenant_name, role.as_str());
         }
-        Command::Token(TokenCommand::Create { tenant, email, name, scopes, projects, expires, owner }) => {
+        Command::Token(TokenCommand::Create {
+            tenant,
+            email,
+            name,
+            scopes,
+            projects,
+            expires,
+            owner,
+            ip_allowlist,
+        }) => {
             let scopes = scopes
                 .iter()
                 .map(|s| {
@@ -166,7 +178,16 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
             let owner = TokenOwner::parse(&owner)
                 .ok_or_else(|| anyhow::anyhow!("unknown owner {owner:?}: expected user or workspace"))?;
             let user = service::member_of(&state, &tenant, &email).await.map_err(fail)?;
-            let request = CreateToken { name, scopes, projects, expires_in: Some(expires_in), expires_at: None, owner };
+            let ip_allowlist = ip_allowlist.map(|list| app::tokens::split_list(&list));
+            let request = CreateToken {
+                name,
+                scopes,
+                projects,
+                expires_in: Some(expires_in),
+                expires_at: None,
+                owner,
+                ip_allowlist,
+            };
             let meta = RequestMeta { ip: None, user_agent: Some("qahub CLI".into()) };
             let created = lifecycle::create(&state, &Actor::User(user), &meta, request).await.map_err(fail)?;
             println!("{}", created.token);

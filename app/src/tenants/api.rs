@@ -22,22 +22,33 @@ pub async fn get_workspace() -> Result<WorkspaceView, AppError> {
 }
 
 #[server(prefix = "/_qh", endpoint = "tenant/update")]
-pub async fn update_workspace(ip_allowlist: String, ai_provider: String, ai_model: String) -> Result<(), AppError> {
-    use crate::{server_fn_ctx as ctx, tenants::UpdateTenant};
+pub async fn update_workspace(
+    ip_allowlist: String,
+    ai_provider: String,
+    ai_model: String,
+    /// Days, or empty for no maximum; sent on only when it changed (it is an owner's).
+    max_token_lifetime_days: String,
+) -> Result<(), AppError> {
+    use crate::{actor::Actor, server_fn_ctx as ctx, tenants::UpdateTenant};
     let result = async {
         let (state, user) = ctx::require_user().await?;
-        let list =
-            ip_allowlist.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let actor = Actor::User(user);
+        let days = match max_token_lifetime_days.trim() {
+            "" => None,
+            text => Some(text.parse::<u32>().map_err(|_| {
+                AppError::invalid("The maximum token lifetime is a number of days, or empty for no maximum.")
+            })?),
+        };
+        let current = crate::tenants::server::get(&state, &actor).await?.max_token_lifetime_days;
         let req = UpdateTenant {
-            ip_allowlist: Some(list),
+            ip_allowlist: Some(crate::tokens::split_list(&ip_allowlist)),
             hosts: None,
             ai_provider: Some(ai_provider),
             ai_model: Some(ai_model),
             token_rate_limit_per_minute: None,
+            max_token_lifetime_days: (days != current).then_some(days),
         };
-        crate::tenants::server::update(&state, &crate::actor::Actor::User(user), &ctx::request_meta().await, req)
-            .await
-            .map(|_| ())
+        crate::tenants::server::update(&state, &actor, &ctx::request_meta().await, req).await.map(|_| ())
     }
     .await;
     ctx::finish_form(result, Some(URL))

@@ -28,6 +28,10 @@ pub struct TenantSettings {
     pub ai: Ai,
     /// Default requests per minute for the tenant's tokens (`None`: the server's default).
     pub token_rate_limit_per_minute: Option<u32>,
+    /// The longest a token of the workspace may live, in days (`None`: no maximum).
+    /// Creating or extending a token past it is refused.
+    #[serde(default)]
+    pub max_token_lifetime_days: Option<u32>,
 }
 
 /// `PATCH /api/v1/tenant`: fields left out stay as they are.
@@ -50,4 +54,8 @@ pub struct UpdateTenant {
     #[serde(default, with = "crate::tokens::double_option")]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<u32>))]
     pub token_rate_limit_per_minute: Option<Option<u32>>,
+    /// Owners only (a token may only lower it): 1–3650 days, `null` for no maximum.
+    #[serde(default, with = "crate::tokens::double_option")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<u32>))]
+    pub max_token_lifetime_days: Option<Option<u32>>,
 }

@@ -20,7 +20,10 @@ pub fn WorkspacePage() -> impl IntoView {
         <h1>"Workspace"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let manager = matches!(user.await, Ok(Some(u)) if u.role.can_manage());
+                let (manager, owner) = match user.await {
+                    Ok(Some(u)) => (u.role.can_manage(), u.role == crate::people::Role::Owner),
+                    _ => (false, false),
+                };
                 match view_data.await {
                     Ok(data) => {
                         let s = data.settings;
@@ -39,6 +42,15 @@ pub fn WorkspacePage() -> impl IntoView {
                                 </label>
                                 <label>"AI provider" <input name="ai_provider" maxlength="100" disabled=!manager value=s.ai.provider.clone().unwrap_or_default() prop:value=s.ai.provider.clone().unwrap_or_default() /></label>
                                 <label>"AI model" <input name="ai_model" maxlength="100" disabled=!manager value=s.ai.model.clone().unwrap_or_default() prop:value=s.ai.model.clone().unwrap_or_default() /></label>
+                                <label>
+                                    "Maximum token lifetime (days)"
+                                    <input name="max_token_lifetime_days" type="number" min="1" max="3650" inputmode="numeric" disabled=!manager readonly=!owner
+                                        value=s.max_token_lifetime_days.map(|d| d.to_string()).unwrap_or_default()
+                                        prop:value=s.max_token_lifetime_days.map(|d| d.to_string()).unwrap_or_default() />
+                                    <span class="hint">
+                                        "New tokens, and new expiry dates, may be at most this many days away; empty: no maximum. Tokens that already live longer are flagged in the token list. Only owners change it."
+                                    </span>
+                                </label>
                                 <FormError message=error />
                                 {manager.then(|| view! { <button type="submit" class="primary">"Save settings"</button> })}
                             </ActionForm>

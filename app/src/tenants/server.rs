@@ -14,16 +14,25 @@ use crate::{
     tokens::server::auth::{allowlist_admits, normalize_host, parse_allowlist},
 };
 
+/// The workspace's longest token lifetime in days, if it has one.
+pub async fn max_token_lifetime(db: &Db, tenant_id: &str) -> Result<Option<u32>, AppError> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT max_token_lifetime_days FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.and_then(|(days,)| days).and_then(|d| u32::try_from(d).ok()))
+}
+
 pub async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> {
-    type Row = (String, String, String, String, Option<String>, Option<String>, i64, Option<i64>);
+    type Row = (String, String, String, String, Option<String>, Option<String>, i64, Option<i64>, Option<i64>);
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, name, status, ip_allowlist, ai_provider, ai_model, ai_quota_exhausted, token_rate_limit \
-         FROM tenants WHERE id = $1",
+        "SELECT id, name, status, ip_allowlist, ai_provider, ai_model, ai_quota_exhausted, token_rate_limit, \
+         max_token_lifetime_days FROM tenants WHERE id = $1",
     )
     .bind(tenant_id)
     .fetch_optional(db)
     .await?;
-    let (id, name, status, allowlist, provider, model, exhausted, rate_limit) =
+    let (id, name, status, allowlist, provider, model, exhausted, rate_limit, max_lifetime) =
         row.ok_or_else(|| AppError::not_found("Workspace"))?;
     let hosts: Vec<(String,)> = sqlx::query_as("SELECT host FROM tenant_hosts WHERE tenant_id = $1 ORDER BY host")
         .bind(tenant_id)
@@ -37,8 +46,12 @@ pub async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> 
         hosts: hosts.into_iter().map(|(h,)| h).collect(),
         ai: Ai { provider, model, quota_exhausted: exhausted != 0 },
         token_rate_limit_per_minute: rate_limit.and_then(|n| u32::try_from(n).ok()),
+        max_token_lifetime_days: max_lifetime.and_then(|n| u32::try_from(n).ok()),
     })
 }
+
+/// The longest maximum lifetime a workspace may set (ten years).
+pub const MAX_LIFETIME_DAYS: u32 = 3650;
 
 pub async fn get(state: &AppState, actor: &Actor) -> Result<TenantSettings, AppError> {
     load(&state.db, actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?).await
@@ -50,15 +63,16 @@ pub async fn update(
     meta: &RequestMeta,
     req: UpdateTenant,
 ) -> Result<TenantSettings, AppError> {
+    let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?;
+    let before = load(&state.db, tenant_id).await?;
     let change = TenantChange {
         ip_allowlist: req.ip_allowlist.is_some(),
         ai: req.ai_provider.is_some() || req.ai_model.is_some(),
         rate_limit: req.token_rate_limit_per_minute.is_some(),
         hosts: req.hosts.is_some(),
+        max_lifetime: req.max_token_lifetime_days.map(|after| (before.max_token_lifetime_days, after)),
     };
     policy::change_tenant(&actor.credential(), change)?;
-    let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?;
-    let before = load(&state.db, tenant_id).await?;
     let now = now();
     let mut tx = state.db.begin().await?;
     if let Some(list) = &req.ip_allowlist {
@@ -104,6 +118,18 @@ pub async fn update(
             .execute(&mut *tx)
             .await?;
     }
+    if let Some(days) = req.max_token_lifetime_days {
+        if days.is_some_and(|d| !(1..=MAX_LIFETIME_DAYS).contains(&d)) {
+            return Err(AppError::invalid(format!(
+                "max_token_lifetime_days must be between 1 and {MAX_LIFETIME_DAYS}, or null for no maximum."
+            )));
+        }
+        sqlx::query("UPDATE tenants SET max_token_lifetime_days = $1 WHERE id = $2")
+            .bind(days.map(i64::from))
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let event = audit::Event {
         tenant_id,
         action: AuditAction::TenantSettingsChanged,
@@ -111,9 +137,11 @@ pub async fn update(
         target: Some(Party { kind: "tenant".into(), id: Some(tenant_id.into()), label: Some(before.name.clone()) }),
         meta,
         details: Some(json!({
-            "before": { "ip_allowlist": before.ip_allowlist, "ai": before.ai },
+            "before": { "ip_allowlist": before.ip_allowlist, "ai": before.ai,
+                "max_token_lifetime_days": before.max_token_lifetime_days },
             "after": { "ip_allowlist": req.ip_allowlist, "ai_provider": req.ai_provider, "ai_model": req.ai_model,
-                "token_rate_limit_per_minute": req.token_rate_limit_per_minute },
+                "token_rate_limit_per_minute": req.token_rate_limit_per_minute,
+                "max_token_lifetime_days": req.max_token_lifetime_days },
         })),
         projects: &[],
     };

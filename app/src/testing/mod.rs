@@ -88,6 +88,10 @@ pub struct Run {
     pub counts: Counts,
     /// Sum of the results' durations, in milliseconds.
     pub duration_ms: u64,
+    /// The run key its imports share (`?run_key=`), for a run made of shards.
+    pub run_key: Option<String>,
+    /// How many imports added to it.
+    pub shards: u32,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
@@ -123,6 +127,18 @@ pub enum ResultStatus {
     Error,
 }
 
+#[cfg(feature = "ssr")]
+impl From<reports::ResultStatus> for ResultStatus {
+    fn from(s: reports::ResultStatus) -> Self {
+        match s {
+            reports::ResultStatus::Passed => ResultStatus::Passed,
+            reports::ResultStatus::Failed => ResultStatus::Failed,
+            reports::ResultStatus::Skipped => ResultStatus::Skipped,
+            reports::ResultStatus::Error => ResultStatus::Error,
+        }
+    }
+}
+
 impl ResultStatus {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -154,6 +170,29 @@ pub struct TestResult {
     pub created_at: OffsetDateTime,
 }
 
+/// What one import accepted: the tests it read from the report, and the results it
+/// stored by outcome. A client that counts the report itself compares the two.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Receipt {
+    pub tests_read: u64,
+    pub accepted: Counts,
+}
+
+/// The answer to an import: the run (with every shard's results counted) and this
+/// import's receipt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ImportAnswer {
+    pub data: Run,
+    pub receipt: Receipt,
+}
+
+/// A run key or an idempotency key: 1 to 128 printable ASCII characters.
+pub fn valid_key(key: &str) -> bool {
+    (1..=128).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 /// One result to record: for an existing case (`case_id`) or by title (the case is
 /// created when the project has none with that title).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -179,7 +218,7 @@ pub struct ResultBatch {
 }
 
 pub const BATCH_MAX: usize = 1000;
-pub const TITLE_MAX: usize = 500;
+pub const TITLE_MAX: usize = 500; // the same as reports::TITLE_MAX
 pub const MESSAGE_MAX: usize = 10_000;
 
 pub fn normalize_title(input: &str) -> Result<String, AppError> {

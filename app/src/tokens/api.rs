@@ -45,10 +45,11 @@ pub async fn issue_token(
     #[server(default)] expiration: String,
     #[server(default)] expires_on: String,
     #[server(default)] owner: String,
+    #[server(default)] ip_allowlist: String,
 ) -> Result<CreatedToken, AppError> {
     use crate::{actor::Actor, server_fn_ctx as ctx, tokens::CreateTokenForm};
     let (state, user) = ctx::require_user().await?;
-    let form = CreateTokenForm { name, scopes, project_access, projects, expiration, expires_on, owner };
+    let form = CreateTokenForm { name, scopes, project_access, projects, expiration, expires_on, owner, ip_allowlist };
     let meta = ctx::request_meta().await;
     crate::tokens::server::lifecycle::create(&state, &Actor::User(user), &meta, form.into_request()?).await
 }

@@ -218,6 +218,10 @@ pub struct CreateToken {
     /// may create one. Default `user`.
     #[serde(default)]
     pub owner: TokenOwner,
+    /// CIDRs (or single addresses) the token may be used from, checked together with
+    /// the workspace's allowlist. Default: any address.
+    #[serde(default)]
+    pub ip_allowlist: Option<Vec<String>>,
 }
 
 /// Who a token belongs to.
@@ -270,6 +274,10 @@ pub struct UpdateToken {
     #[serde(default, with = "double_option")]
     #[cfg_attr(feature = "ssr", schema(value_type = Option<u32>))]
     pub rate_limit_per_minute: Option<Option<u32>>,
+    /// Replaces the token's IP allowlist; `[]` clears it (any address). A token may
+    /// narrow a list, never widen it.
+    #[serde(default)]
+    pub ip_allowlist: Option<Vec<String>>,
 }
 
 pub const RATE_LIMIT_MAX: u32 = 1_000_000;
@@ -355,6 +363,13 @@ pub struct TokenSummary {
     /// The rotation retires this token at its replacement's first use (before `retire_at`).
     #[serde(default)]
     pub retire_on_first_use: bool,
+    /// The addresses it may be used from (with the workspace's list); empty: any.
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+    /// It lives longer than the workspace's maximum token lifetime allows (it was made
+    /// before the maximum was set): shorten it or rotate it.
+    #[serde(default)]
+    pub beyond_max_lifetime: bool,
 }
 
 impl TokenSummary {
@@ -576,6 +591,14 @@ pub struct CreateTokenForm {
     /// `user` (default) or `workspace`.
     #[serde(default)]
     pub owner: String,
+    /// CIDRs separated by commas or new lines; empty: any address.
+    #[serde(default)]
+    pub ip_allowlist: String,
+}
+
+/// A typed list of CIDRs (commas or new lines) as the API takes it.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 impl CreateTokenForm {
@@ -606,7 +629,8 @@ impl CreateTokenForm {
             "workspace" => TokenOwner::Workspace,
             other => return Err(AppError::invalid(format!("Unknown owner {other:?}."))),
         };
-        Ok(CreateToken { name: self.name, scopes: self.scopes, projects, expires_in, expires_at, owner })
+        let ip_allowlist = Some(split_list(&self.ip_allowlist)).filter(|l| !l.is_empty());
+        Ok(CreateToken { name: self.name, scopes: self.scopes, projects, expires_in, expires_at, owner, ip_allowlist })
     }
 }
 
@@ -652,6 +676,7 @@ mod form_tests {
             expiration: expiration.into(),
             expires_on: on.into(),
             owner: String::new(),
+            ip_allowlist: String::new(),
         }
     }
 

@@ -382,6 +382,7 @@ fn TokenRow(
             <td>
                 {t.expires_at.map_or_else(|| "Never".to_string(), date)}
                 {soon.then(|| view! { " " <span class="badge warning">"Expires soon"</span> })}
+                {t.beyond_max_lifetime.then(|| view! { " " <span class="badge warning" title="It lives longer than the workspace's maximum token lifetime: rotate it or give it an earlier expiry.">"Beyond max lifetime"</span> })}
             </td>
             <td><span class=format!("badge status-{}", status.as_str())>{status_label(status)}</span></td>
             {actions}
@@ -566,6 +567,11 @@ fn CreateDialog(issue: ServerAction<IssueToken>, dialog: RwSignal<Option<Dialog>
                 {move || (expiration.get() == "never").then(|| view! {
                     <p class="warning" role="status">"A token that never expires keeps working if it leaks. Prefer an expiry and rotate it."</p>
                 })}
+                <label>
+                    "IP allowlist"
+                    <textarea name="ip_allowlist" rows="2" placeholder="203.0.113.0/24"></textarea>
+                    <span class="hint">"Optional: the addresses or CIDR ranges (one per line) this token works from, such as your CI runners'. The workspace's allowlist applies too."</span>
+                </label>
                 <FormError message=error />
                 <div class="buttons">
                     <button type="submit" class="primary">"Create"</button>
@@ -769,6 +775,7 @@ pub fn ApiTokenPage() -> impl IntoView {
                                 <dt>"Owner"</dt><dd>{owner_label(&t)}</dd>
                                 <dt>"Created"</dt><dd>{date(t.created_at)} {t.created_by.clone().map(|by| format!(" by {by}"))}</dd>
                                 <dt>"Expires"</dt><dd>{t.expires_at.map_or_else(|| "Never".to_string(), date)}</dd>
+                                <dt>"IP allowlist"</dt><dd>{if t.ip_allowlist.is_empty() { "Any address (the workspace's list applies)".to_string() } else { t.ip_allowlist.join(", ") }}</dd>
                                 <dt>"Last used"</dt><dd>{t.last_used_at.map_or_else(|| "Never".to_string(), |at| relative_time(at, d.now))}</dd>
                             </dl>
                             <LeastPrivilegeHint t=t.clone() manager reduce />

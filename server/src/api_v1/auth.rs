@@ -20,6 +20,8 @@ use app::{
 use super::ApiError;
 
 pub const EXPIRES_HEADER: &str = "qahub-token-expires-at";
+/// On a token a rotation replaced: when it stops working (RFC 3339).
+pub const RETIRES_HEADER: &str = "qahub-token-retires-at";
 
 pub fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
     RequestMeta::from_parts(parts, &state.settings.trusted_proxies)
@@ -50,7 +52,9 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
             return ApiError(err).into_response();
         }
     };
-    let expires = principal.expires_at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok());
+    let rfc3339 = |at: time::OffsetDateTime| at.format(&time::format_description::well_known::Rfc3339).ok();
+    let expires = principal.expires_at.and_then(rfc3339);
+    let retires = principal.retire_at.and_then(rfc3339);
     let (rate, mut response) = match state.guard.spend(&principal.token_id, principal.rate_limit) {
         Ok(rate) => {
             // The handler's `require` marks what the request needed: that is its kind.
@@ -65,6 +69,9 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let headers = response.headers_mut();
     if let Some(value) = expires.and_then(|e| HeaderValue::from_str(&e).ok()) {
         headers.insert(EXPIRES_HEADER, value);
+    }
+    if let Some(value) = retires.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        headers.insert(RETIRES_HEADER, value);
     }
     headers.insert("ratelimit-limit", HeaderValue::from(rate.limit));
     headers.insert("ratelimit-remaining", HeaderValue::from(rate.remaining));

@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/projects/{key}/runs/{id}",
             get(testing::get_run).patch(testing::update_run).delete(testing::delete_run),
         )
+        .route("/projects/{key}/runs/{id}/complete", post(testing::complete_run))
         .route("/projects/{key}/runs/{id}/results", get(testing::list_results).post(testing::add_results))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", get(tokens::get).patch(tokens::update))

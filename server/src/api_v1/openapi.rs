@@ -18,8 +18,8 @@ use app::{
     projects::Project,
     tenants::{Ai, TenantSettings, UpdateTenant},
     testing::{
-        Case, Counts, NewCase, NewResult, NewRun, ResultBatch, ResultStatus, Run, RunStatus, TestResult, UpdateCase,
-        UpdateRun,
+        Case, Counts, ImportAnswer, NewCase, NewResult, NewRun, Receipt, ResultBatch, ResultStatus, Run, RunStatus,
+        TestResult, UpdateCase, UpdateRun,
     },
     tokens::{
         CreateToken, CreatedToken, ExpiresIn, RetireOld, RotateToken, Scope, TokenAddress, TokenOwner, TokenStatus,
@@ -131,7 +131,7 @@ impl Modify for Security {
         super::projects::list, super::projects::create, super::projects::get, super::projects::update, super::projects::delete,
         super::testing::list_cases, super::testing::create_case, super::testing::get_case, super::testing::update_case, super::testing::delete_case,
         super::testing::list_runs, super::testing::create_run, super::testing::get_run, super::testing::update_run, super::testing::delete_run,
-        super::testing::list_results, super::testing::add_results, super::testing::import,
+        super::testing::list_results, super::testing::add_results, super::testing::import, super::testing::complete_run,
         super::tokens::list, super::tokens::create, super::tokens::get, super::tokens::update,
         super::tokens::disable, super::tokens::enable, super::tokens::revoke, super::tokens::rotate,
         super::tokens::usage, super::tokens::addresses,
@@ -142,7 +142,7 @@ impl Modify for Security {
         Scope, ExpiresIn, CreateToken, UpdateToken, TokenStatus, TokenSummary, CreatedToken, RetireOld, RotateToken,
         TokenOwner, TokenUsage, UsageDay, UsageCounts, TokenAddress,
         Project, TenantSettings, Ai, UpdateTenant, AuditEntry, Party,
-        Case, NewCase, UpdateCase, Run, NewRun, UpdateRun, RunStatus, Counts, TestResult, NewResult, ResultBatch, ResultStatus,
+        Case, NewCase, UpdateCase, Run, NewRun, UpdateRun, RunStatus, Counts, ImportAnswer, Receipt, TestResult, NewResult, ResultBatch, ResultStatus,
         super::me::Me, super::projects::CreateProject, super::projects::UpdateProject, super::leaked::Report,
     )),
     modifiers(&Security),

@@ -1,16 +1,23 @@
 //! `/api/v1/projects/{key}/cases`, `/runs`, `/runs/{id}/results` and `/runs/import`:
 //! read scope to look, write scope to change; the project rules come from the domain.
 
-use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
 use serde::Deserialize;
 use serde_json::Value;
+
+use reports::Format;
 
 use app::{
     error::AppError,
     state::AppState,
     testing::{
-        server::import::Format, server::service, Case, NewCase, NewRun, ResultBatch, Run, RunStatus, TestResult,
-        UpdateCase, UpdateRun,
+        server::service, Case, ImportAnswer, NewCase, NewRun, ResultBatch, Run, RunStatus, TestResult, UpdateCase,
+        UpdateRun,
     },
     tokens::Scope,
 };
@@ -33,6 +40,8 @@ pub struct RunParams {
     cursor: Option<String>,
     limit: Option<i64>,
     status: Option<RunStatus>,
+    /// Only the run with this run key (what `qa-hub finish` looks up).
+    run_key: Option<String>,
 }
 
 #[utoipa::path(
@@ -170,7 +179,9 @@ pub async fn list_runs(
     ApiQuery(q): ApiQuery<RunParams>,
 ) -> Result<Json<Value>, ApiError> {
     auth.principal.require(Scope::Read)?;
-    let p = service::list_runs(&state, &auth.actor(), &key, q.status, q.cursor.as_deref(), q.limit).await?;
+    let p =
+        service::list_runs(&state, &auth.actor(), &key, q.status, q.run_key.as_deref(), q.cursor.as_deref(), q.limit)
+            .await?;
     Ok(page(p.data, p.next_cursor))
 }
 
@@ -316,8 +327,13 @@ pub async fn add_results(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
+    /// `playwright` or `junit`.
     format: String,
+    /// The run's name (default: the format and the date).
     name: Option<String>,
+    /// Imports with this key (1–128 printable ASCII) add to one run until
+    /// `POST …/runs/{id}/complete`; after that another one is 409 `conflict`.
+    run_key: Option<String>,
 }
 
 /// Largest report accepted, in bytes.
@@ -328,12 +344,18 @@ pub const IMPORT_MAX: usize = 64 * 1024 * 1024;
     operation_id = "testing_import",
     path = "/api/v1/projects/{key}/runs/import",
     tag = "runs",
-    params(("key" = String, Path, description = "Project key, like BD"), ImportParams),
+    params(
+        ("key" = String, Path, description = "Project key, like BD"),
+        ImportParams,
+        ("Idempotency-Key" = Option<String>, Header, description = "1–128 printable ASCII: a repeat within 24 hours with the same key and request answers the first run (with `Idempotent-Replayed: true`) and stores nothing; the same key with another request is 409 `conflict`"),
+    ),
     request_body(content = String, description = "A Playwright JSON report or a JUnit XML file (up to 64 MiB)", content_type = "application/octet-stream"),
     responses(
-        (status = 201, description = "The new run", body = Data<Run>),
+        (status = 201, description = "The run (every shard counted) and what this import accepted", body = ImportAnswer,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier import with the same key"))),
         Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+        (status = 409, description = "The key was used for another request, or the run key's run is completed", body = ErrorBody),
         (status = 413, description = "The report is larger than 64 MiB", body = ErrorBody),
     )
 )]
@@ -342,11 +364,45 @@ pub async fn import(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
     ApiQuery(q): ApiQuery<ImportParams>,
+    headers: HeaderMap,
     ApiBytes(body): ApiBytes,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     auth.principal.require(Scope::Write)?;
     let format = Format::parse(&q.format)
         .ok_or_else(|| AppError::invalid(format!("Unknown format {:?}: use playwright or junit.", q.format)))?;
-    let run = service::import(&state, &auth.actor(), &key, format, q.name.as_deref(), &body).await?;
-    Ok((StatusCode::CREATED, data(run)))
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str().map_err(|_| AppError::invalid("Idempotency-Key has 1 to 128 printable ASCII characters."))?,
+        ),
+        None => None,
+    };
+    let opts = service::ImportOptions { name: q.name.as_deref(), run_key: q.run_key.as_deref(), idempotency_key };
+    let done = service::import(&state, &auth.actor(), &key, format, opts, &body).await?;
+    let answer = ImportAnswer { data: done.run, receipt: done.receipt };
+    let mut res = (StatusCode::CREATED, Json(answer)).into_response();
+    if done.replayed {
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(res)
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "testing_complete_run",
+    path = "/api/v1/projects/{key}/runs/{id}/complete",
+    tag = "runs",
+    params(("key" = String, Path, description = "Project key, like BD"), ("id" = String, Path)),
+    responses(
+        (status = 200, description = "The run, closed: passed, or failed when a result failed or errored. Completing it again answers it as it is.", body = Data<Run>),
+        Refusals,
+        (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
+    )
+)]
+pub async fn complete_run(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath((key, id)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Write)?;
+    Ok(data(service::complete_run(&state, &auth.actor(), &key, &id).await?))
 }

@@ -1,5 +1,5 @@
-//! Server side of test management: SQL, the rules, and the report importers.
+//! Server side of test management: SQL and the rules. The report readers are the
+//! `reports` crate, shared with the `qa-hub` client.
 
-pub mod import;
 pub mod service;
 pub mod store;

@@ -2,10 +2,9 @@
 //! `projects::server::service::get`, so project tokens and other tenants get the same 404
 //! as for a missing project. Scopes are checked by the route.
 
-use super::{
-    import::{self, Format},
-    store::{self, NewResultRow, RunRow},
-};
+use reports::Format;
+
+use super::store::{self, NewResultRow, RunRow};
 use crate::{
     actor::Actor,
     db::{new_id, now, timestamp},
@@ -13,8 +12,8 @@ use crate::{
     projects::{server::service as projects, Project},
     state::AppState,
     testing::{
-        clip_message, normalize_title, Case, NewCase, NewResult, Run, RunStatus, TestResult, UpdateCase, UpdateRun,
-        BATCH_MAX,
+        clip_message, normalize_title, valid_key, Case, Counts, NewCase, NewResult, Receipt, Run, RunStatus,
+        TestResult, UpdateCase, UpdateRun, BATCH_MAX,
     },
 };
 
@@ -129,12 +128,13 @@ pub async fn list_runs(
     actor: &Actor,
     key: &str,
     status: Option<RunStatus>,
+    run_key: Option<&str>,
     cursor: Option<&str>,
     limit_: Option<i64>,
 ) -> Result<Page<Run>, AppError> {
     let p = project(state, actor, key).await?;
     let limit = limit(limit_)?;
-    let rows = store::list_runs(&state.db, &p.id, status, keyset(cursor)?, limit).await?;
+    let rows = store::list_runs(&state.db, &p.id, status, run_key, keyset(cursor)?, limit).await?;
     let next_cursor =
         (rows.len() as i64 == limit).then(|| rows.last().map(|r| format!("{}.{}", r.created_at, r.id))).flatten();
     Ok(Page { data: runs_with_counts(state, &p.key, rows).await?, next_cursor })
@@ -158,6 +158,8 @@ pub async fn create_run(state: &AppState, actor: &Actor, key: &str, name: &str) 
         source: None,
         created_at: now,
         updated_at: now,
+        run_key: None,
+        shards: 0,
     };
     let mut tx = state.db.begin().await?;
     store::insert_run(&mut tx, &p.id, &row).await?;
@@ -255,46 +257,133 @@ pub async fn add_results(
     get_run(state, actor, key, run_id).await
 }
 
+/// What an import asks for besides the report itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImportOptions<'a> {
+    pub name: Option<&'a str>,
+    /// Imports sharing a run key add to one run until it is completed.
+    pub run_key: Option<&'a str>,
+    /// A repeat with this key (within a day, same request) answers the first run.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// An import's outcome: the run, this import's receipt, and whether it was a replay.
+pub struct Imported {
+    pub run: Run,
+    pub receipt: Receipt,
+    pub replayed: bool,
+}
+
+/// The request an idempotency key stands for: project, format, options and body.
+fn fingerprint(project_id: &str, format: Format, opts: &ImportOptions<'_>, bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [project_id, format.as_str(), opts.name.unwrap_or(""), opts.run_key.unwrap_or("")] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(Sha256::digest(bytes));
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A run from a report: cases matched (or created) by title, one result each, all in
-/// one transaction. A malformed report is a 422 that says what is wrong.
+/// one transaction. A malformed report is a 422 that says what is wrong. With a run key
+/// the results join the key's open run (409 once it is completed); with an idempotency
+/// key a repeat answers the first import and stores nothing.
 pub async fn import(
     state: &AppState,
     actor: &Actor,
     key: &str,
     format: Format,
-    name: Option<&str>,
+    opts: ImportOptions<'_>,
     bytes: &[u8],
-) -> Result<Run, AppError> {
+) -> Result<Imported, AppError> {
+    for (what, value) in [("run_key", opts.run_key), ("Idempotency-Key", opts.idempotency_key)] {
+        if value.is_some_and(|v| !valid_key(v)) {
+            return Err(AppError::invalid(format!("{what} has 1 to 128 printable ASCII characters.")));
+        }
+    }
     let p = project(state, actor, key).await?;
-    let parsed = import::parse(format, bytes)
+    let parsed = reports::parse(format, bytes)
         .map_err(|e| AppError::invalid(format!("The {} report could not be read: {e}", format.as_str())))?;
+    let tally = reports::Tally::of(&parsed);
+    let receipt = Receipt {
+        tests_read: tally.total,
+        accepted: Counts {
+            total: tally.total,
+            passed: tally.passed,
+            failed: tally.failed,
+            skipped: tally.skipped,
+            error: tally.error,
+        },
+    };
+    let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?;
     let now = now();
-    let failed = parsed
-        .iter()
-        .any(|r| matches!(r.status, crate::testing::ResultStatus::Failed | crate::testing::ResultStatus::Error));
+    let mut tx = state.db.begin().await?;
+    if let Some(idem) = opts.idempotency_key {
+        let print = fingerprint(&p.id, format, &opts, bytes);
+        if let Some(earlier) = store::claim_key(&mut tx, tenant_id, idem, &print, now).await? {
+            tx.rollback().await?;
+            if earlier.fingerprint != print {
+                return Err(AppError::conflict(
+                    "This Idempotency-Key was used for another import in the last 24 hours; send a new key.",
+                ));
+            }
+            let run_id =
+                earlier.run_id.ok_or_else(|| AppError::conflict("The first import with this key is still running."))?;
+            let receipt = serde_json::from_str(&earlier.receipt).unwrap_or_default();
+            return Ok(Imported { run: get_run(state, actor, key, &run_id).await?, receipt, replayed: true });
+        }
+    }
     let default_name = format!("{} import {}", format.as_str(), timestamp(now).date());
-    let row = RunRow {
+    let failed = tally.failed + tally.error > 0;
+    let mut row = RunRow {
         id: new_id(),
-        name: normalize_run_name(name.unwrap_or(&default_name))?,
-        status: if failed { RunStatus::Failed } else { RunStatus::Passed },
+        name: normalize_run_name(opts.name.unwrap_or(&default_name))?,
+        status: match (opts.run_key, failed) {
+            (Some(_), _) => RunStatus::Open,
+            (None, true) => RunStatus::Failed,
+            (None, false) => RunStatus::Passed,
+        },
         source: Some(format.as_str().to_string()),
         created_at: now,
         updated_at: now,
+        run_key: opts.run_key.map(str::to_owned),
+        shards: if opts.run_key.is_some() { 0 } else { 1 },
     };
-    let mut tx = state.db.begin().await?;
     store::insert_run(&mut tx, &p.id, &row).await?;
-    for (seq, r) in parsed.into_iter().enumerate() {
-        let title = normalize_title(&r.title.chars().take(crate::testing::TITLE_MAX).collect::<String>())?;
+    let mut seq = 1;
+    if let Some(run_key) = opts.run_key {
+        row = store::add_shard(&mut tx, &p.id, run_key, now).await?.ok_or_else(|| {
+            AppError::conflict(format!("The run with run key {run_key:?} is completed; use a new run key."))
+        })?;
+        seq = store::next_seq(&mut tx, &row.id).await?;
+    }
+    for r in parsed {
+        let title = normalize_title(&r.title)?;
         let case_id = store::case_by_title(&mut tx, &p.id, &title, now).await?;
         let message = clip_message(r.message);
         let new = NewResultRow {
             case_id: &case_id,
-            status: r.status,
+            status: r.status.into(),
             duration_ms: r.duration_ms,
             message: message.as_deref(),
         };
-        store::insert_result(&mut tx, &row.id, seq as i64 + 1, &new, now).await?;
+        store::insert_result(&mut tx, &row.id, seq, &new, now).await?;
+        seq += 1;
+    }
+    if let Some(idem) = opts.idempotency_key {
+        let text = serde_json::to_string(&receipt).map_err(|_| AppError::internal())?;
+        store::settle_key(&mut tx, tenant_id, idem, &row.id, &text).await?;
     }
     tx.commit().await?;
-    get_run(state, actor, key, &row.id).await
+    Ok(Imported { run: get_run(state, actor, key, &row.id).await?, receipt, replayed: false })
+}
+
+/// Closes a run that shards were adding to: no import joins it afterwards. Completing a
+/// completed run answers it as it is, so a retried `complete` is harmless.
+pub async fn complete_run(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<Run, AppError> {
+    let (_, row) = run_row(state, actor, key, id).await?;
+    store::complete_run(&state.db, &row.id, now()).await?;
+    get_run(state, actor, key, id).await
 }

@@ -127,9 +127,11 @@ pub struct RunRow {
     pub source: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub run_key: Option<String>,
+    pub shards: i64,
 }
 
-const RUN_COLUMNS: &str = "id, name, status, source, created_at, updated_at";
+const RUN_COLUMNS: &str = "id, name, status, source, created_at, updated_at, run_key, shards";
 
 fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
     let status: String = row.try_get(2)?;
@@ -140,18 +142,133 @@ fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
         source: row.try_get(3)?,
         created_at: row.try_get(4)?,
         updated_at: row.try_get(5)?,
+        run_key: row.try_get(6)?,
+        shards: row.try_get(7)?,
     })
 }
 
-pub async fn insert_run(tx: &mut Transaction<'_, Any>, project_id: &str, run: &RunRow) -> Result<(), AppError> {
-    sqlx::query("INSERT INTO runs (id, project_id, name, status, source, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&run.id)
+/// Inserts the run; a keyed run that exists already is left as it is (`false`).
+pub async fn insert_run(tx: &mut Transaction<'_, Any>, project_id: &str, run: &RunRow) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "INSERT INTO runs (id, project_id, name, status, source, created_at, updated_at, run_key, shards) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+    )
+    .bind(&run.id)
+    .bind(project_id)
+    .bind(&run.name)
+    .bind(run.status.as_str())
+    .bind(&run.source)
+    .bind(run.created_at)
+    .bind(run.updated_at)
+    .bind(&run.run_key)
+    .bind(run.shards)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Counts one more shard into the open run with this key and returns it, locked for the
+/// rest of the transaction (a row lock on PostgreSQL, the write lock on SQLite), so
+/// parallel shards number their results one after another. `None`: it is completed.
+pub async fn add_shard(
+    tx: &mut Transaction<'_, Any>,
+    project_id: &str,
+    run_key: &str,
+    now: i64,
+) -> Result<Option<RunRow>, AppError> {
+    let done = sqlx::query(
+        "UPDATE runs SET shards = shards + 1, updated_at = $1 WHERE project_id = $2 AND run_key = $3 AND status = 'open'",
+    )
+    .bind(now)
+    .bind(project_id)
+    .bind(run_key)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE project_id = $1 AND run_key = $2"))
         .bind(project_id)
-        .bind(&run.name)
-        .bind(run.status.as_str())
-        .bind(&run.source)
-        .bind(run.created_at)
-        .bind(run.updated_at)
+        .bind(run_key)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(Some(run_row(&row)?))
+}
+
+/// Closes an open run: failed when any result failed or errored, else passed.
+pub async fn complete_run(db: &Db, run_id: &str, now: i64) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE runs SET updated_at = $1, status = CASE WHEN EXISTS (SELECT 1 FROM results r WHERE r.run_id = runs.id \
+         AND r.status IN ('failed', 'error')) THEN 'failed' ELSE 'passed' END WHERE id = $2 AND status = 'open'",
+    )
+    .bind(now)
+    .bind(run_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+// ---- idempotency keys -------------------------------------------------------------
+
+/// How long an import's idempotency key answers the same run.
+pub const IMPORT_KEY_TTL_SECS: i64 = 24 * 3600;
+
+/// What an earlier import with the same key stored.
+pub struct KeyedImport {
+    pub fingerprint: String,
+    pub run_id: Option<String>,
+    pub receipt: String,
+}
+
+/// Claims `key` for this import inside its transaction (keys older than a day are
+/// dropped first). `Some`: another import holds it (committed; on PostgreSQL a
+/// concurrent claim waits for the holder's commit), so this one answers from it.
+pub async fn claim_key(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    key: &str,
+    fingerprint: &str,
+    now: i64,
+) -> Result<Option<KeyedImport>, AppError> {
+    sqlx::query("DELETE FROM import_keys WHERE tenant_id = $1 AND created_at < $2")
+        .bind(tenant_id)
+        .bind(now - IMPORT_KEY_TTL_SECS)
+        .execute(&mut **tx)
+        .await?;
+    let claimed = sqlx::query(
+        "INSERT INTO import_keys (tenant_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let (fingerprint, run_id, receipt): (String, Option<String>, String) =
+        sqlx::query_as("SELECT fingerprint, run_id, receipt FROM import_keys WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(Some(KeyedImport { fingerprint, run_id, receipt }))
+}
+
+/// Records what the import that claimed `key` made.
+pub async fn settle_key(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    key: &str,
+    run_id: &str,
+    receipt: &str,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE import_keys SET run_id = $1, receipt = $2 WHERE tenant_id = $3 AND key = $4")
+        .bind(run_id)
+        .bind(receipt)
+        .bind(tenant_id)
+        .bind(key)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -171,12 +288,13 @@ pub async fn list_runs(
     db: &Db,
     project_id: &str,
     status: Option<RunStatus>,
+    run_key: Option<&str>,
     before: Option<(i64, String)>,
     limit: i64,
 ) -> Result<Vec<RunRow>, AppError> {
     let (at, id) = before.unwrap_or((i64::MAX, String::new()));
     let rows = sqlx::query(&format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE project_id = $1 AND ($2 = '' OR status = $2) \
+        "SELECT {RUN_COLUMNS} FROM runs WHERE project_id = $1 AND ($2 = '' OR status = $2) AND ($6 = '' OR run_key = $6) \
          AND (created_at < $3 OR (created_at = $3 AND ($4 = '' OR id < $4))) ORDER BY created_at DESC, id DESC LIMIT $5"
     ))
     .bind(project_id)
@@ -184,6 +302,7 @@ pub async fn list_runs(
     .bind(at)
     .bind(id)
     .bind(limit)
+    .bind(run_key.unwrap_or(""))
     .fetch_all(db)
     .await?;
     Ok(rows.iter().map(run_row).collect::<Result<_, _>>()?)
@@ -254,6 +373,8 @@ pub fn run_from(row: RunRow, project: &str, counts: Counts, duration_ms: u64) ->
         source: row.source,
         counts,
         duration_ms,
+        run_key: row.run_key,
+        shards: u32::try_from(row.shards).unwrap_or(u32::MAX),
         created_at: timestamp(row.created_at),
         updated_at: timestamp(row.updated_at),
     }

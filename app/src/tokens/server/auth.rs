@@ -173,6 +173,11 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     if !allowlist_admits(&allowlist, creds.client_ip) {
         return Err(fail(ErrorCode::IpNotAllowed, "Requests from this address are not allowed for this workspace."));
     }
+    // Both lists must pass: the workspace's and the token's own.
+    let token_allowlist = parse_allowlist(&token.ip_allowlist).unwrap_or_default();
+    if !allowlist_admits(&token_allowlist, creds.client_ip) {
+        return Err(fail(ErrorCode::IpNotAllowed, "Requests from this address are not allowed for this token."));
+    }
     if token.name.starts_with(SIEM_PREFIX) && !(creds.method == "GET" && creds.path == "/api/v1/audit-logs") {
         return Err(fail(
             ErrorCode::RestrictedEndpoint,
@@ -199,6 +204,8 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
         scopes: token.scopes.clone(),
         projects,
         expires_at: token.expires_at.map(timestamp),
+        retire_at: token.retire_at.map(timestamp),
+        ip_allowlist: token_allowlist,
         created_by: token.created_by.clone(),
         owner_role: if service {
             Some(Role::Admin)

@@ -47,6 +47,8 @@ pub(super) fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64, e
         replaced_by: extras.replaced_by.filter(|_| live),
         retire_at: row.retire_at.map(timestamp),
         retire_on_first_use,
+        ip_allowlist: row.ip_allowlist.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        beyond_max_lifetime: false,
     }
 }
 
@@ -69,6 +71,10 @@ async fn summaries(state: &AppState, rows: &[TokenRow]) -> Result<Vec<TokenSumma
     let from_day = window_start(now);
     let used = store::usage_totals(&state.db, &ids, from_day).await?;
     let replacements = store::replacements(&state.db, &ids).await?;
+    let cap = match rows.first() {
+        Some(row) => super::lifecycle::max_lifetime(state, &row.tenant_id).await?,
+        None => None,
+    };
     Ok(rows
         .iter()
         .map(|row| {
@@ -81,7 +87,12 @@ async fn summaries(state: &AppState, rows: &[TokenRow]) -> Result<Vec<TokenSumma
             if let Some((_, written)) = used.iter().find(|(id, _)| *id == row.id) {
                 extras.used.add(*written);
             }
-            summary(row, projects, now, extras)
+            let mut summary = summary(row, projects, now, extras);
+            summary.beyond_max_lifetime = cap.is_some_and(|days| {
+                summary.status == TokenStatus::Active
+                    && row.expires_at.is_none_or(|at| at - row.created_at > i64::from(days) * 86_400)
+            });
+            summary
         })
         .collect())
 }
@@ -154,6 +165,9 @@ pub(super) fn facts(row: &TokenRow, project_ids: Option<&[String]>) -> TokenFact
             projects: project_ids.map_or(Projects::All, |ids| Projects::only(ids.iter().cloned())),
             expires_at: row.expires_at,
             owner: row.owner,
+            addresses: crate::policy::Addresses::from_list(
+                super::auth::parse_allowlist(&row.ip_allowlist).unwrap_or_default(),
+            ),
         },
         rate_limit: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
     }

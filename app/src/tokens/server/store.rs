@@ -31,6 +31,8 @@ pub struct TokenRow {
     pub owner: TokenOwner,
     /// A rotation retires this token when its replacement is first used.
     pub retire_on_first_use: bool,
+    /// Its own IP allowlist, comma-separated CIDRs; empty: any address.
+    pub ip_allowlist: String,
 }
 
 impl TokenRow {
@@ -50,10 +52,10 @@ pub fn scopes_from_text(text: &str) -> Vec<Scope> {
 
 const TOKEN_COLUMNS: &str = "t.id, t.tenant_id, t.prefix, t.name, t.scopes, t.all_projects, t.created_by, \
      u.email, t.created_at, t.expires_at, t.expiry_policy, t.status, t.last_used_at, t.last_used_ip, \
-     t.replaces_id, t.retire_at, t.rate_limit, t.owner, t.retire_on_first_use";
+     t.replaces_id, t.retire_at, t.rate_limit, t.owner, t.retire_on_first_use, t.ip_allowlist";
 
 /// The number of columns `TOKEN_COLUMNS` reads (what follows them starts here).
-const TOKEN_COLUMN_COUNT: usize = 19;
+const TOKEN_COLUMN_COUNT: usize = 20;
 
 /// What a token row is at `$now`, in SQL: the same order as `TokenState::status_at`.
 fn status_sql(now: &str) -> String {
@@ -139,6 +141,7 @@ fn token_row<R: Columns>(row: &R) -> Result<TokenRow, sqlx::Error> {
         rate_limit: row.col(16)?,
         owner: TokenOwner::parse(&row.col::<String>(17)?).unwrap_or_default(),
         retire_on_first_use: row.col::<i64>(18)? != 0,
+        ip_allowlist: row.col(19)?,
     })
 }
 
@@ -156,14 +159,15 @@ pub struct NewToken<'a> {
     pub expiry_policy: &'a str,
     pub replaces_id: Option<&'a str>,
     pub owner: TokenOwner,
+    pub ip_allowlist: &'a str,
 }
 
 /// Inserts a token and its projects. `Ok(false)` when the prefix is taken (retry with another).
 pub async fn insert(tx: &mut Transaction<'_, Any>, t: &NewToken<'_>) -> Result<bool, AppError> {
     let inserted = sqlx::query(
         "INSERT INTO api_tokens (id, tenant_id, prefix, secret_hash, name, scopes, all_projects, created_by, \
-         created_at, expires_at, expiry_policy, status, replaces_id, owner) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $13)",
+         created_at, expires_at, expiry_policy, status, replaces_id, owner, ip_allowlist) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $12, $13, $14)",
     )
     .bind(t.id)
     .bind(t.tenant_id)
@@ -178,6 +182,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, t: &NewToken<'_>) -> Result<b
     .bind(t.expiry_policy)
     .bind(t.replaces_id)
     .bind(t.owner.as_str())
+    .bind(t.ip_allowlist)
     .execute(&mut **tx)
     .await;
     match inserted {
@@ -331,12 +336,13 @@ pub struct Changes<'a> {
     pub all_projects: bool,
     pub expires_at: Option<i64>,
     pub expiry_policy: &'a str,
+    pub ip_allowlist: &'a str,
 }
 
 pub async fn update(tx: &mut Transaction<'_, Any>, id: &str, c: &Changes<'_>) -> Result<(), AppError> {
     sqlx::query(
         "UPDATE api_tokens SET name = $1, scopes = $2, all_projects = $3, expires_at = $4, expiry_policy = $5, \
-         rate_limit = $6 WHERE id = $7",
+         rate_limit = $6, ip_allowlist = $8 WHERE id = $7",
     )
     .bind(c.name)
     .bind(scopes_to_text(c.scopes))
@@ -345,6 +351,7 @@ pub async fn update(tx: &mut Transaction<'_, Any>, id: &str, c: &Changes<'_>) ->
     .bind(c.expiry_policy)
     .bind(c.rate_limit)
     .bind(id)
+    .bind(c.ip_allowlist)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -431,21 +438,21 @@ pub fn auth_sql_sqlite_one() -> String {
 
 /// One row of `auth_sql`.
 pub fn auth_row<R: Columns>(row: &R) -> Result<(AuthKey, AuthRow), sqlx::Error> {
-    let key = (row.col(31)?, row.col(32)?);
+    let key = (row.col(TOKEN_COLUMN_COUNT + 12)?, row.col(TOKEN_COLUMN_COUNT + 13)?);
     let auth = AuthRow {
         token: token_row(row)?,
-        secret_hash: row.col(19)?,
-        tenant_name: row.col(20)?,
-        tenant_status: row.col(21)?,
-        ip_allowlist: row.col(22)?,
-        ai_provider: row.col(23)?,
-        ai_model: row.col(24)?,
-        ai_quota_exhausted: row.col::<i64>(25)? != 0,
-        tenant_last_active_at: row.col(26)?,
-        owner_status: row.col(27)?,
-        owner_role: row.col(28)?,
-        host_owner: row.col(29)?,
-        rate_limit: row.col(30)?,
+        secret_hash: row.col(TOKEN_COLUMN_COUNT)?,
+        tenant_name: row.col(TOKEN_COLUMN_COUNT + 1)?,
+        tenant_status: row.col(TOKEN_COLUMN_COUNT + 2)?,
+        ip_allowlist: row.col(TOKEN_COLUMN_COUNT + 3)?,
+        ai_provider: row.col(TOKEN_COLUMN_COUNT + 4)?,
+        ai_model: row.col(TOKEN_COLUMN_COUNT + 5)?,
+        ai_quota_exhausted: row.col::<i64>(TOKEN_COLUMN_COUNT + 6)? != 0,
+        tenant_last_active_at: row.col(TOKEN_COLUMN_COUNT + 7)?,
+        owner_status: row.col(TOKEN_COLUMN_COUNT + 8)?,
+        owner_role: row.col(TOKEN_COLUMN_COUNT + 9)?,
+        host_owner: row.col(TOKEN_COLUMN_COUNT + 10)?,
+        rate_limit: row.col(TOKEN_COLUMN_COUNT + 11)?,
     };
     Ok((key, auth))
 }

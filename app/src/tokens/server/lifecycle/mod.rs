@@ -13,6 +13,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
+    auth::parse_allowlist,
     format,
     service::{self, facts, load_with_projects, projects_of, summary, tenant_of, Extras, TokenProjects},
     store::{self, TokenRow},
@@ -23,7 +24,7 @@ use crate::{
     db::{new_id, now, timestamp},
     error::AppError,
     people::server::password,
-    policy::{self, Projects, Reach},
+    policy::{self, Addresses, Projects, Reach},
     projects::normalize_key,
     state::AppState,
     tokens::{
@@ -111,6 +112,7 @@ pub(super) struct NewToken<'a> {
     expiry_policy: &'a str,
     replaces_id: Option<&'a str>,
     owner: crate::tokens::TokenOwner,
+    ip_allowlist: &'a str,
 }
 
 /// Inserts a fresh token (new prefix on collision) inside `tx`; returns its row and the
@@ -140,6 +142,7 @@ pub(super) async fn mint(
             expiry_policy: new.expiry_policy,
             replaces_id: new.replaces_id,
             owner: new.owner,
+            ip_allowlist: new.ip_allowlist,
         };
         if store::insert(tx, &row).await? {
             let row = store::find(&mut **tx, new.tenant_id, &id).await?.ok_or_else(AppError::internal)?;
@@ -166,13 +169,16 @@ pub async fn create(
     let now = now();
     let expires_at = expiry.resolve(timestamp(now))?.map(OffsetDateTime::unix_timestamp);
     let expires_at = policy::bound_expiry(&cred, expires_at)?;
+    let (addresses, ip_allowlist) = allowlist_of(req.ip_allowlist.as_deref().unwrap_or_default())?;
     let reach = Reach {
         scope: top_scope(&scopes).unwrap_or(Scope::Read),
         projects: projects.as_ref().map_or(Projects::All, |(ids, _)| Projects::only(ids.iter().cloned())),
         expires_at,
         owner: req.owner,
+        addresses,
     };
     policy::create_token(&cred, &reach)?;
+    within_max_lifetime(state, &tenant_id, expires_at, now).await?;
 
     let ids = projects.as_ref().map(|(ids, _)| ids.as_slice());
     let mut tx = state.db.begin().await?;
@@ -185,16 +191,53 @@ pub async fn create(
         expiry_policy: policy_of(expiry),
         replaces_id: None,
         owner: req.owner,
+        ip_allowlist: &ip_allowlist,
     };
     let (row, token) = mint(state, &mut tx, actor, new, now).await?;
-    let details = json!({
+    let mut details = json!({
         "scopes": scopes, "projects": projects.as_ref().map(|(_, keys)| keys), "owner": req.owner,
         "expires_at": expires_at.map(timestamp).map(rfc3339),
     });
+    if !ip_allowlist.is_empty() {
+        details["ip_allowlist"] = json!(ip_allowlist.split(',').collect::<Vec<_>>());
+    }
     record(&mut tx, now, AuditAction::TokenCreated, actor, &row, ids.unwrap_or_default(), meta, Some(details)).await?;
     tx.commit().await?;
     let summary = summary(&row, projects.map(|(_, keys)| keys), now, Extras::default());
     Ok(CreatedToken { summary, token })
+}
+
+/// A token's IP allowlist as the rules see it and as it is stored (comma-separated,
+/// normalized); empty: any address.
+fn allowlist_of(list: &[String]) -> Result<(Addresses, String), AppError> {
+    if list.len() > 100 {
+        return Err(AppError::invalid("An IP allowlist has at most 100 entries."));
+    }
+    let nets = parse_allowlist(&list.join(","))?;
+    let text = nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    Ok((Addresses::from_list(nets), text))
+}
+
+/// The workspace's longest token lifetime, in seconds from `now`, if it has one.
+pub(super) async fn max_lifetime(state: &AppState, tenant_id: &str) -> Result<Option<u32>, AppError> {
+    crate::tenants::server::max_token_lifetime(&state.db, tenant_id).await
+}
+
+/// 422 naming the maximum when `expires_at` (or "never") is past the workspace's longest
+/// token lifetime.
+async fn within_max_lifetime(
+    state: &AppState,
+    tenant_id: &str,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<(), AppError> {
+    let Some(days) = max_lifetime(state, tenant_id).await? else { return Ok(()) };
+    if expires_at.is_none_or(|at| at > now + i64::from(days) * 86_400) {
+        return Err(AppError::invalid(format!(
+            "This workspace's tokens live at most {days} days (its maximum token lifetime): choose an expiry within {days} days."
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,12 +365,20 @@ async fn update_because(
         None => row.rate_limit,
     };
     let before = facts(&row, before_projects.as_ref().map(|(ids, _)| ids.as_slice()));
+    let (addresses, ip_allowlist) = match &req.ip_allowlist {
+        Some(list) => allowlist_of(list)?,
+        None => (before.reach.addresses.clone(), row.ip_allowlist.clone()),
+    };
     let mut after = facts(&row, after_projects.as_ref().map(|(ids, _)| ids.as_slice()));
     after.reach.scope = top_scope(&scopes).unwrap_or(Scope::Read);
     after.reach.expires_at = expires_at;
+    after.reach.addresses = addresses;
     after.rate_limit = rate_limit.and_then(|n| u32::try_from(n).ok());
     let ceiling = if after.rate_limit != before.rate_limit { rate_ceiling(state, &row.tenant_id).await? } else { 0 };
     policy::edit_token(&cred, &before, &after, ceiling)?;
+    if expiry_changed {
+        within_max_lifetime(state, &row.tenant_id, expires_at, now).await?;
+    }
 
     let mut tx = state.db.begin().await?;
     let changes = store::Changes {
@@ -337,6 +388,7 @@ async fn update_because(
         expires_at,
         expiry_policy: &expiry_policy,
         rate_limit,
+        ip_allowlist: &ip_allowlist,
     };
     store::update(&mut tx, &row.id, &changes).await?;
     if req.projects.is_some() {
@@ -361,6 +413,8 @@ async fn update_because(
         json!(expires_at.map(timestamp).map(rfc3339)),
     );
     note("rate_limit_per_minute", json!(row.rate_limit), json!(rate_limit));
+    let listed = |text: &str| json!(text.split(',').filter(|s| !s.is_empty()).collect::<Vec<_>>());
+    note("ip_allowlist", listed(&row.ip_allowlist), listed(&ip_allowlist));
     if !changed_after.is_empty() {
         let action = if reason.is_some() {
             AuditAction::TokenScopeReduced

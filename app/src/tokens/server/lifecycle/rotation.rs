@@ -76,6 +76,12 @@ pub async fn rotate(
     }
     .map(|d| now + d.whole_seconds());
     let expires_at = policy::bound_expiry(&cred, expires_at)?;
+    // A rotation is how a leak is answered: under the workspace's longest lifetime the
+    // new token's expiry is cut to it rather than refused.
+    let expires_at = match super::max_lifetime(state, &old.tenant_id).await? {
+        Some(days) => Some(expires_at.unwrap_or(i64::MAX).min(now + i64::from(days) * 86_400)),
+        None => expires_at,
+    };
     let new_reach = Reach { expires_at, ..old_facts.reach.clone() };
     policy::rotate_token(&cred, &old_facts, &new_reach)?;
     if let Some(why) = rotation_conflict(state, &old, now).await? {
@@ -93,6 +99,7 @@ pub async fn rotate(
         expiry_policy: &old.expiry_policy,
         replaces_id: Some(&old.id),
         owner: old.owner,
+        ip_allowlist: &old.ip_allowlist,
     };
     let (new, token) = mint(state, &mut tx, actor, new, now).await?;
     let ceiling = now + RETIRE_CEILING_SECS;

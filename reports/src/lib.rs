@@ -1,10 +1,49 @@
-//! Report importers: a Playwright JSON report or a JUnit XML file becomes a list of
-//! results. Pure functions; the service stores them. JUnit is read as a stream (quick-xml),
-//! Playwright into a typed tree that skips everything it does not need.
+//! Report readers: a Playwright JSON report or a JUnit XML file becomes a list of
+//! results. Pure functions, shared by the server (which stores them) and the `qa-hub`
+//! client (which counts a file's tests before it uploads, to check the server's receipt).
+//! JUnit is read as a stream (quick-xml), Playwright into a typed tree that skips
+//! everything it does not need.
 
 use serde::Deserialize;
 
-use crate::testing::ResultStatus;
+/// Longest test title kept, in characters.
+pub const TITLE_MAX: usize = 500;
+
+/// What a test's result was. JUnit's `<error>` (the test could not run as written) stays
+/// distinct from `<failure>` (an assertion failed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResultStatus {
+    Passed,
+    Failed,
+    Skipped,
+    Error,
+}
+
+/// How many results of each outcome a report holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub total: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub error: u64,
+}
+
+impl Tally {
+    pub fn of(results: &[Imported]) -> Self {
+        let mut t = Tally::default();
+        for r in results {
+            t.total += 1;
+            match r.status {
+                ResultStatus::Passed => t.passed += 1,
+                ResultStatus::Failed => t.failed += 1,
+                ResultStatus::Skipped => t.skipped += 1,
+                ResultStatus::Error => t.error += 1,
+            }
+        }
+        t
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Imported {
@@ -56,7 +95,7 @@ pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Imported>, String> {
 /// (Found by the `import_*` fuzz targets.)
 fn clean_title(raw: &str, position: usize) -> String {
     let spaced: String = raw.chars().map(|c| if c.is_control() && c != '\t' { ' ' } else { c }).collect();
-    let title: String = spaced.trim().chars().take(crate::testing::TITLE_MAX).collect();
+    let title: String = spaced.trim().chars().take(TITLE_MAX).collect();
     let title = title.trim_end();
     if title.is_empty() {
         format!("untitled test {position}")
@@ -327,9 +366,9 @@ mod tests {
         assert_eq!(titles, ["untitled test 1", "a b"]);
         let long = format!("<testsuite><testcase name=\"{}\"/></testsuite>", "x".repeat(2000));
         let r = parse(Format::Junit, long.as_bytes()).unwrap();
-        assert_eq!(r[0].title.chars().count(), crate::testing::TITLE_MAX);
+        assert_eq!(r[0].title.chars().count(), TITLE_MAX);
         for r in parse(Format::Junit, junit).unwrap() {
-            crate::testing::normalize_title(&r.title).unwrap();
+            assert!(!r.title.trim().is_empty() && !r.title.chars().any(|c| c.is_control() && c != '\t'));
         }
     }
 
