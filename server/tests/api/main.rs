@@ -18,3 +18,4 @@ mod scale_out;
 mod secrets;
 mod testing;
 mod tokens;
+mod uploads;
