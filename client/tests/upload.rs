@@ -16,6 +16,7 @@ const PLAYWRIGHT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../server/tests/f
 
 struct Hub {
     url: String,
+    admin: String,
     write: String,
     read: String,
     expiring: String,
@@ -73,6 +74,7 @@ async fn hub_on(tls: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Hub {
         .unwrap();
     Hub {
         url,
+        admin: admin.clone(),
         write: make(json!({"name": "ci", "scopes": ["write"], "projects": ["WEB"]})).await,
         read: make(json!({"name": "dash", "scopes": ["read"]})).await,
         expiring: make(json!({"name": "old", "scopes": ["write"], "expires_at": soon})).await,
@@ -80,20 +82,42 @@ async fn hub_on(tls: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Hub {
     }
 }
 
-/// Runs the binary off the async runtime (the server lives on it).
-async fn qa_hub(url: &str, token: &str, args: &[&str]) -> Output {
+/// What the CI around these tests may have set, which would change what qa-hub does.
+const CI_VARS: &[&str] = &[
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "CI_PIPELINE_ID",
+    "BUILDKITE_BUILD_ID",
+    "CIRCLE_WORKFLOW_ID",
+    "BUILD_TAG",
+    "QA_HUB_PROJECT",
+    "QA_HUB_RUN_KEY",
+    "QA_HUB_RETRIES",
+    "QA_HUB_RETRY_MAX_TIME",
+];
+
+/// Runs the binary off the async runtime (the server lives on it), in a clean CI
+/// environment plus `env`.
+async fn qa_hub_env(url: &str, token: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let (url, token) = (url.to_string(), token.to_string());
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_qa-hub"))
-            .args(&args)
-            .env("QA_HUB_URL", url)
-            .env("QA_HUB_TOKEN", token)
-            .output()
-            .unwrap()
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_qa-hub"));
+        for var in CI_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.args(&args).env("QA_HUB_URL", url).env("QA_HUB_TOKEN", token).env("QA_HUB_RETRIES", "1");
+        cmd.envs(env).output().unwrap()
     })
     .await
     .unwrap()
+}
+
+async fn qa_hub(url: &str, token: &str, args: &[&str]) -> Output {
+    qa_hub_env(url, token, args, &[]).await
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -126,7 +150,12 @@ async fn uploads_reports_and_fails_clearly() {
         (&hub.write[..], vec!["upload", "--format", "junit", "--project", "NOPE", JUNIT], 5, "404 not_found"),
         (&hub.read[..], vec!["upload", "--format", "junit", "--project", "WEB", JUNIT], 4, "403 insufficient_scope"),
         ("qh_aaaaaaaa_notarealtokenatall", vec!["whoami"], 3, "401 malformed_token"),
-        (&hub.write[..], vec!["upload", "--format", "playwright", "--project", "WEB", JUNIT], 6, "422 invalid_request"),
+        (
+            &hub.write[..],
+            vec!["upload", "--format", "playwright", "--project", "WEB", JUNIT],
+            6,
+            "not a readable report",
+        ),
         (
             &hub.write[..],
             vec!["upload", "--format", "junit", "--project", "WEB", "/no/such/file.xml"],
@@ -166,8 +195,8 @@ async fn whoami_and_the_expiry_warning() {
     let (_, stderr) = text(&out);
     assert!(out.status.success());
     assert!(
-        stderr.contains("warning: the token expires in 2 day(s)")
-            || stderr.contains("warning: the token expires in 3 day(s)"),
+        stderr.contains("warning: the QA Hub token expires in 2 day(s)")
+            || stderr.contains("warning: the QA Hub token expires in 3 day(s)"),
         "{stderr}"
     );
 }
@@ -191,4 +220,282 @@ async fn talks_https_trusting_a_private_ca() {
     )
     .await;
     assert!(out.status.success(), "{:?}", text(&out));
+}
+
+/// Reads one HTTP/1.1 message (headers, then a `Content-Length` body) from `stream`.
+async fn read_message(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut chunk).await.unwrap();
+        if n == 0 {
+            return buf;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+        if buf.len() >= end + 4 + length {
+            return buf;
+        }
+    }
+}
+
+/// A proxy in front of the hub that fails as networks do: the first connection is
+/// dropped before any answer, the second reaches the hub but its answer is lost, the
+/// third gets 503 with `Retry-After: 1`; later ones pass through.
+async fn faulty_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{atomic::Ordering, Arc};
+    use tokio::io::AsyncWriteExt;
+    let upstream = upstream.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        for _ in 0..50 {
+            let Ok((mut client, _)) = listener.accept().await else { return };
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                match n {
+                    0 => drop(client),
+                    1 => {
+                        let request = read_message(&mut client).await;
+                        let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                        server.write_all(&request).await.unwrap();
+                        let answer = read_message(&mut server).await;
+                        assert!(answer.starts_with(b"HTTP/1.1 201"), "{}", String::from_utf8_lossy(&answer));
+                        drop(client); // the hub made the run; the client never hears of it
+                    }
+                    2 => {
+                        read_message(&mut client).await;
+                        let busy = "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                        client.write_all(busy.as_bytes()).await.unwrap();
+                    }
+                    _ => {
+                        let mut server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+async fn runs_of(hub: &Hub) -> Vec<serde_json::Value> {
+    let res: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/projects/WEB/runs", hub.url))
+        .bearer_auth(&hub.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    res["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_through_a_faulty_network_and_lands_exactly_one_run() {
+    let hub = hub().await;
+    let (proxy, seen) = faulty_proxy(&hub.url).await;
+    let env = [("QA_HUB_RETRIES", "5")];
+    let out = qa_hub_env(&proxy, &hub.write, &["upload", "--format", "junit", "--project", "WEB", JUNIT], &env).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("attempt 1 of 6 failed") && stderr.contains("503"), "{stderr}");
+    assert!(stdout.contains("already uploaded"), "the retry answered the run the lost answer made: {stdout}");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 4, "three failures, then one success");
+    assert_eq!(runs_of(&hub).await.len(), 1, "exactly one run");
+
+    // Retries are bounded: with none left, a dropped connection is a network failure.
+    let (proxy, _) = faulty_proxy(&hub.url).await;
+    let env = [("QA_HUB_RETRIES", "0")];
+    let out = qa_hub_env(&proxy, &hub.write, &["upload", "--format", "junit", "--project", "WEB", JUNIT], &env).await;
+    assert_eq!(out.status.code(), Some(10), "{:?}", text(&out));
+    // A 4xx is final: no retry.
+    let out = qa_hub_env(&hub.url, &hub.read, &["upload", "--format", "junit", "--project", "WEB", JUNIT], &[]).await;
+    assert_eq!(out.status.code(), Some(4));
+    assert!(!text(&out).1.contains("retrying"));
+}
+
+fn shard_file(dir: &std::path::Path, name: &str, passed: usize, failed: usize) -> String {
+    let mut xml = format!("<testsuite name=\"{name}\">");
+    for i in 0..passed {
+        xml.push_str(&format!("<testcase classname=\"{name}\" name=\"ok {i}\"/>"));
+    }
+    for i in 0..failed {
+        xml.push_str(&format!("<testcase classname=\"{name}\" name=\"bad {i}\"><failure message=\"no\"/></testcase>"));
+    }
+    xml.push_str("</testsuite>");
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, xml).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_from_three_processes_make_one_run() {
+    let hub = hub().await;
+    let dir = std::env::temp_dir().join(format!("qa-hub-shards-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A GitHub Actions matrix: every job sees the same run id and attempt.
+    let github = [("GITHUB_RUN_ID", "4242"), ("GITHUB_RUN_ATTEMPT", "1")];
+    let files = [shard_file(&dir, "one", 10, 0), shard_file(&dir, "two", 7, 1), shard_file(&dir, "three", 12, 2)];
+    let jobs = files.iter().map(|f| {
+        let (url, token, f) = (hub.url.clone(), hub.write.clone(), f.clone());
+        tokio::spawn(async move { qa_hub_env(&url, &token, &["upload", "--format", "junit", &f], &github).await })
+    });
+    let mut outs = Vec::new();
+    for job in jobs.collect::<Vec<_>>() {
+        outs.push(job.await.unwrap());
+    }
+    for out in &outs {
+        assert!(out.status.success(), "{:?}", text(out));
+        assert!(text(out).0.contains("run key github-4242-1"), "{:?}", text(out));
+    }
+    let runs = runs_of(&hub).await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["counts"]["total"], 32);
+    assert_eq!((runs[0]["shards"].as_u64(), runs[0]["status"].as_str()), (Some(3), Some("open")));
+
+    let out = qa_hub_env(&hub.url, &hub.write, &["finish"], &github).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("FAILED — 29 passed, 3 failed, 0 skipped, 0 errors (32 total) from 3 shard(s)"),
+        "{stdout}"
+    );
+    // A shard after the finish is refused, and says so.
+    let late = shard_file(&dir, "late", 1, 0);
+    let out = qa_hub_env(&hub.url, &hub.write, &["upload", "--format", "junit", &late], &github).await;
+    assert_eq!(out.status.code(), Some(12), "{:?}", text(&out));
+    assert!(text(&out).1.contains("409 conflict"), "{:?}", text(&out));
+    // --no-run-key makes a run of its own.
+    let out = qa_hub_env(&hub.url, &hub.write, &["upload", "--format", "junit", "--no-run-key", &late], &github).await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(runs_of(&hub).await.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server that accepts every upload but claims it read fewer tests than were sent.
+async fn lossy_server() -> String {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        for _ in 0..20 {
+            let Ok((mut client, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                read_message(&mut client).await;
+                let body = r#"{"data":{"id":"r1","project":"WEB","status":"failed","counts":{"total":3,"passed":2,"failed":1,"skipped":0,"error":0},"duration_ms":1,"run_key":null,"shards":1},"receipt":{"tests_read":3,"accepted":{"total":3,"passed":2,"failed":1,"skipped":0,"error":0}}}"#;
+                let answer = format!(
+                    "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                client.write_all(answer.as_bytes()).await.unwrap();
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_that_misses_results_fails_loudly() {
+    let url = lossy_server().await;
+    let args = ["upload", "--format", "junit", "--project", "WEB", JUNIT];
+    let out = qa_hub_env(&url, "qh_abcdefgh_whatever", &args, &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(11), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("did not accept every result") && stderr.contains("tests: 5 in the file, 3 accepted"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("errors: 1 in the file, 0 accepted"), "{stderr}");
+
+    // --continue-on-error: exit 0, but the job log still shows it — as an annotation on GitHub.
+    let mut args = args.to_vec();
+    args.insert(1, "--continue-on-error");
+    let out = qa_hub_env(&url, "qh_abcdefgh_whatever", &args, &[("GITHUB_ACTIONS", "true")]).await;
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(
+        stdout.lines().any(|l| l.starts_with("::warning title=QA Hub::") && l.contains("did not land")),
+        "{stdout}"
+    );
+    let out = qa_hub_env(&url, "qh_abcdefgh_whatever", &args, &[("GITLAB_CI", "true")]).await;
+    assert!(out.status.success());
+    assert!(text(&out).1.contains("WARNING: qa-hub: the upload did not land"), "{:?}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_warnings_are_github_annotations() {
+    let hub = hub().await;
+    let gha = [("GITHUB_ACTIONS", "true")];
+    let out = qa_hub_env(&hub.url, &hub.expiring, &["whoami"], &gha).await;
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    let warning =
+        stdout.lines().find(|l| l.starts_with("::warning title=QA Hub::")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(warning.contains("the QA Hub token expires in"), "{warning}");
+
+    // A token a rotation replaced warns until it stops.
+    let client = reqwest::Client::new();
+    let made: serde_json::Value = client
+        .post(format!("{}/api/v1/tokens", hub.url))
+        .bearer_auth(&hub.admin)
+        .json(&json!({"name": "to rotate", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (old, id) = (made["data"]["token"].as_str().unwrap(), made["data"]["id"].as_str().unwrap());
+    let rotated = client
+        .post(format!("{}/api/v1/tokens/{id}/rotate", hub.url))
+        .bearer_auth(&hub.admin)
+        .json(&json!({"old_token": "24h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 201);
+    let out = qa_hub_env(&hub.url, old, &["whoami"], &gha).await;
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(
+        stdout.lines().any(|l| l.starts_with("::warning title=QA Hub::") && l.contains("replaced by a rotation")),
+        "{stdout}"
+    );
+    // Outside CI: a plain line on stderr, nothing on stdout but the answer.
+    let out = qa_hub(&hub.url, old, &["whoami"]).await;
+    assert!(text(&out).1.contains("qa-hub: warning: this token was replaced by a rotation"), "{:?}", text(&out));
+    assert!(!text(&out).0.contains("::warning"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_project_comes_from_the_environment_or_the_token() {
+    let hub = hub().await;
+    // The documented CI step: only QA_HUB_TOKEN and QA_HUB_URL, a one-project token.
+    let out = qa_hub(&hub.url, &hub.write, &["upload", "--format", "playwright", PLAYWRIGHT]).await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("/api/v1/projects/WEB/runs/"), "{:?}", text(&out));
+    // A token for every project must be told which one, and is told how.
+    let out = qa_hub(&hub.url, &hub.expiring, &["upload", "--format", "junit", JUNIT]).await;
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("which project? pass --project KEY or set QA_HUB_PROJECT"), "{:?}", text(&out));
+    let out =
+        qa_hub_env(&hub.url, &hub.expiring, &["upload", "--format", "junit", JUNIT], &[("QA_HUB_PROJECT", "WEB")])
+            .await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    // --json prints the answer for scripts.
+    let out = qa_hub(&hub.url, &hub.write, &["upload", "--format", "junit", "--json", JUNIT]).await;
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["receipt"]["tests_read"], 5);
+    assert_eq!(answer["data"]["counts"]["error"], 1);
 }

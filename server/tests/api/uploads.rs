@@ -282,8 +282,9 @@ async fn the_workspace_maximum_token_lifetime_caps_tokens(app: TestApp) {
         assert_eq!((res.status, res.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), "{expires}");
         assert!(res.body["error"]["message"].as_str().unwrap().contains("30 days"), "{}", res.body);
     }
-    let (status, body) =
-        app.call(&owner_client, "tokens/issue", &[("name", "page"), ("scopes[]", "read"), ("expiration", "never")]).await;
+    let (status, body) = app
+        .call(&owner_client, "tokens/issue", &[("name", "page"), ("scopes[]", "read"), ("expiration", "never")])
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let ok = app
         .api("POST", "/tokens", Some(&admin), Some(json!({"name": "ok", "scopes": ["read"], "expires_in": "30d"})))
