@@ -98,6 +98,8 @@ pub struct TokenPrincipal {
     pub scopes: Vec<Scope>,
     pub projects: Option<ProjectScope>,
     pub expires_at: Option<OffsetDateTime>,
+    /// Unix seconds.
+    pub created_at: i64,
     /// When a rotation replaced it: the moment it stops working.
     pub retire_at: Option<OffsetDateTime>,
     /// The token's own IP allowlist (empty: any address the workspace admits).

@@ -266,6 +266,20 @@ fn who_may_do_what() -> String {
             "Set the workspace's token rate limit",
             Box::new(|c| vec![change_tenant(c, TenantChange { rate_limit: true, ..Default::default() })]),
         ),
+        (
+            "Set or lower the workspace's maximum token lifetime",
+            Box::new(|c| {
+                let change = |before, after| TenantChange { max_lifetime: Some((before, after)), ..Default::default() };
+                vec![change_tenant(c, change(None, Some(90))), change_tenant(c, change(Some(90), Some(30)))]
+            }),
+        ),
+        (
+            "Raise or remove it",
+            Box::new(|c| {
+                let change = |before, after| TenantChange { max_lifetime: Some((before, after)), ..Default::default() };
+                vec![change_tenant(c, change(Some(30), Some(90))), change_tenant(c, change(Some(30), None))]
+            }),
+        ),
         ("Grant host names", Box::new(|c| vec![change_tenant(c, TenantChange { hosts: true, ..Default::default() })])),
         ("Suspend people", Box::new(|c| vec![manage_member(c, "x", Role::Member), manage_member(c, "x", Role::Owner)])),
         ("Create a project", Box::new(|c| vec![create_project(c)])),

@@ -22,6 +22,8 @@ use super::ApiError;
 pub const EXPIRES_HEADER: &str = "qahub-token-expires-at";
 /// On a token a rotation replaced: when it stops working (RFC 3339).
 pub const RETIRES_HEADER: &str = "qahub-token-retires-at";
+/// The least-privilege hint, in words, when the token's use fits a lower scope.
+pub const HINT_HEADER: &str = "qahub-token-hint";
 
 pub fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
     RequestMeta::from_parts(parts, &state.settings.trusted_proxies)
@@ -55,6 +57,18 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let rfc3339 = |at: time::OffsetDateTime| at.format(&time::format_description::well_known::Rfc3339).ok();
     let expires = principal.expires_at.and_then(rfc3339);
     let retires = principal.retire_at.and_then(rfc3339);
+    let now = app::db::now();
+    let hint = state.usage.hint(&state.db, &principal.token_id, &principal.scopes, principal.created_at, now).await.map(
+        |scope| {
+            let top = principal.top_scope().map_or("its", |s| s.as_str());
+            format!(
+                "token qh_{}_... used only {} in the last 30 days: its {top} scope could be reduced to {} (Settings, Developer, API Tokens)",
+                principal.prefix,
+                scope.as_str(),
+                scope.as_str()
+            )
+        },
+    );
     let (rate, mut response) = match state.guard.spend(&principal.token_id, principal.rate_limit) {
         Ok(rate) => {
             // The handler's `require` marks what the request needed: that is its kind.
@@ -72,6 +86,9 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     }
     if let Some(value) = retires.and_then(|e| HeaderValue::from_str(&e).ok()) {
         headers.insert(RETIRES_HEADER, value);
+    }
+    if let Some(value) = hint.and_then(|h| HeaderValue::from_str(&h).ok()) {
+        headers.insert(HINT_HEADER, value);
     }
     headers.insert("ratelimit-limit", HeaderValue::from(rate.limit));
     headers.insert("ratelimit-remaining", HeaderValue::from(rate.remaining));

@@ -143,6 +143,12 @@ async fn least_privilege_hint_and_one_click_reduction(app: TestApp) {
         "unused: nothing to judge"
     );
     assert_eq!(usage(&app, &admin, &wide.summary.id).await["suggested_scope"], "write");
+    // The token's own answers say so too, for CI logs (qa-hub prints it as a warning).
+    let me = app.api("GET", "/me", Some(&writer.token), None).await;
+    let hint = me.headers["qahub-token-hint"].to_str().unwrap();
+    assert!(hint.contains("used only read") && hint.contains("reduced to read"), "{hint}");
+    assert!(!hint.contains(&writer.token[12..]), "never the secret");
+    assert!(app.api("GET", "/me", Some(&busy.token), None).await.headers.get("qahub-token-hint").is_none());
     let list = app.api("GET", "/tokens", Some(&admin), None).await.body["data"].clone();
     let mut hinted: Vec<(&str, &str)> = list
         .as_array()

@@ -65,6 +65,7 @@ async fn every_documented_operation_is_served_and_every_route_documented(app: Te
         "DELETE /api/v1/projects/{key}/runs/{id}",
         "GET /api/v1/projects/{key}/runs/{id}/results",
         "POST /api/v1/projects/{key}/runs/{id}/results",
+        "POST /api/v1/projects/{key}/runs/{id}/complete",
         "GET /api/v1/tokens",
         "POST /api/v1/tokens",
         "GET /api/v1/tokens/{id}",

@@ -204,6 +204,7 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
         scopes: token.scopes.clone(),
         projects,
         expires_at: token.expires_at.map(timestamp),
+        created_at: token.created_at,
         retire_at: token.retire_at.map(timestamp),
         ip_allowlist: token_allowlist,
         created_by: token.created_by.clone(),

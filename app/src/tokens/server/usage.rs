@@ -23,12 +23,26 @@ pub fn day_of(unix: i64) -> i64 {
 type Pending = HashMap<String, Vec<(i64, UsageCounts)>>;
 
 /// The counts not yet written, per token and day.
-#[derive(Default)]
 pub struct Usage {
     pending: Mutex<Pending>,
     /// Held while a batch is written, so a reader's flush waits for one under way and
     /// then sees its counts.
     writing: tokio::sync::Mutex<()>,
+    /// Least-privilege hints per token, recomputed at most every `HINT_TTL`.
+    hints: moka::future::Cache<String, Option<Scope>>,
+}
+
+/// How long a token's least-privilege hint is reused before it is computed again.
+pub const HINT_TTL: Duration = Duration::from_secs(600);
+
+impl Default for Usage {
+    fn default() -> Self {
+        Usage {
+            pending: Mutex::default(),
+            writing: tokio::sync::Mutex::default(),
+            hints: moka::future::Cache::builder().max_capacity(100_000).time_to_live(HINT_TTL).build(),
+        }
+    }
 }
 
 fn bump(counts: &mut UsageCounts, kind: Scope, n: u64) {
@@ -60,6 +74,28 @@ impl Usage {
         let mut counts = UsageCounts::default();
         bump(&mut counts, kind, 1);
         merge(&mut self.lock(), token_id, day_of(now), counts);
+    }
+
+    /// The scope a token's last 30 days of use fit in, when lower than its top scope:
+    /// what every answer to the token says (`QAHub-Token-Hint`) so CI logs show it. One
+    /// query per token every `HINT_TTL`, none for tokens too young to judge.
+    pub async fn hint(&self, db: &Db, token_id: &str, scopes: &[Scope], created_at: i64, now: i64) -> Option<Scope> {
+        let at = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).ok();
+        let (Some(created), Some(today)) = (at(created_at), at(now)) else { return None };
+        if now - created_at < USAGE_DAYS * 86_400 || crate::tokens::top_scope(scopes) == Some(Scope::Read) {
+            return None;
+        }
+        let from_day = day_of(now) - (USAGE_DAYS - 1);
+        self.hints
+            .get_with_by_ref(token_id, async {
+                let mut used = self.pending(token_id, from_day);
+                match store::usage_totals(db, &[token_id], from_day).await {
+                    Ok(rows) => rows.into_iter().for_each(|(_, c)| used.add(c)),
+                    Err(_) => return None,
+                }
+                crate::tokens::least_privilege(scopes, created, today, used)
+            })
+            .await
     }
 
     /// What this instance counted for `token_id` since `from_day` and has not written yet.
