@@ -42,10 +42,10 @@ fi
 
 step "format and lints"
 cargo fmt --all -- --check
-cargo clippy -p app -p server -p qa-hub --all-targets -- -D warnings
+cargo clippy -p app -p server -p qa-hub -p reports --all-targets -- -D warnings
 
 step "unit and integration tests (SQLite and PostgreSQL)"
-cargo test -p app -p server -p qa-hub
+cargo test -p app -p server -p qa-hub -p reports
 
 step "browser tests (Chromium: hydrated, and JavaScript off)"
 export QAHUB_E2E_DIR

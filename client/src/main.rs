@@ -437,7 +437,7 @@ fn upload(
 }
 
 /// What the server says it accepted must be what the file holds, outcome by outcome.
-fn check_receipt(receipt: &Value, counted: &reports::Tally, path: &PathBuf) -> Result<(), Failure> {
+fn check_receipt(receipt: &Value, counted: &reports::Tally, path: &std::path::Path) -> Result<(), Failure> {
     let got = |k: &str| receipt["accepted"][k].as_u64();
     let read = receipt["tests_read"].as_u64();
     let want = [

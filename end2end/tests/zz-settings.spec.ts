@@ -1,6 +1,6 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test } from "@playwright/test";
-import { open, OWNER, ready, signIn } from "./helpers";
+import { open, OWNER, qahub, ready, signIn } from "./helpers";
 
 // Runs last (name order): tokens exist, some revoked.
 test.describe.configure({ mode: "serial" });
@@ -53,4 +53,47 @@ test("the workspace IP allowlist refuses a lock-out and saves a good list", asyn
   await page.getByLabel("IP allowlist").fill("");
   await page.getByRole("button", { name: "Save settings" }).click();
   await expect(page.getByLabel("IP allowlist")).toHaveValue("");
+});
+
+test("a CI-only key, and the workspace's maximum token lifetime", async ({ page }, testInfo) => {
+  const forever = `forever ${testInfo.project.name}`;
+  qahub(testInfo, ["token", "create", "--tenant", OWNER.tenant, "--email", OWNER.email, "--name", forever, "--scopes", "read"]);
+  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await expect(page).toHaveURL(/\/settings\/projects$/);
+  await open(page, testInfo, "/settings/workspace");
+  await page.getByLabel("Maximum token lifetime (days)").fill("30");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByLabel("Maximum token lifetime (days)")).toHaveValue("30");
+
+  await open(page, testInfo, "/settings/developer/api-tokens");
+  await expect(page.getByRole("row", { name: new RegExp(forever) })).toContainText("Beyond max lifetime");
+  const create = page.getByRole("dialog", { name: "Create token" });
+  const fill = async (expiration: string) => {
+    await page.getByRole("button", { name: "Create token" }).click();
+    await expect(create).toBeVisible();
+    await ready(page, testInfo);
+    await create.getByLabel("Name").fill(`CI-only ${testInfo.project.name}`);
+    await create.getByRole("checkbox", { name: "write" }).check();
+    await create.getByLabel("Expiration").selectOption({ label: expiration });
+    await create.getByLabel("IP allowlist").fill("10.0.0.0/8");
+    await create.getByRole("button", { name: "Create", exact: true }).click();
+  };
+  await fill("Never");
+  await expect(create.getByRole("alert")).toContainText("at most 30 days");
+
+  await open(page, testInfo, "/settings/developer/api-tokens");
+  await fill("30 days");
+  const reveal = page.getByRole("dialog", { name: "Copy your new token" });
+  const token = await reveal.getByLabel("New token").inputValue();
+  // This browser is not a CI runner in 10.0.0.0/8: the key is refused here.
+  const res = await page.request.get("/api/v1/me", { headers: { Authorization: `Bearer ${token}` } });
+  expect(res.status()).toBe(403);
+  expect((await res.json()).error.code).toBe("ip_not_allowed");
+  await reveal.getByRole("button", { name: "Done" }).click();
+
+  // No maximum again, for other runs.
+  await open(page, testInfo, "/settings/workspace");
+  await page.getByLabel("Maximum token lifetime (days)").fill("");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await expect(page.getByLabel("Maximum token lifetime (days)")).toHaveValue("");
 });

@@ -36,6 +36,8 @@ pub async fn list_tokens(
 
 /// The create dialog, with JavaScript. (Without it the form posts to the page itself,
 /// which renders the reveal dialog: see the server's `token_forms`.)
+// One argument per form field: the names are the form's (and the no-JS post's).
+#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/_qh", endpoint = "tokens/issue")]
 pub async fn issue_token(
     name: String,

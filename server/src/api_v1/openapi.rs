@@ -125,7 +125,7 @@ impl Modify for Security {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "QA Hub API", version = "1", description = "Test management for CI pipelines, scripts and dashboards. Authenticate with `Authorization: Bearer qh_<prefix>_<secret>`."),
+    info(title = "QA Hub API", version = "1", description = "Test management for CI pipelines, scripts and dashboards. Authenticate with `Authorization: Bearer qh_<prefix>_<secret>`.\n\nEvery token-authenticated answer carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (with `Retry-After` on 429), and about the token: `QAHub-Token-Expires-At` (RFC 3339) when it expires, `QAHub-Token-Retires-At` (RFC 3339) when a rotation replaced it and it is about to stop, and `QAHub-Token-Hint` (text) when its last 30 days of use fit a lower scope. The `qa-hub` client prints them as CI warnings."),
     paths(
         super::me::me,
         super::projects::list, super::projects::create, super::projects::get, super::projects::update, super::projects::delete,
