@@ -47,6 +47,11 @@ pub enum ErrorCode {
     /// The request's headers are larger than the server accepts (431).
     HeadersTooLarge,
     MethodNotAllowed,
+    /// An OIDC ID token failed a check: signature, issuer, audience, time, algorithm,
+    /// or a replayed `jti` (401).
+    OidcInvalid,
+    /// A valid ID token that no active trust policy of exactly one workspace matches (403).
+    OidcNoPolicy,
     Internal,
     Unavailable,
 }
@@ -56,9 +61,9 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             MissingToken | MalformedToken | InvalidToken | RevokedToken | ExpiredToken | DisabledToken
-            | Unauthenticated | InvalidCredentials => 401,
+            | Unauthenticated | InvalidCredentials | OidcInvalid => 401,
             InsufficientScope | TenantSuspended | UserSuspended | IpNotAllowed | RestrictedEndpoint
-            | ProjectRestricted | Forbidden => 403,
+            | ProjectRestricted | Forbidden | OidcNoPolicy => 403,
             NotFound => 404,
             Conflict | AlreadySetUp => 409,
             InvalidRequest => 422,
@@ -101,6 +106,8 @@ impl ErrorCode {
             RequestTimeout => "request_timeout",
             HeadersTooLarge => "headers_too_large",
             MethodNotAllowed => "method_not_allowed",
+            OidcInvalid => "oidc_invalid",
+            OidcNoPolicy => "oidc_no_policy",
             Internal => "internal",
             Unavailable => "unavailable",
         }

@@ -11,6 +11,7 @@ pub mod settings;
 pub mod tenants;
 pub mod testing;
 pub mod tokens;
+pub mod trust;
 
 #[cfg(feature = "ssr")]
 pub mod actor;
@@ -40,6 +41,7 @@ use crate::{
     settings::SettingsShell,
     tenants::pages::WorkspacePage,
     tokens::pages::{ApiTokenPage, ApiTokensPage},
+    trust::pages::TrustedCiPage,
 };
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -86,6 +88,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("projects") view=ProjectsPage ssr=SsrMode::Async />
                     <Route path=path!("developer/api-tokens") view=ApiTokensPage ssr=SsrMode::Async />
                     <Route path=path!("developer/api-tokens/:id") view=ApiTokenPage ssr=SsrMode::Async />
+                    <Route path=path!("developer/trusted-ci") view=TrustedCiPage ssr=SsrMode::Async />
                     <Route path=path!("members") view=MembersPage ssr=SsrMode::Async />
                     <Route path=path!("members/:id/suspend") view=SuspendMemberPage ssr=SsrMode::Async />
                     <Route path=path!("audit-log") view=AuditLogPage ssr=SsrMode::Async />

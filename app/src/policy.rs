@@ -364,6 +364,34 @@ pub fn change_tenant(cred: &Credential, change: TenantChange) -> Result<(), AppE
     }
 }
 
+/// Trust policies (Trusted CI): owners and admins, or an admin token for all projects.
+/// A policy whose tokens reach every project only an owner makes (`every_project`).
+pub fn manage_trust_policies(cred: &Credential, every_project: bool) -> Result<(), AppError> {
+    match cred {
+        Credential::Operator => return Ok(()),
+        Credential::Person { role, .. } if !role.can_manage() => {
+            return Err(AppError::forbidden("Only owners and admins manage trusted CI."));
+        }
+        Credential::Person { role, .. } => {
+            if every_project && *role != Role::Owner {
+                return Err(AppError::forbidden("Only an owner may let CI tokens reach every project; pick projects."));
+            }
+            return Ok(());
+        }
+        Credential::Token { .. } => {}
+    }
+    let mine = cred.minting_reach()?;
+    if mine.projects != Projects::All {
+        return Err(AppError::new(ErrorCode::ProjectRestricted, "Trusted CI needs a token for all projects."));
+    }
+    if every_project {
+        return Err(AppError::forbidden(
+            "Only an owner, signed in, may let CI tokens reach every project; pick projects.",
+        ));
+    }
+    Ok(())
+}
+
 /// Suspending or reactivating a person of the workspace.
 pub fn manage_member(cred: &Credential, target_user: &str, target_role: Role) -> Result<(), AppError> {
     let role = match cred {

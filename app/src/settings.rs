@@ -44,6 +44,7 @@ pub fn SettingsShell() -> impl IntoView {
                                     <A href="/settings/members">"Members"</A>
                                     <p class="nav-group">"Developer"</p>
                                     <A href="/settings/developer/api-tokens">"API Tokens"</A>
+                                    <A href="/settings/developer/trusted-ci">"Trusted CI"</A>
                                     <A href="/settings/audit-log">"Audit log"</A>
                                 </nav>
                                 <main class="content">

@@ -30,6 +30,13 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Verified-token cache, attempt limits and per-token request limits.
     pub guard: GuardSettings,
+    /// The hub's own URL (`QAHUB_PUBLIC_URL`): the audience trust policies expect by
+    /// default. Without it, the address the request came to.
+    pub public_url: Option<String>,
+    /// Trusted CI: how long an issuer's discovery document or keys may take, and the
+    /// least time between two fetches of one issuer's keys.
+    pub oidc_fetch_timeout: std::time::Duration,
+    pub oidc_min_refetch: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -40,6 +47,9 @@ impl Default for Settings {
             secure_cookies: false,
             trusted_proxies: Vec::new(),
             guard: GuardSettings::default(),
+            public_url: None,
+            oidc_fetch_timeout: std::time::Duration::from_secs(5),
+            oidc_min_refetch: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -84,6 +94,8 @@ pub struct AppState {
     pub lookups: Lookups,
     /// Requests per token and day not yet written (`tokens::server::usage`).
     pub usage: Arc<Usage>,
+    /// OIDC issuers' keys, cached (`trust::server::issuers`).
+    pub issuers: Arc<crate::trust::server::issuers::Issuers>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -105,6 +117,10 @@ impl AppState {
             settings.bcrypt_cost,
         )
         .await?;
+        let issuers = Arc::new(crate::trust::server::issuers::Issuers::new(
+            settings.oidc_fetch_timeout,
+            settings.oidc_min_refetch,
+        ));
         Ok(Self {
             leptos_options: Arc::new(leptos_options),
             lookups: Lookups::start(db.clone(), LOOKUP_QUERIES),
@@ -118,6 +134,7 @@ impl AppState {
             )),
             expired_use_logged: Arc::default(),
             usage: Arc::default(),
+            issuers,
         })
     }
 }

@@ -65,6 +65,11 @@ pub struct ServeArgs {
     #[arg(long, env = "QAHUB_REQUEST_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout: u64,
 
+    /// The hub's own URL, like https://qa.example.com: the audience trust policies
+    /// expect by default (else the address a request came to).
+    #[arg(long, env = "QAHUB_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Check every token with bcrypt (no verified-token cache): for benchmarks only.
     #[arg(long, env = "QAHUB_NO_VERIFIED_CACHE", hide = true)]
     pub no_verified_cache: bool,
@@ -113,6 +118,8 @@ impl Config {
                     default_rate_limit: serve.token_rate_limit,
                     ..GuardSettings::default()
                 },
+                public_url: serve.public_url.map(|u| u.trim_end_matches('/').to_string()),
+                ..Settings::default()
             },
             tls: serve.tls_cert.zip(serve.tls_key),
             limits: crate::limits::Limits {

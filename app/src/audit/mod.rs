@@ -34,10 +34,16 @@ pub enum AuditAction {
     TenantSettingsChanged,
     TenantHostAdded,
     TenantHostRemoved,
+    TrustPolicyCreated,
+    TrustPolicyUpdated,
+    TrustPolicyDisabled,
+    TrustPolicyEnabled,
+    TrustPolicyDeleted,
+    TokenMintedOidc,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 22] = [
+    pub const ALL: [AuditAction; 28] = [
         AuditAction::TokenCreated,
         AuditAction::TokenRenamed,
         AuditAction::TokenUpdated,
@@ -60,6 +66,12 @@ impl AuditAction {
         AuditAction::TenantSettingsChanged,
         AuditAction::TenantHostAdded,
         AuditAction::TenantHostRemoved,
+        AuditAction::TrustPolicyCreated,
+        AuditAction::TrustPolicyUpdated,
+        AuditAction::TrustPolicyDisabled,
+        AuditAction::TrustPolicyEnabled,
+        AuditAction::TrustPolicyDeleted,
+        AuditAction::TokenMintedOidc,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +99,12 @@ impl AuditAction {
             TenantSettingsChanged => "tenant.settings_changed",
             TenantHostAdded => "tenant.host_added",
             TenantHostRemoved => "tenant.host_removed",
+            TrustPolicyCreated => "trust_policy.created",
+            TrustPolicyUpdated => "trust_policy.updated",
+            TrustPolicyDisabled => "trust_policy.disabled",
+            TrustPolicyEnabled => "trust_policy.enabled",
+            TrustPolicyDeleted => "trust_policy.deleted",
+            TokenMintedOidc => "token.minted_oidc",
         }
     }
 

@@ -26,21 +26,20 @@ pub async fn update_workspace(
     ip_allowlist: String,
     ai_provider: String,
     ai_model: String,
-    /// Days, or empty for no maximum; passed on only when it changed (it is an
-    /// owner's). Left out: no change.
+    /// Days, or empty for no maximum; passed on only when it differs from the current
+    /// one (it is an owner's, and admins save the same page).
     #[server(default)]
-    max_token_lifetime_days: Option<String>,
+    max_token_lifetime_days: String,
 ) -> Result<(), AppError> {
     use crate::{actor::Actor, server_fn_ctx as ctx, tenants::UpdateTenant};
     let result = async {
         let (state, user) = ctx::require_user().await?;
         let actor = Actor::User(user);
-        let days = match max_token_lifetime_days.as_deref().map(str::trim) {
-            None => None,
-            Some("") => Some(None),
-            Some(text) => Some(Some(text.parse::<u32>().map_err(|_| {
+        let days = match max_token_lifetime_days.trim() {
+            "" => None,
+            text => Some(text.parse::<u32>().map_err(|_| {
                 AppError::invalid("The maximum token lifetime is a number of days, or empty for no maximum.")
-            })?)),
+            })?),
         };
         let current = crate::tenants::server::get(&state, &actor).await?.max_token_lifetime_days;
         let req = UpdateTenant {
@@ -49,7 +48,7 @@ pub async fn update_workspace(
             ai_provider: Some(ai_provider),
             ai_model: Some(ai_model),
             token_rate_limit_per_minute: None,
-            max_token_lifetime_days: days.filter(|days| *days != current),
+            max_token_lifetime_days: (days != current).then_some(days),
         };
         crate::tenants::server::update(&state, &actor, &ctx::request_meta().await, req).await.map(|_| ())
     }

@@ -370,6 +370,9 @@ pub struct TokenSummary {
     /// before the maximum was set): shorten it or rotate it.
     #[serde(default)]
     pub beyond_max_lifetime: bool,
+    /// A token a trust policy minted for a CI job: "acme/backend@refs/heads/main (run 123)".
+    #[serde(default)]
+    pub minted_for: Option<String>,
 }
 
 impl TokenSummary {

@@ -11,6 +11,7 @@ mod projects;
 mod tenant;
 mod testing;
 mod tokens;
+mod trust;
 
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts},
@@ -59,10 +60,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tokens/{id}/addresses", get(tokens::addresses))
         .route("/audit-logs", get(audit_logs::list))
         .route("/tenant", get(tenant::get).patch(tenant::update))
+        .route("/trust-policies", get(trust::list).post(trust::create))
+        .route("/trust-policies/{id}", get(trust::get).patch(trust::update).delete(trust::delete))
+        .route("/trust-policies/{id}/disable", post(trust::disable))
+        .route("/trust-policies/{id}/enable", post(trust::enable))
         .route_layer(middleware::from_fn_with_state(state, auth::authenticate));
     Router::new()
         .merge(authenticated)
         .route("/leaked-tokens", post(leaked::report))
+        .route("/oidc/token", post(trust::exchange))
         .route("/openapi.json", get(openapi::openapi_json))
         .route_layer(middleware::from_fn(crate::metrics::label_route))
         .fallback(not_found)

@@ -136,6 +136,8 @@ impl Modify for Security {
         super::tokens::disable, super::tokens::enable, super::tokens::revoke, super::tokens::rotate,
         super::tokens::usage, super::tokens::addresses,
         super::audit_logs::list, super::tenant::get, super::tenant::update, super::leaked::report,
+        super::trust::list, super::trust::create, super::trust::get, super::trust::update, super::trust::delete,
+        super::trust::disable, super::trust::enable, super::trust::exchange,
     ),
     components(schemas(
         ErrorBody, ErrorDetail, app::error::ErrorCode, Accepted,
@@ -143,6 +145,8 @@ impl Modify for Security {
         TokenOwner, TokenUsage, UsageDay, UsageCounts, TokenAddress,
         Project, TenantSettings, Ai, UpdateTenant, AuditEntry, Party,
         Case, NewCase, UpdateCase, Run, NewRun, UpdateRun, RunStatus, Counts, ImportAnswer, Receipt, TestResult, NewResult, ResultBatch, ResultStatus,
+        app::trust::TrustPolicy, app::trust::NewTrustPolicy, app::trust::UpdateTrustPolicy, app::trust::PolicyStatus,
+        app::trust::OidcExchange, app::trust::OidcToken,
         super::me::Me, super::projects::CreateProject, super::projects::UpdateProject, super::leaked::Report,
     )),
     modifiers(&Security),
@@ -151,6 +155,7 @@ impl Modify for Security {
         (name = "me", description = "Who am I"),
         (name = "projects"), (name = "cases"), (name = "runs"), (name = "tokens", description = "Admin scope"),
         (name = "audit", description = "Admin scope or a SIEM-LOG-ONLY key"), (name = "tenant", description = "Admin scope"),
+        (name = "trusted ci", description = "Trust policies (admin scope, all projects) and the OIDC exchange (no Authorization)"),
     )
 )]
 pub struct ApiDoc;

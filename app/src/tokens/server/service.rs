@@ -49,6 +49,7 @@ pub(super) fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64, e
         retire_on_first_use,
         ip_allowlist: row.ip_allowlist.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         beyond_max_lifetime: false,
+        minted_for: row.minted_for.clone(),
     }
 }
 

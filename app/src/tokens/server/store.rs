@@ -33,6 +33,8 @@ pub struct TokenRow {
     pub retire_on_first_use: bool,
     /// Its own IP allowlist, comma-separated CIDRs; empty: any address.
     pub ip_allowlist: String,
+    /// For a token a trust policy minted: the job it was minted for.
+    pub minted_for: Option<String>,
 }
 
 impl TokenRow {
@@ -52,10 +54,10 @@ pub fn scopes_from_text(text: &str) -> Vec<Scope> {
 
 const TOKEN_COLUMNS: &str = "t.id, t.tenant_id, t.prefix, t.name, t.scopes, t.all_projects, t.created_by, \
      u.email, t.created_at, t.expires_at, t.expiry_policy, t.status, t.last_used_at, t.last_used_ip, \
-     t.replaces_id, t.retire_at, t.rate_limit, t.owner, t.retire_on_first_use, t.ip_allowlist";
+     t.replaces_id, t.retire_at, t.rate_limit, t.owner, t.retire_on_first_use, t.ip_allowlist, t.minted_for";
 
 /// The number of columns `TOKEN_COLUMNS` reads (what follows them starts here).
-const TOKEN_COLUMN_COUNT: usize = 20;
+const TOKEN_COLUMN_COUNT: usize = 21;
 
 /// What a token row is at `$now`, in SQL: the same order as `TokenState::status_at`.
 fn status_sql(now: &str) -> String {
@@ -142,6 +144,7 @@ fn token_row<R: Columns>(row: &R) -> Result<TokenRow, sqlx::Error> {
         owner: TokenOwner::parse(&row.col::<String>(17)?).unwrap_or_default(),
         retire_on_first_use: row.col::<i64>(18)? != 0,
         ip_allowlist: row.col(19)?,
+        minted_for: row.col(20)?,
     })
 }
 
@@ -337,6 +340,22 @@ pub struct Changes<'a> {
     pub expires_at: Option<i64>,
     pub expiry_policy: &'a str,
     pub ip_allowlist: &'a str,
+}
+
+/// Marks a fresh token as minted by a trust policy for a CI job.
+pub async fn set_minted(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    policy_id: &str,
+    minted_for: &str,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE api_tokens SET minted_for = $1, policy_id = $2 WHERE id = $3")
+        .bind(minted_for)
+        .bind(policy_id)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub async fn update(tx: &mut Transaction<'_, Any>, id: &str, c: &Changes<'_>) -> Result<(), AppError> {

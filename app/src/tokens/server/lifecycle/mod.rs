@@ -45,7 +45,7 @@ pub(super) fn target(row: &TokenRow) -> Party {
 }
 
 /// Validates a requested project list against the tenant; returns (ids, keys).
-async fn resolve_projects(
+pub(crate) async fn resolve_projects(
     state: &AppState,
     tenant_id: &str,
     requested: Option<&[String]>,
@@ -238,6 +238,52 @@ async fn within_max_lifetime(
         )));
     }
     Ok(())
+}
+
+/// What a trust policy gives the CI job it matched.
+pub struct CiGrant<'a> {
+    pub tenant_id: &'a str,
+    pub policy_id: &'a str,
+    pub scopes: &'a [Scope],
+    /// `None`: every project.
+    pub project_ids: Option<&'a [String]>,
+    pub minutes: u32,
+    /// "acme/backend@refs/heads/main (run 123)".
+    pub minted_for: &'a str,
+}
+
+/// A token for a CI job a trust policy matched: owned by the workspace, restricted as
+/// the policy says, expiring in minutes (the workspace's maximum lifetime does not
+/// apply). Audited as `token.minted_oidc` with the policy and the job's claims.
+pub async fn mint_for_ci(
+    state: &AppState,
+    grant: CiGrant<'_>,
+    meta: &RequestMeta,
+    claims: serde_json::Value,
+) -> Result<(TokenRow, String), AppError> {
+    let now = now();
+    let name: String = format!("CI {}", grant.minted_for).chars().take(crate::tokens::NAME_MAX).collect();
+    let new = NewToken {
+        tenant_id: grant.tenant_id,
+        name: name.trim(),
+        scopes: grant.scopes,
+        project_ids: grant.project_ids,
+        expires_at: Some(now + i64::from(grant.minutes) * 60),
+        expiry_policy: "custom",
+        replaces_id: None,
+        owner: crate::tokens::TokenOwner::Workspace,
+        ip_allowlist: "",
+    };
+    let mut tx = state.db.begin().await?;
+    let (mut row, token) = mint(state, &mut tx, &Actor::System, new, now).await?;
+    store::set_minted(&mut tx, &row.id, grant.policy_id, grant.minted_for).await?;
+    row.minted_for = Some(grant.minted_for.to_string());
+    let details = json!({ "policy_id": grant.policy_id, "minted_for": grant.minted_for, "claims": claims,
+        "expires_at": row.expires_at.map(timestamp).map(rfc3339) });
+    let ids = grant.project_ids.unwrap_or_default();
+    record(&mut tx, now, AuditAction::TokenMintedOidc, &Actor::System, &row, ids, meta, Some(details)).await?;
+    tx.commit().await?;
+    Ok((row, token))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,177 @@
+//! SQL for trust policies and replayed ID tokens.
+
+use sqlx::{any::AnyRow, Any, Row, Transaction};
+
+use crate::{
+    db::{timestamp, Db},
+    error::AppError,
+    tokens::server::store::{scopes_from_text, scopes_to_text},
+    trust::{PolicyStatus, TrustPolicy},
+};
+
+/// A policy row with its project ids and keys (`None`: every project).
+#[derive(Clone, Debug)]
+pub struct PolicyRow {
+    pub tenant_id: String,
+    pub policy: TrustPolicy,
+    pub project_ids: Option<Vec<String>>,
+}
+
+const COLUMNS: &str = "p.id, p.tenant_id, p.name, p.issuer, p.audience, p.conditions, p.all_projects, p.scopes, \
+     p.token_lifetime_minutes, p.status, u.email, p.created_at";
+
+fn policy_row(row: &AnyRow) -> Result<PolicyRow, sqlx::Error> {
+    let conditions: String = row.try_get(5)?;
+    let all: i64 = row.try_get(6)?;
+    let status: String = row.try_get(9)?;
+    Ok(PolicyRow {
+        tenant_id: row.try_get(1)?,
+        project_ids: (all == 0).then(Vec::new),
+        policy: TrustPolicy {
+            id: row.try_get(0)?,
+            name: row.try_get(2)?,
+            issuer: row.try_get(3)?,
+            audience: row.try_get(4)?,
+            conditions: serde_json::from_str(&conditions).unwrap_or_default(),
+            projects: (all == 0).then(Vec::new),
+            scopes: scopes_from_text(&row.try_get::<String, _>(7)?),
+            token_lifetime_minutes: u32::try_from(row.try_get::<i64, _>(8)?).unwrap_or(1),
+            status: PolicyStatus::parse(&status),
+            created_by: row.try_get(10)?,
+            created_at: timestamp(row.try_get(11)?),
+        },
+    })
+}
+
+/// Fills in the projects of restricted policies, in one query.
+async fn with_projects(db: &Db, mut rows: Vec<PolicyRow>) -> Result<Vec<PolicyRow>, AppError> {
+    let ids: Vec<&str> = rows.iter().filter(|r| r.project_ids.is_some()).map(|r| r.policy.id.as_str()).collect();
+    if ids.is_empty() {
+        return Ok(rows);
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT tp.policy_id, pr.id, pr.key FROM trust_policy_projects tp JOIN projects pr ON pr.id = tp.project_id \
+         WHERE tp.policy_id IN ({}) ORDER BY pr.key",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+    for id in &ids {
+        query = query.bind(*id);
+    }
+    let found = query.fetch_all(db).await?;
+    for row in &mut rows {
+        if let (Some(ids), Some(keys)) = (row.project_ids.as_mut(), row.policy.projects.as_mut()) {
+            for (_, id, key) in found.iter().filter(|(p, ..)| *p == row.policy.id) {
+                ids.push(id.clone());
+                keys.push(key.clone());
+            }
+        }
+    }
+    Ok(rows)
+}
+
+pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<PolicyRow>, AppError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM trust_policies p LEFT JOIN users u ON u.id = p.created_by \
+         WHERE p.tenant_id = $1 ORDER BY p.created_at, p.id"
+    ))
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await?;
+    with_projects(db, rows.iter().map(policy_row).collect::<Result<_, _>>()?).await
+}
+
+pub async fn find(db: &Db, tenant_id: &str, id: &str) -> Result<Option<PolicyRow>, AppError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM trust_policies p LEFT JOIN users u ON u.id = p.created_by \
+         WHERE p.tenant_id = $1 AND p.id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(with_projects(db, vec![policy_row(&row)?]).await?.pop())
+}
+
+/// The active policies of every tenant that trust `issuer`: the exchange's candidates.
+pub async fn active_for_issuer(db: &Db, issuer: &str) -> Result<Vec<PolicyRow>, AppError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM trust_policies p LEFT JOIN users u ON u.id = p.created_by \
+         JOIN tenants tn ON tn.id = p.tenant_id \
+         WHERE p.issuer = $1 AND p.status = 'active' AND tn.status = 'active' ORDER BY p.created_at, p.id"
+    ))
+    .bind(issuer)
+    .fetch_all(db)
+    .await?;
+    with_projects(db, rows.iter().map(policy_row).collect::<Result<_, _>>()?).await
+}
+
+/// Whether any active policy trusts `issuer` (so its keys are worth fetching).
+pub async fn issuer_trusted(db: &Db, issuer: &str) -> Result<bool, AppError> {
+    let found: Option<(String,)> =
+        sqlx::query_as("SELECT id FROM trust_policies WHERE issuer = $1 AND status = 'active' LIMIT 1")
+            .bind(issuer)
+            .fetch_optional(db)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Inserts or replaces a policy and its projects.
+pub async fn save(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    p: &TrustPolicy,
+    project_ids: Option<&[String]>,
+    created_by: Option<&str>,
+    now: i64,
+) -> Result<(), AppError> {
+    let conditions = serde_json::to_string(&p.conditions).map_err(|_| AppError::internal())?;
+    sqlx::query(
+        "INSERT INTO trust_policies (id, tenant_id, name, issuer, audience, conditions, all_projects, scopes, \
+         token_lifetime_minutes, status, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+         ON CONFLICT (id) DO UPDATE SET name = $3, audience = $5, conditions = $6, all_projects = $7, scopes = $8, \
+         token_lifetime_minutes = $9, status = $10, updated_at = $12",
+    )
+    .bind(&p.id)
+    .bind(tenant_id)
+    .bind(&p.name)
+    .bind(&p.issuer)
+    .bind(&p.audience)
+    .bind(conditions)
+    .bind(i64::from(project_ids.is_none()))
+    .bind(scopes_to_text(&p.scopes))
+    .bind(i64::from(p.token_lifetime_minutes))
+    .bind(p.status.as_str())
+    .bind(created_by)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM trust_policy_projects WHERE policy_id = $1").bind(&p.id).execute(&mut **tx).await?;
+    for id in project_ids.unwrap_or_default() {
+        sqlx::query("INSERT INTO trust_policy_projects (policy_id, project_id) VALUES ($1, $2)")
+            .bind(&p.id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn delete(tx: &mut Transaction<'_, Any>, id: &str) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM trust_policies WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Records an ID token's `jti` (hashed) until it expires; `false` when it was seen.
+pub async fn first_use_of(db: &Db, jti_hash: &str, expires_at: i64, now: i64) -> Result<bool, AppError> {
+    sqlx::query("DELETE FROM oidc_jtis WHERE expires_at < $1").bind(now - 300).execute(db).await?;
+    let done = sqlx::query("INSERT INTO oidc_jtis (jti_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(jti_hash)
+        .bind(expires_at)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

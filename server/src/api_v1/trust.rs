@@ -1,0 +1,210 @@
+//! Trusted CI: `/api/v1/trust-policies` (admin scope, tenant-wide reach) and
+//! `POST /api/v1/oidc/token` (no Authorization: the CI job's ID token is the credential).
+
+use axum::{
+    extract::State,
+    http::{header, request::Parts, StatusCode},
+    response::IntoResponse,
+    Json,
+};
+use serde_json::Value;
+
+use app::{
+    state::AppState,
+    tokens::Scope,
+    trust::{
+        server::{exchange, service},
+        NewTrustPolicy, OidcExchange, OidcToken, PolicyStatus, TrustPolicy, UpdateTrustPolicy,
+    },
+};
+
+use super::openapi::{Data, ErrorBody, Refusals, TooLarge};
+use super::{auth::request_meta, auth::ApiAuth, data, ApiError, ApiJson, ApiPath};
+
+/// The hub's URL as the request reached it: the default audience of a new policy.
+fn hub_url(state: &AppState, parts: &Parts) -> String {
+    if let Some(url) = &state.settings.public_url {
+        return url.clone();
+    }
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("localhost");
+    format!("{}://{host}", if state.settings.secure_cookies { "https" } else { "http" })
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "trust_list",
+    path = "/api/v1/trust-policies",
+    tag = "trusted ci",
+    responses((status = 200, description = "OK", body = Data<Vec<TrustPolicy>>), Refusals)
+)]
+pub async fn list(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::list(&state, &auth.actor()).await?))
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "trust_create",
+    path = "/api/v1/trust-policies",
+    tag = "trusted ci",
+    request_body = NewTrustPolicy,
+    responses(
+        (status = 201, description = "Created", body = Data<TrustPolicy>),
+        Refusals,
+        TooLarge,
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    parts: Parts,
+    ApiJson(body): ApiJson<NewTrustPolicy>,
+) -> Result<impl IntoResponse, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    let audience = hub_url(&state, &parts);
+    let policy = service::create(&state, &auth.actor(), &auth.meta, body, &audience).await?;
+    Ok((StatusCode::CREATED, data(policy)))
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "trust_get",
+    path = "/api/v1/trust-policies/{id}",
+    tag = "trusted ci",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "OK", body = Data<TrustPolicy>),
+        Refusals,
+        (status = 404, description = "No such policy here", body = ErrorBody),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::get(&state, &auth.actor(), &id).await?))
+}
+
+#[utoipa::path(
+    patch,
+    operation_id = "trust_update",
+    path = "/api/v1/trust-policies/{id}",
+    tag = "trusted ci",
+    params(("id" = String, Path)),
+    request_body = UpdateTrustPolicy,
+    responses(
+        (status = 200, description = "OK", body = Data<TrustPolicy>),
+        Refusals,
+        TooLarge,
+        (status = 404, description = "No such policy here", body = ErrorBody),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateTrustPolicy>,
+) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
+}
+
+#[utoipa::path(
+    delete,
+    operation_id = "trust_delete",
+    path = "/api/v1/trust-policies/{id}",
+    tag = "trusted ci",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted; tokens it minted expire on their own"),
+        Refusals,
+        (status = 404, description = "No such policy here", body = ErrorBody),
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    service::delete(&state, &auth.actor(), &auth.meta, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_status(state: &AppState, auth: &ApiAuth, id: &str, status: PolicyStatus) -> Result<Json<Value>, ApiError> {
+    auth.principal.require(Scope::Admin)?;
+    Ok(data(service::set_status(state, &auth.actor(), &auth.meta, id, status).await?))
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "trust_disable",
+    path = "/api/v1/trust-policies/{id}/disable",
+    tag = "trusted ci",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Disabled: it mints nothing until enabled", body = Data<TrustPolicy>),
+        Refusals,
+        (status = 404, description = "No such policy here", body = ErrorBody),
+    )
+)]
+pub async fn disable(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_status(&state, &auth, &id, PolicyStatus::Disabled).await
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "trust_enable",
+    path = "/api/v1/trust-policies/{id}/enable",
+    tag = "trusted ci",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Enabled", body = Data<TrustPolicy>),
+        Refusals,
+        (status = 404, description = "No such policy here", body = ErrorBody),
+    )
+)]
+pub async fn enable(
+    State(state): State<AppState>,
+    auth: ApiAuth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    set_status(&state, &auth, &id, PolicyStatus::Active).await
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "oidc_exchange",
+    path = "/api/v1/oidc/token",
+    tag = "trusted ci",
+    security(()),
+    request_body = OidcExchange,
+    responses(
+        (status = 201, description = "A workspace token restricted as the matching policy says, expiring in minutes", body = Data<OidcToken>),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "`oidc_invalid`: the ID token failed a check (signature, issuer, audience, time, algorithm, replayed jti); the message says which", body = ErrorBody),
+        (status = 403, description = "`oidc_no_policy`: no active policy of exactly one workspace matches", body = ErrorBody),
+        (status = 422, description = "The body is not an exchange request", body = ErrorBody),
+        TooLarge,
+    )
+)]
+pub async fn exchange(
+    State(state): State<AppState>,
+    parts: Parts,
+    ApiJson(body): ApiJson<OidcExchange>,
+) -> Result<impl IntoResponse, ApiError> {
+    let meta = request_meta(&parts, &state);
+    let minted = exchange::exchange(&state, &meta, &body.id_token).await?;
+    Ok((StatusCode::CREATED, data(minted)))
+}
