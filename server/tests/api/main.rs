@@ -10,6 +10,7 @@ mod insights;
 mod limits;
 mod matrix;
 mod metrics;
+mod oidc;
 mod openapi;
 mod people;
 mod process;

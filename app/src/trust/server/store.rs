@@ -100,7 +100,7 @@ pub async fn active_for_issuer(db: &Db, issuer: &str) -> Result<Vec<PolicyRow>, 
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM trust_policies p LEFT JOIN users u ON u.id = p.created_by \
          JOIN tenants tn ON tn.id = p.tenant_id \
-         WHERE p.issuer = $1 AND p.status = 'active' AND tn.status = 'active' ORDER BY p.created_at, p.id"
+         WHERE p.issuer = $1 AND p.status = 'active' AND tn.status = 'ACTIVE' ORDER BY p.created_at, p.id"
     ))
     .bind(issuer)
     .fetch_all(db)

@@ -1,0 +1,532 @@
+//! Trusted CI against a local OIDC issuer: an HTTP server in the test process serving a
+//! discovery document and a JWKS (RSA and EC keys from `tests/fixtures/oidc`), signing ID
+//! tokens shaped like GitHub Actions' and GitLab's.
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{extract::State, response::IntoResponse, routing::get, Json, Router};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{
+    helpers::{spawn_app_with, test_settings, Api, Kind, TestApp},
+    on_both_databases,
+};
+
+const AUDIENCE: &str = "https://qa.test";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/oidc/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[derive(Default)]
+struct IssuerState {
+    url: String,
+    /// The JWKs it publishes now.
+    keys: Vec<Value>,
+    delay: Duration,
+}
+
+#[derive(Clone)]
+struct Issuer(Arc<Mutex<IssuerState>>, Arc<AtomicUsize>);
+
+impl Issuer {
+    async fn start(keys: &[&str]) -> Issuer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let keys = keys.iter().map(|k| serde_json::from_str(&fixture(&format!("{k}.jwk.json"))).unwrap()).collect();
+        let issuer = Issuer(Arc::new(Mutex::new(IssuerState { url, keys, ..Default::default() })), Arc::default());
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .with_state(issuer.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        issuer
+    }
+    fn url(&self) -> String {
+        self.0.lock().unwrap().url.clone()
+    }
+    fn publish(&self, keys: &[&str]) {
+        self.0.lock().unwrap().keys =
+            keys.iter().map(|k| serde_json::from_str(&fixture(&format!("{k}.jwk.json"))).unwrap()).collect();
+    }
+    fn fetches(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
+    }
+    fn slow(&self, delay: Duration) {
+        self.0.lock().unwrap().delay = delay;
+    }
+
+    /// An ID token signed with fixture key `key` (its name is the `kid`).
+    fn sign(&self, key: &str, claims: Value) -> String {
+        let pem = fixture(&format!("{key}.pem"));
+        let (alg, encoding) = if key.starts_with("ec") {
+            (Algorithm::ES256, EncodingKey::from_ec_pem(pem.as_bytes()).unwrap())
+        } else {
+            (Algorithm::RS256, EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap())
+        };
+        let header = Header { kid: Some(key.to_string()), ..Header::new(alg) };
+        encode(&header, &claims, &encoding).unwrap()
+    }
+}
+
+async fn discovery(State(issuer): State<Issuer>) -> Json<Value> {
+    let url = issuer.url();
+    Json(
+        json!({"issuer": url, "jwks_uri": format!("{url}/jwks"), "id_token_signing_alg_values_supported": ["RS256", "ES256"]}),
+    )
+}
+
+async fn jwks(State(issuer): State<Issuer>) -> impl IntoResponse {
+    issuer.1.fetch_add(1, Ordering::SeqCst);
+    let (keys, delay) = {
+        let s = issuer.0.lock().unwrap();
+        (s.keys.clone(), s.delay)
+    };
+    tokio::time::sleep(delay).await;
+    ([("cache-control", "max-age=3600")], Json(json!({ "keys": keys })))
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Claims like GitHub Actions' (docs: "About security hardening with OpenID Connect").
+fn github_claims(issuer: &str, run: &str) -> Value {
+    let now = now();
+    json!({
+        "jti": format!("jti-{run}-{}", uuid::Uuid::new_v4()),
+        "sub": "repo:acme/backend:ref:refs/heads/main",
+        "aud": AUDIENCE,
+        "ref": "refs/heads/main",
+        "sha": "2f8a9e1c",
+        "repository": "acme/backend",
+        "repository_owner": "acme",
+        "repository_id": "74",
+        "repository_visibility": "private",
+        "run_id": run,
+        "run_number": "7",
+        "run_attempt": "1",
+        "actor": "octocat",
+        "workflow": "CI",
+        "workflow_ref": "acme/backend/.github/workflows/ci.yml@refs/heads/main",
+        "event_name": "push",
+        "ref_type": "branch",
+        "job_workflow_ref": "acme/backend/.github/workflows/ci.yml@refs/heads/main",
+        "iss": issuer,
+        "nbf": now - 5,
+        "exp": now + 300,
+        "iat": now - 5,
+    })
+}
+
+/// Claims like GitLab's `id_tokens` (docs: "OpenID Connect (OIDC) Authentication Using ID Tokens").
+fn gitlab_claims(issuer: &str) -> Value {
+    let now = now();
+    json!({
+        "namespace_id": "1", "namespace_path": "group", "project_id": "22", "project_path": "group/app",
+        "user_id": "5", "user_login": "dev", "user_email": "dev@example.com",
+        "pipeline_id": "45", "pipeline_source": "push", "job_id": "99",
+        "ref": "main", "ref_type": "branch", "ref_protected": "true",
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "iss": issuer, "iat": now, "nbf": now, "exp": now + 300,
+        "sub": "project_path:group/app:ref_type:branch:ref:main", "aud": AUDIENCE,
+    })
+}
+
+async fn exchange(app: &TestApp, id_token: &str) -> Api {
+    app.api_with("POST", "/oidc/token", None, Some(json!({ "id_token": id_token })), &[]).await
+}
+
+struct World {
+    issuer: Issuer,
+    admin: String,
+    owner: app::people::CurrentUser,
+}
+
+async fn world(app: &TestApp) -> World {
+    let issuer = Issuer::start(&["rsa1", "ec1"]).await;
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let admin = app.token(&owner, json!({"name": "admin", "scopes": ["admin"]})).await.token;
+    for key in ["WEB", "API"] {
+        app.api("POST", "/projects", Some(&admin), Some(json!({"key": key, "name": key}))).await;
+    }
+    World { issuer, admin, owner }
+}
+
+async fn github_policy(app: &TestApp, w: &World, admin: &str) -> Api {
+    let policy = json!({
+        "name": "backend main", "issuer": w.issuer.url(), "audience": AUDIENCE,
+        "conditions": {"repository": "acme/backend", "ref": "refs/heads/*"},
+        "projects": ["WEB"], "scopes": ["write"], "token_lifetime_minutes": 10,
+    });
+    app.api("POST", "/trust-policies", Some(admin), Some(policy)).await
+}
+
+async fn a_valid_exchange_mints_a_project_token_that_uploads(app: TestApp) {
+    let w = world(&app).await;
+    let created = github_policy(&app, &w, &w.admin).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let policy_id = created.body["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created.body["data"]["scopes"], json!(["read", "write"]));
+
+    let jwt = w.issuer.sign("rsa1", github_claims(&w.issuer.url(), "123"));
+    let res = exchange(&app, &jwt).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let minted = &res.body["data"];
+    assert_eq!((minted["policy_id"].as_str(), &minted["projects"]), (Some(policy_id.as_str()), &json!(["WEB"])));
+    let token = minted["token"].as_str().unwrap().to_string();
+    let expires = time::OffsetDateTime::parse(
+        minted["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires.unix_timestamp() - now();
+    assert!((590..=600).contains(&left), "ten minutes, got {left} s");
+
+    // It uploads to its project, and sees no other.
+    let me = app.api("GET", "/me", Some(&token), None).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    let res = app.api("POST", "/projects/WEB/runs", Some(&token), Some(json!({"name": "from CI"}))).await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    assert_eq!(app.api("GET", "/projects/API/runs", Some(&token), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.api("GET", "/tokens", Some(&token), None).await.error_code(), "insufficient_scope");
+
+    // The list says what it was minted for; the audit entry names the policy and the job.
+    let list = app.api("GET", "/tokens", Some(&w.admin), None).await.body["data"].clone();
+    let row = list.as_array().unwrap().iter().find(|t| t["minted_for"].is_string()).unwrap().clone();
+    assert_eq!(row["minted_for"], "acme/backend@refs/heads/main (run 123)");
+    assert_eq!((row["owner"].as_str(), row["suggested_scope"].is_null()), (Some("workspace"), true));
+    let audit = app.api("GET", "/audit-logs?action=token.minted_oidc", Some(&w.admin), None).await;
+    let entry = &audit.body["data"][0];
+    assert_eq!(entry["details"]["policy_id"], policy_id.as_str());
+    assert_eq!(entry["details"]["claims"]["repository"], "acme/backend");
+    assert_eq!(entry["details"]["claims"]["run_id"], "123");
+    assert_eq!(entry["details"]["claims"]["actor"], "octocat");
+    assert!(!audit.body.to_string().contains(&jwt), "the audit log never holds the ID token");
+
+    // A GitLab-shaped token signed with the EC key, for a GitLab policy.
+    let gitlab = json!({
+        "name": "gitlab app", "issuer": w.issuer.url(), "audience": AUDIENCE,
+        "conditions": {"project_path": "group/app", "ref_protected": "true"},
+        "projects": ["API"], "scopes": ["read"], "token_lifetime_minutes": 5,
+    });
+    assert_eq!(app.api("POST", "/trust-policies", Some(&w.admin), Some(gitlab)).await.status, StatusCode::CREATED);
+    let res = exchange(&app, &w.issuer.sign("ec1", gitlab_claims(&w.issuer.url()))).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert_eq!(res.body["data"]["scopes"], json!(["read"]));
+    assert_eq!(res.body["data"]["projects"], json!(["API"]));
+
+    // A minted token expires on its own.
+    let minted_id = row["id"].as_str().unwrap();
+    app.sql("UPDATE api_tokens SET expires_at = $1 WHERE id = $2", minted_id, now() - 1).await;
+    assert_eq!(app.api("GET", "/me", Some(&token), None).await.error_code(), "expired_token");
+}
+
+async fn every_refusal_says_which_check_failed(app: TestApp) {
+    let w = world(&app).await;
+    github_policy(&app, &w, &w.admin).await;
+    let url = w.issuer.url();
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut claims = github_claims(&url, "9");
+        change(&mut claims);
+        claims
+    };
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        (
+            "wrong audience",
+            w.issuer.sign("rsa1", with(&|c| c["aud"] = json!("https://elsewhere.test"))),
+            StatusCode::FORBIDDEN,
+            "audience",
+        ),
+        (
+            "expired",
+            w.issuer.sign("rsa1", with(&|c| c["exp"] = json!(now() - 120))),
+            StatusCode::UNAUTHORIZED,
+            "expired",
+        ),
+        (
+            "not yet valid",
+            w.issuer.sign("rsa1", with(&|c| c["nbf"] = json!(now() + 600))),
+            StatusCode::UNAUTHORIZED,
+            "not valid yet",
+        ),
+        (
+            "issued in the future",
+            w.issuer.sign("rsa1", with(&|c| c["iat"] = json!(now() + 600))),
+            StatusCode::UNAUTHORIZED,
+            "future",
+        ),
+        (
+            "wrong issuer",
+            w.issuer.sign("rsa1", with(&|c| c["iss"] = json!("https://token.actions.example"))),
+            StatusCode::UNAUTHORIZED,
+            "issuer",
+        ),
+        (
+            "other branch",
+            w.issuer.sign("rsa1", with(&|c| c["ref"] = json!("refs/tags/v1"))),
+            StatusCode::FORBIDDEN,
+            "claims",
+        ),
+        (
+            "other repository",
+            w.issuer.sign("rsa1", with(&|c| c["repository"] = json!("acme/backend-fork"))),
+            StatusCode::FORBIDDEN,
+            "claims",
+        ),
+        (
+            "no aud",
+            w.issuer.sign(
+                "rsa1",
+                with(&|c| {
+                    c.as_object_mut().unwrap().remove("aud");
+                }),
+            ),
+            StatusCode::UNAUTHORIZED,
+            "aud",
+        ),
+        ("not a JWT", "nonsense".to_string(), StatusCode::UNAUTHORIZED, "not a signed JWT"),
+    ];
+    for (what, jwt, status, needle) in cases {
+        let res = exchange(&app, &jwt).await;
+        assert_eq!(res.status, status, "{what}: {}", res.body);
+        let code = if status == StatusCode::FORBIDDEN { "oidc_no_policy" } else { "oidc_invalid" };
+        assert_eq!(res.error_code(), code, "{what}");
+        assert!(res.body["error"]["message"].as_str().unwrap().contains(needle), "{what}: {}", res.body);
+        assert!(!res.body.to_string().contains(&jwt) || jwt.len() < 20, "{what}: the JWT is never echoed");
+    }
+
+    // alg none, and HS256 "signed" with the issuer's public key as the secret.
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let claims = github_claims(&url, "10");
+    let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT", "kid": "rsa1"})), b64(&claims));
+    assert_eq!(exchange(&app, &none).await.error_code(), "oidc_invalid");
+    let public_jwk = fixture("rsa1.jwk.json");
+    let hs = encode(
+        &Header { kid: Some("rsa1".into()), ..Header::new(Algorithm::HS256) },
+        &claims,
+        &EncodingKey::from_secret(public_jwk.as_bytes()),
+    )
+    .unwrap();
+    let res = exchange(&app, &hs).await;
+    assert_eq!((res.status, res.error_code()), (StatusCode::UNAUTHORIZED, "oidc_invalid"));
+    assert!(res.body["error"]["message"].as_str().unwrap().contains("symmetric"));
+    // An EC-signed token claiming the RSA key's kid: the key decides the algorithm.
+    let pem = fixture("ec1.pem");
+    let mixed = encode(
+        &Header { kid: Some("rsa1".into()), ..Header::new(Algorithm::ES256) },
+        &claims,
+        &EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert!(exchange(&app, &mixed).await.body["error"]["message"].as_str().unwrap().contains("does not fit"));
+    // A bad signature.
+    let good = w.issuer.sign("rsa1", github_claims(&url, "11"));
+    let (head, _) = good.rsplit_once('.').unwrap();
+    let forged = format!("{head}.{}", "A".repeat(342));
+    assert!(exchange(&app, &forged).await.body["error"]["message"].as_str().unwrap().contains("signature"));
+
+    // A jti is accepted once.
+    let once = w.issuer.sign("rsa1", github_claims(&url, "12"));
+    assert_eq!(exchange(&app, &once).await.status, StatusCode::CREATED);
+    let again = exchange(&app, &once).await;
+    assert_eq!((again.status, again.error_code()), (StatusCode::UNAUTHORIZED, "oidc_invalid"));
+    assert!(again.body["error"]["message"].as_str().unwrap().contains("replayed"));
+
+    // A disabled policy matches nothing; enabled again, it does.
+    let keep = json!({"name": "other", "issuer": url, "audience": AUDIENCE, "conditions": {"repository": "acme/other"}, "projects": ["API"], "scopes": ["read"]});
+    app.api("POST", "/trust-policies", Some(&w.admin), Some(keep)).await;
+    let list = app.api("GET", "/trust-policies", Some(&w.admin), None).await.body["data"].clone();
+    let id = list.as_array().unwrap().iter().find(|p| p["name"] == "backend main").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.api("POST", &format!("/trust-policies/{id}/disable"), Some(&w.admin), None).await.body["data"]["status"],
+        "disabled"
+    );
+    let res = exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "13"))).await;
+    assert_eq!(res.error_code(), "oidc_no_policy", "{}", res.body);
+    app.api("POST", &format!("/trust-policies/{id}/enable"), Some(&w.admin), None).await;
+    assert_eq!(exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "14"))).await.status, StatusCode::CREATED);
+    // Deleted: gone.
+    assert_eq!(
+        app.api("DELETE", &format!("/trust-policies/{id}"), Some(&w.admin), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "15"))).await.error_code(), "oidc_no_policy");
+    let actions = app.audit_actions(&w.owner.tenant_id).await;
+    for action in ["trust_policy.created", "trust_policy.disabled", "trust_policy.enabled", "trust_policy.deleted"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
+}
+
+async fn policies_in_two_workspaces_matching_one_job_are_refused(app: TestApp) {
+    let w = world(&app).await;
+    github_policy(&app, &w, &w.admin).await;
+    let other = app.bootstrap("Globex", "owner@globex.example").await;
+    let theirs = app.token(&other, json!({"name": "admin", "scopes": ["admin"]})).await.token;
+    app.api("POST", "/projects", Some(&theirs), Some(json!({"key": "WEB", "name": "Web"}))).await;
+    assert_eq!(github_policy(&app, &w, &theirs).await.status, StatusCode::CREATED);
+    let res = exchange(&app, &w.issuer.sign("rsa1", github_claims(&w.issuer.url(), "1"))).await;
+    assert_eq!((res.status, res.error_code()), (StatusCode::FORBIDDEN, "oidc_no_policy"));
+    assert!(res.body["error"]["message"].as_str().unwrap().contains("more than one workspace"));
+    // Each workspace sees only its own policies.
+    let mine = app.api("GET", "/trust-policies", Some(&w.admin), None).await.body["data"].clone();
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let their_id = app.api("GET", "/trust-policies", Some(&theirs), None).await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.api("GET", &format!("/trust-policies/{their_id}"), Some(&w.admin), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.api("DELETE", &format!("/trust-policies/{their_id}"), Some(&w.admin), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn who_may_make_a_policy_and_what_it_may_say(app: TestApp) {
+    let w = world(&app).await;
+    let owner = &w.owner;
+    let project_admin = app.token(owner, json!({"name": "p", "scopes": ["admin"], "projects": ["WEB"]})).await.token;
+    let writer = app.token(owner, json!({"name": "w", "scopes": ["write"]})).await.token;
+    assert_eq!(github_policy(&app, &w, &project_admin).await.error_code(), "project_restricted");
+    assert_eq!(github_policy(&app, &w, &writer).await.error_code(), "insufficient_scope");
+    assert_eq!(app.api("GET", "/trust-policies", Some(&writer), None).await.error_code(), "insufficient_scope");
+    let base = json!({"name": "n", "issuer": w.issuer.url(), "audience": AUDIENCE, "conditions": {"repository": "acme/backend"}, "projects": ["WEB"], "scopes": ["write"]});
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    for (what, body, code) in [
+        ("all projects from a token", with("projects", Value::Null), "forbidden"),
+        ("no source pinned", with("conditions", json!({"ref": "refs/heads/main"})), "invalid_request"),
+        ("a bare glob", with("conditions", json!({"repository": "*"})), "invalid_request"),
+        ("sixteen minutes", with("token_lifetime_minutes", json!(16)), "invalid_request"),
+        ("admin scope", with("scopes", json!(["admin"])), "invalid_request"),
+        ("plain http issuer", with("issuer", json!("http://ci.example.com")), "invalid_request"),
+        ("unknown project", with("projects", json!(["NOPE"])), "invalid_request"),
+    ] {
+        let res = app.api("POST", "/trust-policies", Some(&w.admin), Some(body)).await;
+        assert_eq!(res.error_code(), code, "{what}: {}", res.body);
+    }
+    // The default audience is the hub's own URL; the default lifetime ten minutes.
+    let mut body = base.clone();
+    body.as_object_mut().unwrap().remove("audience");
+    let res = app.api("POST", "/trust-policies", Some(&w.admin), Some(body)).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert_eq!(res.body["data"]["audience"], format!("http://{}", app.addr));
+    assert_eq!(res.body["data"]["token_lifetime_minutes"], 10);
+
+    // Through the page's server function: an admin may not pick every project; the owner may.
+    app.add_user("Acme", "admin@example.com", app::people::Role::Admin).await;
+    let member_form = |access: &'static str| {
+        vec![
+            ("name", "page policy"),
+            ("issuer", "custom"),
+            ("custom_issuer", "https://gitlab.example.com"),
+            ("conditions", "project_path=group/app"),
+            ("project_access", access),
+            ("projects[]", "WEB"),
+            ("scope", "write"),
+        ]
+    };
+    let admin = app.login("admin@example.com").await;
+    let (status, body) = app.call(&admin, "trust/create", &member_form("all")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app.call(&admin, "trust/create", &member_form("specific")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let owner_client = app.login("owner@example.com").await;
+    let (status, body) = app.call(&owner_client, "trust/create", &member_form("all")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["projects"], Value::Null);
+    app.add_user("Acme", "member@example.com", app::people::Role::Member).await;
+    let member = app.login("member@example.com").await;
+    let (status, _) = app.call(&member, "trust/create", &member_form("specific")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app.call(&member, "trust/list", &[]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+on_both_databases!(
+    a_valid_exchange_mints_a_project_token_that_uploads,
+    every_refusal_says_which_check_failed,
+    policies_in_two_workspaces_matching_one_job_are_refused,
+    who_may_make_a_policy_and_what_it_may_say,
+);
+
+/// An unknown `kid` fetches the keys again, but at most once per minute per issuer.
+#[tokio::test]
+async fn unknown_kids_refetch_at_most_once_a_minute() {
+    let app = spawn_app_with(Kind::Sqlite, test_settings()).await.unwrap();
+    let w = world(&app).await;
+    github_policy(&app, &w, &w.admin).await;
+    let url = w.issuer.url();
+    assert_eq!(exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "1"))).await.status, StatusCode::CREATED);
+    assert_eq!(w.issuer.fetches(), 1);
+    // The issuer rotates to rsa2 within the minute: the hub may not ask again yet.
+    w.issuer.publish(&["rsa2"]);
+    for n in 0..5 {
+        let res = exchange(&app, &w.issuer.sign("rsa2", github_claims(&url, &format!("r{n}")))).await;
+        assert!(res.body["error"]["message"].as_str().unwrap().contains("kid"), "{}", res.body);
+    }
+    assert_eq!(w.issuer.fetches(), 1, "five unknown kids, no refetch within a minute");
+    // Cached keys still verify the key it had.
+    let res = exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "2"))).await;
+    assert_eq!(res.status, StatusCode::CREATED);
+}
+
+/// With the refetch interval passed, a rotation at the issuer is picked up at once.
+#[tokio::test]
+async fn a_key_rotation_at_the_issuer_is_picked_up() {
+    let settings = app::state::Settings { oidc_min_refetch: Duration::ZERO, ..test_settings() };
+    let app = spawn_app_with(Kind::Sqlite, settings).await.unwrap();
+    let w = world(&app).await;
+    github_policy(&app, &w, &w.admin).await;
+    let url = w.issuer.url();
+    assert_eq!(exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "1"))).await.status, StatusCode::CREATED);
+    w.issuer.publish(&["rsa2"]);
+    let res = exchange(&app, &w.issuer.sign("rsa2", github_claims(&url, "2"))).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert_eq!(w.issuer.fetches(), 2);
+    // The old key is gone from the issuer now, and from the hub.
+    let res = exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "3"))).await;
+    assert_eq!(res.error_code(), "oidc_invalid");
+}
+
+/// A slow issuer fails its own exchanges after the fetch timeout and stalls nothing else.
+#[tokio::test]
+async fn a_slow_issuer_stalls_nothing_else() {
+    let settings = app::state::Settings { oidc_fetch_timeout: Duration::from_millis(500), ..test_settings() };
+    let app = spawn_app_with(Kind::Sqlite, settings).await.unwrap();
+    let w = world(&app).await;
+    github_policy(&app, &w, &w.admin).await;
+    w.issuer.slow(Duration::from_secs(30));
+    let jwt = w.issuer.sign("rsa1", github_claims(&w.issuer.url(), "1"));
+    let started = Instant::now();
+    let (res, health) = tokio::join!(exchange(&app, &jwt), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let t = Instant::now();
+        let ok = reqwest::get(app.url("/healthz")).await.unwrap().status();
+        let me = app.api("GET", "/me", Some(&w.admin), None).await.status;
+        (ok, me, t.elapsed())
+    });
+    assert_eq!(res.error_code(), "oidc_invalid");
+    assert!(res.body["error"]["message"].as_str().unwrap().contains("could not be fetched"), "{}", res.body);
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded by the fetch timeout: {:?}", started.elapsed());
+    assert_eq!((health.0, health.1), (StatusCode::OK, StatusCode::OK));
+    assert!(health.2 < Duration::from_millis(400), "other requests go on meanwhile: {:?}", health.2);
+}
