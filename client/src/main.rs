@@ -7,6 +7,7 @@
 //! checked against the tests this command counted in the file itself.
 
 mod ci;
+mod oidc;
 mod retry;
 
 use std::{
@@ -41,6 +42,13 @@ struct Cli {
     /// Stop retrying once this many seconds have passed since the first attempt.
     #[arg(long, env = "QA_HUB_RETRY_MAX_TIME", default_value_t = 300, global = true)]
     retry_max_time: u64,
+    /// Without a token: the variable holding the job's OIDC ID token (GitLab `id_tokens:`).
+    /// GitHub Actions needs none: the token is asked from the runner.
+    #[arg(long, env = "QA_HUB_OIDC_TOKEN_ENV", default_value = "QA_HUB_ID_TOKEN", global = true)]
+    oidc_token_env: String,
+    /// The audience to ask the ID token for (default: QA_HUB_URL).
+    #[arg(long, env = "QA_HUB_OIDC_AUDIENCE", global = true)]
+    oidc_audience: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -151,12 +159,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, warnings: &Warnings) -> Result<(), Failure> {
-    let token = cli.token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
-        fail(
-            exit::USAGE,
-            "no token: set QA_HUB_TOKEN (or --token) to an API token from Settings → Developer → API Tokens",
-        )
-    })?;
+    let token = cli.token.clone().filter(|t| !t.trim().is_empty());
+    let oidc = oidc::Source::from_env(&cli.oidc_token_env);
+    if token.is_none() && oidc.is_none() {
+        return Err(no_token(&cli.oidc_token_env));
+    }
     let url = cli
         .url
         .filter(|u| !u.trim().is_empty())
@@ -177,7 +184,17 @@ fn run(cli: Cli, warnings: &Warnings) -> Result<(), Failure> {
     }
     let client = builder.build().map_err(|e| fail(exit::NETWORK, format!("cannot start an HTTP client: {e}")))?;
     let retry = Retry { retries: cli.retries, max_time: Duration::from_secs(cli.retry_max_time) };
-    let api = Api { client, base, token: token.trim().to_string(), retry, warnings };
+    let token = match (token, oidc) {
+        (Some(token), _) => token.trim().to_string(),
+        (None, Some(source)) => {
+            let audience = cli.oidc_audience.clone().unwrap_or_else(|| base.clone());
+            let (token, line) = oidc::exchange(&client, &retry, &base, &audience, &source)?;
+            eprintln!("{line}");
+            token
+        }
+        (None, None) => return Err(no_token(&cli.oidc_token_env)),
+    };
+    let api = Api { client, base, token, retry, warnings };
     match cli.command {
         Command::Whoami => whoami(&api),
         Command::Upload { format, project, run_name, run_key, no_run_key, json, files, .. } => {
@@ -196,6 +213,16 @@ fn run(cli: Cli, warnings: &Warnings) -> Result<(), Failure> {
             finish(&api, &project, &run_key)
         }
     }
+}
+
+fn no_token(variable: &str) -> Failure {
+    fail(
+        exit::USAGE,
+        format!(
+            "no token: set QA_HUB_TOKEN (or --token) to an API token from Settings → Developer → API Tokens, \
+             or run inside GitHub Actions with `id-token: write`, or GitLab CI with an id_tokens variable {variable} (Trusted CI)"
+        ),
+    )
 }
 
 struct Api<'a> {

@@ -96,6 +96,9 @@ const CI_VARS: &[&str] = &[
     "QA_HUB_RUN_KEY",
     "QA_HUB_RETRIES",
     "QA_HUB_RETRY_MAX_TIME",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "QA_HUB_ID_TOKEN",
 ];
 
 /// Runs the binary off the async runtime (the server lives on it), in a clean CI
@@ -498,4 +501,114 @@ async fn the_project_comes_from_the_environment_or_the_token() {
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["receipt"]["tests_read"], 5);
     assert_eq!(answer["data"]["counts"]["error"], 1);
+}
+
+/// A local OIDC issuer that also plays GitHub's ID-token service: `GET /github-token`
+/// with the runner's request token answers `{"value": <JWT>}` for the asked audience.
+async fn local_issuer() -> String {
+    use axum::{extract::Query, http::HeaderMap, routing::get, Json, Router};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/oidc");
+    let jwk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("rsa1.jwk.json")).unwrap()).unwrap();
+    let pem = std::fs::read(fixtures.join("rsa1.pem")).unwrap();
+    let (iss, iss2) = (url.clone(), url.clone());
+    let app = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || {
+                let iss = iss.clone();
+                async move { Json(json!({"issuer": iss, "jwks_uri": format!("{iss}/jwks")})) }
+            }),
+        )
+        .route("/jwks", get(move || {
+            let jwk = jwk.clone();
+            async move { Json(json!({"keys": [jwk]})) }
+        }))
+        .route(
+            "/github-token",
+            get(move |headers: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>| {
+                let (iss, pem) = (iss2.clone(), pem.clone());
+                async move {
+                    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer runner-secret") {
+                        return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({"message": "bad request token"})));
+                    }
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    let claims = json!({
+                        "iss": iss, "aud": q.get("audience").cloned().unwrap_or_default(), "sub": "repo:acme/backend:ref:refs/heads/main",
+                        "repository": "acme/backend", "ref": "refs/heads/main", "run_id": "777", "actor": "octocat",
+                        "jti": uuid::Uuid::new_v4().to_string(), "iat": now, "nbf": now, "exp": now + 300,
+                    });
+                    let header = jsonwebtoken::Header { kid: Some("rsa1".into()), ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256) };
+                    let jwt = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap();
+                    (axum::http::StatusCode::OK, Json(json!({ "value": jwt })))
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_from_github_actions_with_no_stored_token() {
+    let hub = hub().await;
+    let issuer = local_issuer().await;
+    let policy = json!({
+        "name": "backend", "issuer": issuer, "audience": hub.url,
+        "conditions": {"repository": "acme/backend", "ref": "refs/heads/*"},
+        "projects": ["WEB"], "scopes": ["write"],
+    });
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/trust-policies", hub.url))
+        .bearer_auth(&hub.admin)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+    // A GitHub Actions job with `id-token: write`: the runner's variables, no QA_HUB_TOKEN.
+    let request_url = format!("{issuer}/github-token?api-version=2.0");
+    let github = [
+        ("GITHUB_ACTIONS", "true"),
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", request_url.as_str()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "runner-secret"),
+    ];
+    let out = qa_hub_env(&hub.url, "", &["upload", "--format", "junit", "--no-run-key", JUNIT], &github).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("exchanged this GitHub Actions job's OIDC identity for a token valid until"), "{stderr}");
+    assert!(stdout.contains("/api/v1/projects/WEB/runs/"), "the token's one project: {stdout}");
+    assert_eq!(runs_of(&hub).await.len(), 1);
+
+    // GitLab: the ID token sits in a variable (QA_HUB_ID_TOKEN, or --oidc-token-env).
+    let jwt: serde_json::Value = reqwest::Client::new()
+        .get(format!("{request_url}&audience={}", hub.url))
+        .bearer_auth("runner-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = jwt["value"].as_str().unwrap();
+    let gitlab = [("GITLAB_CI", "true"), ("CI_JOB_JWT_QA", jwt)];
+    let args = ["--oidc-token-env", "CI_JOB_JWT_QA", "upload", "--format", "junit", "--no-run-key", JUNIT];
+    let out = qa_hub_env(&hub.url, "", &args, &gitlab).await;
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).1.contains("the OIDC ID token in CI_JOB_JWT_QA"), "{:?}", text(&out));
+    // The same ID token again: refused (a jti is exchanged once), and said so.
+    let out = qa_hub_env(&hub.url, "", &args, &gitlab).await;
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    assert!(text(&out).1.contains("oidc_invalid") && text(&out).1.contains("replayed"), "{:?}", text(&out));
+
+    // Asked for another audience, no policy matches: 403, exit 4.
+    let out = qa_hub_env(&hub.url, "", &["--oidc-audience", "https://other.example", "whoami"], &github).await;
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert!(text(&out).1.contains("oidc_no_policy"), "{:?}", text(&out));
+    // Without the runner's variables and without a token: how to get one.
+    let out = qa_hub_env(&hub.url, "", &["whoami"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("id-token: write"), "{:?}", text(&out));
 }
