@@ -281,6 +281,8 @@ fn who_may_do_what() -> String {
             }),
         ),
         ("Grant host names", Box::new(|c| vec![change_tenant(c, TenantChange { hosts: true, ..Default::default() })])),
+        ("Manage trust policies (Trusted CI)", Box::new(|c| vec![manage_trust_policies(c, false)])),
+        ("A trust policy for every project", Box::new(|c| vec![manage_trust_policies(c, true)])),
         ("Suspend people", Box::new(|c| vec![manage_member(c, "x", Role::Member), manage_member(c, "x", Role::Owner)])),
         ("Create a project", Box::new(|c| vec![create_project(c)])),
     ];

@@ -68,6 +68,9 @@ fn retiring_text(t: &TokenSummary) -> String {
 }
 
 fn owner_label(t: &TokenSummary) -> String {
+    if let Some(job) = &t.minted_for {
+        return format!("Workspace (Trusted CI), minted for {job}");
+    }
     match t.owner {
         TokenOwner::Workspace => "Workspace".to_string(),
         TokenOwner::User => t.created_by.clone().unwrap_or_else(|| "(removed person)".to_string()),
@@ -368,7 +371,10 @@ fn TokenRow(
                     TokenOwner::User => owner_label(&t).into_any(),
                 }}
             </td>
-            <td>{date(t.created_at)} {t.created_by.clone().map(|by| view! { <span class="muted">" by " {by}</span> })}</td>
+            <td>
+                {date(t.created_at)} {t.created_by.clone().map(|by| view! { <span class="muted">" by " {by}</span> })}
+                {t.minted_for.clone().map(|job| view! { <div class="muted minted">{format!("Minted for {job}")}</div> })}
+            </td>
             <td>
                 {if t.retiring() {
                     view! { <span class="retiring">{retiring_text(&t)}</span> }.into_any()
