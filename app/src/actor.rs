@@ -156,6 +156,13 @@ pub enum Actor {
     Token(Box<TokenPrincipal>),
     /// The operator's command line.
     System,
+    /// A trust policy minting a token for the CI job it matched (Trusted CI). It acts
+    /// only in `tokens::server::lifecycle::mint_for_ci`: the policy was the rule.
+    TrustedCi {
+        tenant_id: String,
+        policy_id: String,
+        policy_name: String,
+    },
 }
 
 impl Actor {
@@ -163,6 +170,7 @@ impl Actor {
         match self {
             Actor::User(u) => Some(&u.tenant_id),
             Actor::Token(t) => Some(&t.tenant_id),
+            Actor::TrustedCi { tenant_id, .. } => Some(tenant_id),
             Actor::System => None,
         }
     }
@@ -172,7 +180,7 @@ impl Actor {
         match self {
             Actor::User(u) => Some(&u.user_id),
             Actor::Token(t) => t.created_by.as_deref(),
-            Actor::System => None,
+            Actor::System | Actor::TrustedCi { .. } => None,
         }
     }
 
@@ -187,6 +195,9 @@ impl Actor {
                 creator_manages: t.owner_role.is_some_and(Role::can_manage),
             },
             Actor::System => Credential::Operator,
+            // It mints only what its policy says (no rule asks it for more); as a
+            // credential it may do nothing.
+            Actor::TrustedCi { .. } => Credential::Person { user_id: String::new(), role: Role::Member },
         }
     }
 
@@ -205,6 +216,11 @@ impl Actor {
                 Party { kind: "token".into(), id: Some(t.token_id.clone()), label: Some(t.prefix.masked()) }
             }
             Actor::System => Party { kind: "system".into(), id: None, label: Some("qahub CLI".into()) },
+            Actor::TrustedCi { policy_id, policy_name, .. } => Party {
+                kind: "trust_policy".into(),
+                id: Some(policy_id.clone()),
+                label: Some(format!("Trusted CI: {policy_name}")),
+            },
         }
     }
 }

@@ -52,7 +52,7 @@ test("an owner trusts a CI job in the page, and the token it mints shows in the 
     await expect(page.getByRole("heading", { name: "Trusted CI" })).toBeVisible();
     const name = `backend ${testInfo.project.name}`;
     await page.getByLabel("Name").fill(name);
-    await page.getByLabel("Issuer", { exact: true }).selectOption({ label: "Another issuer (URL below)" });
+    await page.getByRole("combobox", { name: /^Issuer/ }).selectOption({ label: "Another issuer (URL below)" });
     await page.getByLabel("Issuer URL").fill(issuer.url);
     await page.getByLabel("Audience").fill(AUDIENCE);
     await page.getByLabel("Conditions").fill("repository=acme/backend\nref=refs/heads/*");

@@ -207,6 +207,10 @@ async fn a_valid_exchange_mints_a_project_token_that_uploads(app: TestApp) {
     let audit = app.api("GET", "/audit-logs?action=token.minted_oidc", Some(&w.admin), None).await;
     let entry = &audit.body["data"][0];
     assert_eq!(entry["details"]["policy_id"], policy_id.as_str());
+    assert_eq!(
+        (entry["actor"]["type"].as_str(), entry["actor"]["label"].as_str()),
+        (Some("trust_policy"), Some("Trusted CI: backend main"))
+    );
     assert_eq!(entry["details"]["claims"]["repository"], "acme/backend");
     assert_eq!(entry["details"]["claims"]["run_id"], "123");
     assert_eq!(entry["details"]["claims"]["actor"], "octocat");

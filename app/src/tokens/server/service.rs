@@ -43,7 +43,10 @@ pub(super) fn summary(row: &TokenRow, projects: Option<Vec<String>>, now: i64, e
         status,
         rate_limit_per_minute: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
         owner: row.owner,
-        suggested_scope: live.then(|| least_privilege(&row.scopes, created_at, timestamp(now), extras.used)).flatten(),
+        // Minted tokens live minutes: never a hint.
+        suggested_scope: (live && row.minted_for.is_none())
+            .then(|| least_privilege(&row.scopes, created_at, timestamp(now), extras.used))
+            .flatten(),
         replaced_by: extras.replaced_by.filter(|_| live),
         retire_at: row.retire_at.map(timestamp),
         retire_on_first_use,

@@ -205,6 +205,7 @@ pub async fn exchange(state: &AppState, meta: &RequestMeta, id_token: &str) -> R
     let grant = CiGrant {
         tenant_id: &policy.tenant_id,
         policy_id: &policy.policy.id,
+        policy_name: &policy.policy.name,
         scopes: &policy.policy.scopes,
         project_ids: policy.project_ids.as_deref(),
         minutes: policy.policy.token_lifetime_minutes,

@@ -244,6 +244,7 @@ async fn within_max_lifetime(
 pub struct CiGrant<'a> {
     pub tenant_id: &'a str,
     pub policy_id: &'a str,
+    pub policy_name: &'a str,
     pub scopes: &'a [Scope],
     /// `None`: every project.
     pub project_ids: Option<&'a [String]>,
@@ -274,14 +275,19 @@ pub async fn mint_for_ci(
         owner: crate::tokens::TokenOwner::Workspace,
         ip_allowlist: "",
     };
+    let actor = Actor::TrustedCi {
+        tenant_id: grant.tenant_id.to_string(),
+        policy_id: grant.policy_id.to_string(),
+        policy_name: grant.policy_name.to_string(),
+    };
     let mut tx = state.db.begin().await?;
-    let (mut row, token) = mint(state, &mut tx, &Actor::System, new, now).await?;
+    let (mut row, token) = mint(state, &mut tx, &actor, new, now).await?;
     store::set_minted(&mut tx, &row.id, grant.policy_id, grant.minted_for).await?;
     row.minted_for = Some(grant.minted_for.to_string());
     let details = json!({ "policy_id": grant.policy_id, "minted_for": grant.minted_for, "claims": claims,
         "expires_at": row.expires_at.map(timestamp).map(rfc3339) });
     let ids = grant.project_ids.unwrap_or_default();
-    record(&mut tx, now, AuditAction::TokenMintedOidc, &Actor::System, &row, ids, meta, Some(details)).await?;
+    record(&mut tx, now, AuditAction::TokenMintedOidc, &actor, &row, ids, meta, Some(details)).await?;
     tx.commit().await?;
     Ok((row, token))
 }
