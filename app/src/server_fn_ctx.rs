@@ -31,18 +31,14 @@ pub async fn request_meta() -> crate::actor::RequestMeta {
     use_context::<Parts>().map(|parts| crate::actor::RequestMeta::from_parts(&parts, &trusted)).unwrap_or_default()
 }
 
-/// The hub's URL as this request reached it (`QAHUB_PUBLIC_URL` when set): the audience
-/// trust policies expect by default.
+/// The hub's URL as this request reached it: the default audience of a trust policy.
 pub fn hub_url() -> String {
-    let state = use_context::<AppState>();
-    if let Some(url) = state.as_ref().and_then(|s| s.settings.public_url.clone()) {
-        return url;
+    let parts = use_context::<Parts>();
+    let host = parts.as_ref().and_then(|p| p.headers.get(header::HOST)).and_then(|h| h.to_str().ok());
+    match use_context::<AppState>() {
+        Some(state) => crate::trust::server::hub_url(&state.settings, host),
+        None => crate::trust::server::hub_url(&Default::default(), host),
     }
-    let secure = state.is_some_and(|s| s.settings.secure_cookies);
-    let host = use_context::<Parts>()
-        .and_then(|p| p.headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))
-        .unwrap_or_else(|| "localhost".into());
-    format!("{}://{host}", if secure { "https" } else { "http" })
 }
 
 /// The signed-in person, or 401.

@@ -23,16 +23,9 @@ use super::{auth::request_meta, auth::ApiAuth, data, ApiError, ApiJson, ApiPath}
 
 /// The hub's URL as the request reached it: the default audience of a new policy.
 fn hub_url(state: &AppState, parts: &Parts) -> String {
-    if let Some(url) = &state.settings.public_url {
-        return url.clone();
-    }
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or(parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("localhost");
-    format!("{}://{host}", if state.settings.secure_cookies { "https" } else { "http" })
+    let host =
+        parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(parts.uri.authority().map(|a| a.as_str()));
+    app::trust::server::hub_url(&state.settings, host)
 }
 
 #[utoipa::path(
