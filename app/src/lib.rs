@@ -40,6 +40,7 @@ use crate::{
     projects::pages::ProjectsPage,
     settings::SettingsShell,
     tenants::pages::WorkspacePage,
+    testing::pages::{ProjectRunsPage, ProjectsOverviewPage, RunPage},
     tokens::pages::{ApiTokenPage, ApiTokensPage},
     trust::pages::TrustedCiPage,
 };
@@ -83,6 +84,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=Home ssr=SsrMode::Async />
                 <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async />
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <ParentRoute path=path!("/projects") view=SettingsShell ssr=SsrMode::Async>
+                    <Route path=path!("") view=ProjectsOverviewPage ssr=SsrMode::Async />
+                    <Route path=path!(":key") view=ProjectRunsPage ssr=SsrMode::Async />
+                    <Route path=path!(":key/runs/:id") view=RunPage ssr=SsrMode::Async />
+                </ParentRoute>
                 <ParentRoute path=path!("/settings") view=SettingsShell ssr=SsrMode::Async>
                     <Route path=path!("") view=|| view! { <Redirect path=HOME /> } ssr=SsrMode::Async />
                     <Route path=path!("projects") view=ProjectsPage ssr=SsrMode::Async />

@@ -39,6 +39,8 @@ pub fn SettingsShell() -> impl IntoView {
                                     </ActionForm>
                                 </header>
                                 <nav class="sidebar" aria-label="Settings">
+                                    <A href="/projects">"Test runs"</A>
+                                    <p class="nav-group">"Settings"</p>
                                     <A href="/settings/projects">"Projects"</A>
                                     <A href="/settings/workspace">"Workspace"</A>
                                     <A href="/settings/members">"Members"</A>

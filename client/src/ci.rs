@@ -100,3 +100,77 @@ impl Warnings {
 fn escape(message: &str) -> String {
     message.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
+
+/// The build an upload comes from, as the run page shows it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub build_url: Option<String>,
+    pub job: Option<String>,
+}
+
+/// Commit, branch, build link and job name from GitHub Actions, GitLab CI, Jenkins,
+/// CircleCI, Buildkite or Azure Pipelines (the first one whose variables are set).
+pub fn context() -> Context {
+    let e = env;
+    if e("GITHUB_ACTIONS").as_deref() == Some("true") {
+        let build_url = match (e("GITHUB_SERVER_URL"), e("GITHUB_REPOSITORY"), e("GITHUB_RUN_ID")) {
+            (Some(server), Some(repo), Some(run)) => Some(format!("{server}/{repo}/actions/runs/{run}")),
+            _ => None,
+        };
+        return Context {
+            commit: e("GITHUB_SHA"),
+            branch: e("GITHUB_HEAD_REF").or_else(|| e("GITHUB_REF_NAME")),
+            build_url,
+            job: e("GITHUB_JOB"),
+        };
+    }
+    if e("GITLAB_CI").as_deref() == Some("true") {
+        return Context {
+            commit: e("CI_COMMIT_SHA"),
+            branch: e("CI_COMMIT_REF_NAME"),
+            build_url: e("CI_JOB_URL").or_else(|| e("CI_PIPELINE_URL")),
+            job: e("CI_JOB_NAME"),
+        };
+    }
+    if e("BUILDKITE").as_deref() == Some("true") {
+        return Context {
+            commit: e("BUILDKITE_COMMIT"),
+            branch: e("BUILDKITE_BRANCH"),
+            build_url: e("BUILDKITE_BUILD_URL"),
+            job: e("BUILDKITE_LABEL"),
+        };
+    }
+    if e("CIRCLECI").as_deref() == Some("true") {
+        return Context {
+            commit: e("CIRCLE_SHA1"),
+            branch: e("CIRCLE_BRANCH"),
+            build_url: e("CIRCLE_BUILD_URL"),
+            job: e("CIRCLE_JOB"),
+        };
+    }
+    if e("TF_BUILD").as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        let build_url = match (e("SYSTEM_COLLECTIONURI"), e("SYSTEM_TEAMPROJECT"), e("BUILD_BUILDID")) {
+            (Some(collection), Some(project), Some(id)) => {
+                Some(format!("{collection}{project}/_build/results?buildId={id}"))
+            }
+            _ => None,
+        };
+        return Context {
+            commit: e("BUILD_SOURCEVERSION"),
+            branch: e("BUILD_SOURCEBRANCHNAME"),
+            build_url,
+            job: e("SYSTEM_JOBDISPLAYNAME").or_else(|| e("AGENT_JOBNAME")),
+        };
+    }
+    if e("JENKINS_URL").is_some() {
+        return Context {
+            commit: e("GIT_COMMIT"),
+            branch: e("BRANCH_NAME").or_else(|| e("GIT_BRANCH")),
+            build_url: e("BUILD_URL"),
+            job: e("JOB_NAME"),
+        };
+    }
+    Context::default()
+}

@@ -82,6 +82,17 @@ enum Command {
         /// Print the server's answer as JSON on stdout (one line per file).
         #[arg(long)]
         json: bool,
+        /// Exit 1 when an uploaded report has failed or errored tests (by default an
+        /// upload that landed exits 0 whatever the tests did).
+        #[arg(long)]
+        fail_on_failures: bool,
+        /// The commit, branch and build link the run page shows (default: from the CI).
+        #[arg(long)]
+        commit: Option<String>,
+        #[arg(long)]
+        branch: Option<String>,
+        #[arg(long)]
+        build_url: Option<String>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -127,6 +138,8 @@ mod exit {
     pub const NETWORK: u8 = 10;
     pub const RECEIPT: u8 = 11;
     pub const CONFLICT: u8 = 12;
+    /// `--fail-on-failures` and the report had failed or errored tests.
+    pub const TESTS_FAILED: u8 = 1;
 }
 
 pub struct Failure {
@@ -197,11 +210,46 @@ fn run(cli: Cli, warnings: &Warnings) -> Result<(), Failure> {
     let api = Api { client, base, token, retry, warnings };
     match cli.command {
         Command::Whoami => whoami(&api),
-        Command::Upload { format, project, run_name, run_key, no_run_key, json, files, .. } => {
+        Command::Upload {
+            format,
+            project,
+            run_name,
+            run_key,
+            no_run_key,
+            json,
+            fail_on_failures,
+            commit,
+            branch,
+            build_url,
+            files,
+            ..
+        } => {
             let project = choose_project(&api, project)?;
             let run_key = if no_run_key { None } else { run_key.or_else(ci::run_key) };
+            let found = ci::context();
+            let context = ci::Context {
+                commit: commit.or(found.commit),
+                branch: branch.or(found.branch),
+                build_url: build_url.or(found.build_url),
+                job: found.job,
+            };
+            let upload = Upload {
+                format,
+                project: &project,
+                run_name: run_name.as_deref(),
+                run_key: run_key.as_deref(),
+                json,
+                context: &context,
+            };
+            let mut failing = 0;
             for file in files {
-                upload(&api, format, &project, run_name.as_deref(), run_key.as_deref(), json, &file)?;
+                failing += upload.send(&api, &file)?;
+            }
+            if fail_on_failures && failing > 0 {
+                return Err(fail(
+                    exit::TESTS_FAILED,
+                    format!("{failing} test(s) failed or errored (--fail-on-failures)"),
+                ));
             }
             Ok(())
         }
@@ -387,80 +435,99 @@ fn idempotency_key(bytes: &[u8], project: &str, run_key: Option<&str>, format: F
     format!("qa-hub-{hex}")
 }
 
-fn upload(
-    api: &Api,
+/// One `qa-hub upload` command's settings, for each of its files.
+struct Upload<'a> {
     format: Format,
-    project: &str,
-    run_name: Option<&str>,
-    run_key: Option<&str>,
+    project: &'a str,
+    run_name: Option<&'a str>,
+    run_key: Option<&'a str>,
     json: bool,
-    path: &PathBuf,
-) -> Result<(), Failure> {
-    let bytes = std::fs::read(path).map_err(|e| fail(exit::FILE, format!("cannot read {}: {e}", path.display())))?;
-    // The same reader as the server's: what the receipt must match.
-    let counted = reports::parse(format.reports(), &bytes)
-        .map(|results| reports::Tally::of(&results))
-        .map_err(|e| fail(exit::INVALID_REPORT, format!("{} is not a readable report: {e}", path.display())))?;
-    let key = idempotency_key(&bytes, project, run_key, format, run_name);
-    let total = bytes.len() as u64;
-    // Big files show progress; small ones just go.
-    let shown = total >= 1_000_000;
-    if shown {
-        eprintln!("qa-hub: uploading {} ({:.1} MB)", path.display(), total as f64 / 1e6);
-    }
-    let mut url = api.url(&format!("/projects/{}/runs/import", project))?;
-    url.query_pairs_mut().append_pair("format", format.reports().as_str());
-    if let Some(name) = run_name {
-        url.query_pairs_mut().append_pair("name", name);
-    }
-    if let Some(run_key) = run_key {
-        url.query_pairs_mut().append_pair("run_key", run_key);
-    }
-    let shared = Shared(std::sync::Arc::new(bytes));
-    let answer = api.send(&format!("upload of {}", path.display()), || {
-        let body = Progress { bytes: io::Cursor::new(shared.clone()), total, last: Instant::now(), shown };
-        api.client
-            .post(url.clone())
-            .header("content-type", "application/octet-stream")
-            .header("idempotency-key", &key)
-            .body(reqwest::blocking::Body::sized(body, total))
-    })?;
-    let res = answer.body;
-    check_receipt(&res["receipt"], &counted, path)?;
-    if json {
-        println!("{res}");
-        return Ok(());
-    }
-    let run = &res["data"];
-    let c = &res["receipt"]["accepted"];
-    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
-    let replayed = answer.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
-    println!(
-        "{}: {} — {} passed, {} failed, {} skipped, {} errors ({} total) in {:.1} s{}",
-        path.display(),
-        run["status"].as_str().unwrap_or("?").to_uppercase(),
-        n(c, "passed"),
-        n(c, "failed"),
-        n(c, "skipped"),
-        n(c, "error"),
-        n(c, "total"),
-        run["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
-        if replayed { " (already uploaded: the server answered the first upload)" } else { "" }
-    );
-    if let Some(run_key) = run["run_key"].as_str() {
+    context: &'a ci::Context,
+}
+
+impl Upload<'_> {
+    /// Sends one report; answers how many of its tests failed or errored.
+    fn send(&self, api: &Api, path: &PathBuf) -> Result<u64, Failure> {
+        let (format, project) = (self.format, self.project);
+        let bytes =
+            std::fs::read(path).map_err(|e| fail(exit::FILE, format!("cannot read {}: {e}", path.display())))?;
+        // The same reader as the server's: what the receipt must match.
+        let counted = reports::parse(format.reports(), &bytes)
+            .map(|results| reports::Tally::of(&results))
+            .map_err(|e| fail(exit::INVALID_REPORT, format!("{} is not a readable report: {e}", path.display())))?;
+        let key = idempotency_key(&bytes, project, self.run_key, format, self.run_name);
+        let total = bytes.len() as u64;
+        // Big files show progress; small ones just go.
+        let shown = total >= 1_000_000;
+        if shown {
+            eprintln!("qa-hub: uploading {} ({:.1} MB)", path.display(), total as f64 / 1e6);
+        }
+        let mut url = api.url(&format!("/projects/{project}/runs/import"))?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("format", format.reports().as_str());
+            let c = self.context;
+            for (name, value) in [
+                ("name", self.run_name),
+                ("run_key", self.run_key),
+                ("commit", c.commit.as_deref()),
+                ("branch", c.branch.as_deref()),
+                ("build_url", c.build_url.as_deref()),
+                ("job", c.job.as_deref()),
+            ] {
+                if let Some(value) = value {
+                    query.append_pair(name, value);
+                }
+            }
+        }
+        let shared = Shared(std::sync::Arc::new(bytes));
+        let answer = api.send(&format!("upload of {}", path.display()), || {
+            let body = Progress { bytes: io::Cursor::new(shared.clone()), total, last: Instant::now(), shown };
+            api.client
+                .post(url.clone())
+                .header("content-type", "application/octet-stream")
+                .header("idempotency-key", &key)
+                .body(reqwest::blocking::Body::sized(body, total))
+        })?;
+        let res = answer.body;
+        check_receipt(&res["receipt"], &counted, path)?;
+        let failing = counted.failed + counted.error;
+        if self.json {
+            println!("{res}");
+            return Ok(failing);
+        }
+        let run = &res["data"];
+        let c = &res["receipt"]["accepted"];
+        let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
+        let replayed = answer.headers.get("idempotent-replayed").is_some_and(|v| v == "true");
         println!(
-            "  run key {run_key}: {} shard(s) so far, {} results in all; close it with `qa-hub finish`",
-            run["shards"].as_u64().unwrap_or(0),
-            n(&run["counts"], "total")
+            "{}: {} — {} passed, {} failed, {} skipped, {} errors ({} total) in {:.1} s{}",
+            path.display(),
+            run["status"].as_str().unwrap_or("?").to_uppercase(),
+            n(c, "passed"),
+            n(c, "failed"),
+            n(c, "skipped"),
+            n(c, "error"),
+            n(c, "total"),
+            run["duration_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+            if replayed { " (already uploaded: the server answered the first upload)" } else { "" }
         );
+        if let Some(run_key) = run["run_key"].as_str() {
+            println!(
+                "  run key {run_key}: {} shard(s) so far, {} results in all; close it with `qa-hub finish`",
+                run["shards"].as_u64().unwrap_or(0),
+                n(&run["counts"], "total")
+            );
+        }
+        // The run's page, for people (the API's URL is in --json's answer).
+        println!(
+            "{}/projects/{}/runs/{}",
+            api.base,
+            run["project"].as_str().unwrap_or(project),
+            run["id"].as_str().unwrap_or("?")
+        );
+        Ok(failing)
     }
-    println!(
-        "{}/api/v1/projects/{}/runs/{}",
-        api.base,
-        run["project"].as_str().unwrap_or(project),
-        run["id"].as_str().unwrap_or("?")
-    );
-    Ok(())
 }
 
 /// What the server says it accepted must be what the file holds, outcome by outcome.

@@ -141,7 +141,7 @@ async fn uploads_reports_and_fails_clearly() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("FAILED — 2 passed, 1 failed, 1 skipped, 1 errors (5 total) in 0.0 s"), "{stdout}");
-    assert!(stdout.contains(&format!("{}/api/v1/projects/WEB/runs/", hub.url)), "{stdout}");
+    assert!(stdout.contains(&format!("{}/projects/WEB/runs/", hub.url)), "{stdout}");
     assert!(!stdout.contains(&secret(&hub.write)) && !stderr.contains(&secret(&hub.write)), "never prints the token");
 
     let out = qa_hub(&hub.url, &hub.write, &["upload", "--format", "playwright", "--project", "web", PLAYWRIGHT]).await;
@@ -487,7 +487,7 @@ async fn the_project_comes_from_the_environment_or_the_token() {
     // The documented CI step: only QA_HUB_TOKEN and QA_HUB_URL, a one-project token.
     let out = qa_hub(&hub.url, &hub.write, &["upload", "--format", "playwright", PLAYWRIGHT]).await;
     assert!(out.status.success(), "{:?}", text(&out));
-    assert!(text(&out).0.contains("/api/v1/projects/WEB/runs/"), "{:?}", text(&out));
+    assert!(text(&out).0.contains("/projects/WEB/runs/"), "{:?}", text(&out));
     // A token for every project must be told which one, and is told how.
     let out = qa_hub(&hub.url, &hub.expiring, &["upload", "--format", "junit", JUNIT]).await;
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
@@ -579,7 +579,7 @@ async fn uploads_from_github_actions_with_no_stored_token() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("exchanged this GitHub Actions job's OIDC identity for a token valid until"), "{stderr}");
-    assert!(stdout.contains("/api/v1/projects/WEB/runs/"), "the token's one project: {stdout}");
+    assert!(stdout.contains("/projects/WEB/runs/"), "the token's one project: {stdout}");
     assert_eq!(runs_of(&hub).await.len(), 1);
 
     // GitLab: the ID token sits in a variable (QA_HUB_ID_TOKEN, or --oidc-token-env).
@@ -611,4 +611,77 @@ async fn uploads_from_github_actions_with_no_stored_token() {
     let out = qa_hub_env(&hub.url, "", &["whoami"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("id-token: write"), "{:?}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_run_page_shows_the_run_with_its_ci_context() {
+    let hub = hub().await;
+    let github = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_SHA", "2f8a9e1c0b"),
+        ("GITHUB_REF_NAME", "main"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_REPOSITORY", "acme/backend"),
+        ("GITHUB_RUN_ID", "555"),
+        ("GITHUB_JOB", "e2e"),
+    ];
+    let args = ["upload", "--format", "junit", "--no-run-key", "--fail-on-failures", JUNIT];
+    let out = qa_hub_env(&hub.url, &hub.write, &args, &github).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "--fail-on-failures with 1 failure and 1 error: {stdout}\n{stderr}");
+    assert!(stderr.contains("2 test(s) failed or errored"), "{stderr}");
+    let page_url = stdout.lines().find(|l| l.contains("/projects/WEB/runs/")).unwrap().trim().to_string();
+    assert!(page_url.starts_with(&format!("{}/projects/WEB/runs/", hub.url)), "{page_url}");
+
+    // The run records the CI context.
+    let id = page_url.rsplit('/').next().unwrap();
+    let run: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/projects/WEB/runs/{id}", hub.url))
+        .bearer_auth(&hub.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ci = &run["data"]["ci"];
+    assert_eq!(ci["commit"], "2f8a9e1c0b");
+    assert_eq!(ci["branch"], "main");
+    assert_eq!(ci["build_url"], "https://github.com/acme/backend/actions/runs/555");
+    assert_eq!(ci["job"], "e2e");
+    assert_eq!(run["data"]["uploaded_by"].as_str().unwrap().split(' ').next(), Some("ci"));
+
+    // Opened in a signed-in browser: the run with its counts, the failing test first.
+    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let login = browser
+        .post(format!("{}/_qh/login", hub.url))
+        .form(&[("email", "o@example.com"), ("password", "a long password")])
+        .send()
+        .await
+        .unwrap();
+    assert!(login.status().is_success());
+    let html = browser.get(&page_url).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("2 passed")
+            && html.contains("1 failed")
+            && html.contains("1 skipped")
+            && html.contains("1 errors"),
+        "{html}"
+    );
+    let failing = html.find("test_applies_discount").expect("the failing test is listed");
+    let erroring = html.find("test_uses_broken_fixture").expect("the erroring test is listed");
+    let passing = html.find("test_adds_to_cart").expect("the passing test is listed");
+    assert!(failing < erroring && erroring < passing, "failed first, then errors, then passed");
+    assert!(html.contains("discount should be 10%"), "the failure's message is shown");
+    assert!(html.contains("https://github.com/acme/backend/actions/runs/555"), "the build is linked");
+    // Filtered to errors, and searched.
+    let html = browser.get(format!("{page_url}?status=error")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("test_uses_broken_fixture") && !html.contains("test_adds_to_cart"));
+    let html = browser.get(format!("{page_url}?q=CART")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("test_adds_to_cart") && !html.contains("test_applies_discount"));
+    // Signed out: sent to sign in, never shown.
+    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = anonymous.get(&page_url).header("accept", "text/html").send().await.unwrap();
+    let body = res.text().await.unwrap();
+    assert!(!body.contains("test_applies_discount"), "no results for a signed-out visitor");
 }

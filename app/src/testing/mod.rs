@@ -1,6 +1,8 @@
 //! Test management: cases, runs and results inside a project, and the report importers
 //! that turn a Playwright JSON report or a JUnit XML file into a run.
 
+pub mod api;
+pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
 
@@ -92,6 +94,12 @@ pub struct Run {
     pub run_key: Option<String>,
     /// How many imports added to it.
     pub shards: u32,
+    /// Who uploaded it: a token's name and masked prefix, or a person's email.
+    #[serde(default)]
+    pub uploaded_by: Option<String>,
+    /// Where in CI it came from, when the upload said.
+    #[serde(default)]
+    pub ci: CiContext,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
@@ -168,6 +176,46 @@ pub struct TestResult {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
+}
+
+/// The CI build a run came from (`?commit=&branch=&build_url=&job=` on an import;
+/// `qa-hub` fills them from the CI's environment).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CiContext {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    /// An `http(s)://` link to the build.
+    pub build_url: Option<String>,
+    pub job: Option<String>,
+}
+
+impl CiContext {
+    /// Each field bounded and printable; the build URL only `http://` or `https://` (it
+    /// becomes a link on the run page).
+    pub fn checked(self) -> Result<Self, AppError> {
+        let field = |name: &str, v: Option<String>, max: usize| -> Result<Option<String>, AppError> {
+            let Some(v) = v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else { return Ok(None) };
+            if v.chars().count() > max || v.chars().any(char::is_control) {
+                return Err(AppError::invalid(format!("{name} has at most {max} printable characters.")));
+            }
+            Ok(Some(v))
+        };
+        let build_url = field("build_url", self.build_url, 500)?;
+        if build_url.as_deref().is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))) {
+            return Err(AppError::invalid("build_url is an http:// or https:// link."));
+        }
+        Ok(CiContext {
+            commit: field("commit", self.commit, 100)?,
+            branch: field("branch", self.branch, 200)?,
+            build_url,
+            job: field("job", self.job, 200)?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commit.is_none() && self.branch.is_none() && self.build_url.is_none() && self.job.is_none()
+    }
 }
 
 /// What one import accepted: the tests it read from the report, and the results it

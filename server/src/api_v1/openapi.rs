@@ -18,8 +18,8 @@ use app::{
     projects::Project,
     tenants::{Ai, TenantSettings, UpdateTenant},
     testing::{
-        Case, Counts, ImportAnswer, NewCase, NewResult, NewRun, Receipt, ResultBatch, ResultStatus, Run, RunStatus,
-        TestResult, UpdateCase, UpdateRun,
+        Case, CiContext, Counts, ImportAnswer, NewCase, NewResult, NewRun, Receipt, ResultBatch, ResultStatus, Run,
+        RunStatus, TestResult, UpdateCase, UpdateRun,
     },
     tokens::{
         CreateToken, CreatedToken, ExpiresIn, RetireOld, RotateToken, Scope, TokenAddress, TokenOwner, TokenStatus,
@@ -144,7 +144,7 @@ impl Modify for Security {
         Scope, ExpiresIn, CreateToken, UpdateToken, TokenStatus, TokenSummary, CreatedToken, RetireOld, RotateToken,
         TokenOwner, TokenUsage, UsageDay, UsageCounts, TokenAddress,
         Project, TenantSettings, Ai, UpdateTenant, AuditEntry, Party,
-        Case, NewCase, UpdateCase, Run, NewRun, UpdateRun, RunStatus, Counts, ImportAnswer, Receipt, TestResult, NewResult, ResultBatch, ResultStatus,
+        Case, NewCase, UpdateCase, Run, NewRun, UpdateRun, RunStatus, Counts, ImportAnswer, Receipt, CiContext, TestResult, NewResult, ResultBatch, ResultStatus,
         app::trust::TrustPolicy, app::trust::NewTrustPolicy, app::trust::UpdateTrustPolicy, app::trust::PolicyStatus,
         app::trust::OidcExchange, app::trust::OidcToken,
         super::me::Me, super::projects::CreateProject, super::projects::UpdateProject, super::leaked::Report,

@@ -16,8 +16,8 @@ use app::{
     error::AppError,
     state::AppState,
     testing::{
-        server::service, Case, ImportAnswer, NewCase, NewRun, ResultBatch, Run, RunStatus, TestResult, UpdateCase,
-        UpdateRun,
+        server::service, Case, CiContext, ImportAnswer, NewCase, NewRun, ResultBatch, Run, RunStatus, TestResult,
+        UpdateCase, UpdateRun,
     },
     tokens::Scope,
 };
@@ -334,6 +334,13 @@ pub struct ImportParams {
     /// Imports with this key (1–128 printable ASCII) add to one run until
     /// `POST …/runs/{id}/complete`; after that another one is 409 `conflict`.
     run_key: Option<String>,
+    /// The commit the tests ran on.
+    commit: Option<String>,
+    branch: Option<String>,
+    /// An `http(s)://` link to the CI build.
+    build_url: Option<String>,
+    /// The CI job's name.
+    job: Option<String>,
 }
 
 /// Largest report accepted, in bytes.
@@ -376,7 +383,8 @@ pub async fn import(
         ),
         None => None,
     };
-    let opts = service::ImportOptions { name: q.name.as_deref(), run_key: q.run_key.as_deref(), idempotency_key };
+    let ci = CiContext { commit: q.commit, branch: q.branch, build_url: q.build_url, job: q.job };
+    let opts = service::ImportOptions { name: q.name.as_deref(), run_key: q.run_key.as_deref(), idempotency_key, ci };
     let done = service::import(&state, &auth.actor(), &key, format, opts, &body).await?;
     let answer = ImportAnswer { data: done.run, receipt: done.receipt };
     let mut res = (StatusCode::CREATED, Json(answer)).into_response();

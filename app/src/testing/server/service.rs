@@ -12,8 +12,8 @@ use crate::{
     projects::{server::service as projects, Project},
     state::AppState,
     testing::{
-        clip_message, normalize_title, valid_key, Case, Counts, NewCase, NewResult, Receipt, Run, RunStatus,
-        TestResult, UpdateCase, UpdateRun, BATCH_MAX,
+        clip_message, normalize_title, valid_key, Case, CiContext, Counts, NewCase, NewResult, Receipt, ResultStatus,
+        Run, RunStatus, TestResult, UpdateCase, UpdateRun, BATCH_MAX,
     },
 };
 
@@ -160,6 +160,8 @@ pub async fn create_run(state: &AppState, actor: &Actor, key: &str, name: &str) 
         updated_at: now,
         run_key: None,
         shards: 0,
+        uploaded_by: Some(uploader(actor)),
+        ci: CiContext::default(),
     };
     let mut tx = state.db.begin().await?;
     store::insert_run(&mut tx, &p.id, &row).await?;
@@ -197,6 +199,30 @@ pub async fn delete_run(state: &AppState, actor: &Actor, key: &str, id: &str) ->
 }
 
 // ---- results -----------------------------------------------------------------------
+
+/// Results shown on a page of the run page.
+pub const RESULTS_PER_PAGE: i64 = 50;
+
+/// The run and one page of its results, failed first (the run page).
+pub async fn run_with_results(
+    state: &AppState,
+    actor: &Actor,
+    key: &str,
+    id: &str,
+    status: Option<ResultStatus>,
+    search: Option<&str>,
+    page: i64,
+) -> Result<(Run, Vec<TestResult>, i64), AppError> {
+    let run = get_run(state, actor, key, id).await?;
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > 200) {
+        return Err(AppError::invalid("Search for at most 200 characters."));
+    }
+    let offset = (page.max(1) - 1).saturating_mul(RESULTS_PER_PAGE);
+    let (results, total) =
+        store::results_for_page(&state.db, &run.id, status, search, offset, RESULTS_PER_PAGE).await?;
+    Ok((run, results, total))
+}
 
 pub async fn list_results(
     state: &AppState,
@@ -258,13 +284,25 @@ pub async fn add_results(
 }
 
 /// What an import asks for besides the report itself.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ImportOptions<'a> {
     pub name: Option<&'a str>,
     /// Imports sharing a run key add to one run until it is completed.
     pub run_key: Option<&'a str>,
     /// A repeat with this key (within a day, same request) answers the first run.
     pub idempotency_key: Option<&'a str>,
+    /// The CI build it came from (kept from the first shard of a keyed run).
+    pub ci: CiContext,
+}
+
+/// How a run names who uploaded it: a token's name and masked prefix, or a person.
+fn uploader(actor: &Actor) -> String {
+    match actor {
+        Actor::User(u) => u.email.clone(),
+        Actor::Token(t) => format!("{} ({})", t.name, t.prefix.masked()),
+        Actor::TrustedCi { policy_name, .. } => format!("Trusted CI: {policy_name}"),
+        Actor::System => "qahub CLI".into(),
+    }
 }
 
 /// An import's outcome: the run, this import's receipt, and whether it was a replay.
@@ -350,6 +388,8 @@ pub async fn import(
         updated_at: now,
         run_key: opts.run_key.map(str::to_owned),
         shards: if opts.run_key.is_some() { 0 } else { 1 },
+        uploaded_by: Some(uploader(actor)),
+        ci: opts.ci.clone().checked()?,
     };
     store::insert_run(&mut tx, &p.id, &row).await?;
     let mut seq = 1;

@@ -5,7 +5,7 @@ use sqlx::{any::AnyRow, Any, Row, Transaction};
 use crate::{
     db::{on_unique, timestamp, Db},
     error::AppError,
-    testing::{Case, Counts, ResultStatus, Run, RunStatus, TestResult},
+    testing::{Case, CiContext, Counts, ResultStatus, Run, RunStatus, TestResult},
 };
 
 fn case_from(row: &AnyRow, project: &str) -> Result<Case, sqlx::Error> {
@@ -129,9 +129,12 @@ pub struct RunRow {
     pub updated_at: i64,
     pub run_key: Option<String>,
     pub shards: i64,
+    pub uploaded_by: Option<String>,
+    pub ci: CiContext,
 }
 
-const RUN_COLUMNS: &str = "id, name, status, source, created_at, updated_at, run_key, shards";
+const RUN_COLUMNS: &str =
+    "id, name, status, source, created_at, updated_at, run_key, shards, uploaded_by, commit_sha, branch, build_url, job";
 
 fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
     let status: String = row.try_get(2)?;
@@ -144,14 +147,22 @@ fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
         updated_at: row.try_get(5)?,
         run_key: row.try_get(6)?,
         shards: row.try_get(7)?,
+        uploaded_by: row.try_get(8)?,
+        ci: CiContext {
+            commit: row.try_get(9)?,
+            branch: row.try_get(10)?,
+            build_url: row.try_get(11)?,
+            job: row.try_get(12)?,
+        },
     })
 }
 
 /// Inserts the run; a keyed run that exists already is left as it is (`false`).
 pub async fn insert_run(tx: &mut Transaction<'_, Any>, project_id: &str, run: &RunRow) -> Result<bool, AppError> {
     let done = sqlx::query(
-        "INSERT INTO runs (id, project_id, name, status, source, created_at, updated_at, run_key, shards) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        "INSERT INTO runs (id, project_id, name, status, source, created_at, updated_at, run_key, shards, \
+         uploaded_by, commit_sha, branch, build_url, job) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING",
     )
     .bind(&run.id)
     .bind(project_id)
@@ -162,6 +173,11 @@ pub async fn insert_run(tx: &mut Transaction<'_, Any>, project_id: &str, run: &R
     .bind(run.updated_at)
     .bind(&run.run_key)
     .bind(run.shards)
+    .bind(&run.uploaded_by)
+    .bind(&run.ci.commit)
+    .bind(&run.ci.branch)
+    .bind(&run.ci.build_url)
+    .bind(&run.ci.job)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -375,6 +391,8 @@ pub fn run_from(row: RunRow, project: &str, counts: Counts, duration_ms: u64) ->
         duration_ms,
         run_key: row.run_key,
         shards: u32::try_from(row.shards).unwrap_or(u32::MAX),
+        uploaded_by: row.uploaded_by,
+        ci: row.ci,
         created_at: timestamp(row.created_at),
         updated_at: timestamp(row.updated_at),
     }
@@ -454,4 +472,65 @@ pub async fn list_results(
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
+}
+
+/// One page of a run's results for the run page: failed first, then errors, skipped,
+/// passed (each in report order), optionally one outcome and a title search; with how
+/// many match in all.
+pub async fn results_for_page(
+    db: &Db,
+    run_id: &str,
+    status: Option<ResultStatus>,
+    search: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<TestResult>, i64), AppError> {
+    // A LIKE pattern that matches the search text literally, case-insensitively.
+    let pattern = search.map(|s| {
+        let escaped: String = s
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+            .collect();
+        format!("%{escaped}%")
+    });
+    let filter = "r.run_id = $1 AND ($2 = '' OR r.status = $2) AND ($3 = '' OR LOWER(c.title) LIKE $3 ESCAPE '\\')";
+    let (total,): (i64,) =
+        sqlx::query_as(&format!("SELECT COUNT(*) FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter}"))
+            .bind(run_id)
+            .bind(status.map_or("", ResultStatus::as_str))
+            .bind(pattern.as_deref().unwrap_or(""))
+            .fetch_one(db)
+            .await?;
+    let rows = sqlx::query(&format!(
+        "SELECT r.id, r.case_id, c.title, r.status, r.duration_ms, r.message, r.created_at, r.seq \
+         FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter} \
+         ORDER BY CASE r.status WHEN 'failed' THEN 0 WHEN 'error' THEN 1 WHEN 'skipped' THEN 2 ELSE 3 END, r.seq \
+         LIMIT $4 OFFSET $5"
+    ))
+    .bind(run_id)
+    .bind(status.map_or("", ResultStatus::as_str))
+    .bind(pattern.as_deref().unwrap_or(""))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let results = rows
+        .iter()
+        .map(|row| {
+            let status: String = row.try_get(3)?;
+            let duration: Option<i64> = row.try_get(4)?;
+            Ok(TestResult {
+                id: row.try_get(0)?,
+                run_id: run_id.to_string(),
+                case_id: row.try_get(1)?,
+                case_title: row.try_get(2)?,
+                status: ResultStatus::parse(&status).unwrap_or(ResultStatus::Error),
+                duration_ms: duration.map(|d| d.max(0) as u64),
+                message: row.try_get(5)?,
+                created_at: timestamp(row.try_get(6)?),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((results, total))
 }

@@ -1,0 +1,80 @@
+//! Server functions behind the run pages; bodies call `testing::server::service`.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::AppError,
+    projects::Project,
+    testing::{Run, TestResult},
+};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProjectOverview {
+    pub project: Project,
+    pub latest: Option<Run>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunsView {
+    pub project: Project,
+    pub runs: Vec<Run>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    pub run: Run,
+    pub results: Vec<TestResult>,
+    /// Results matching the filter, in all.
+    pub matching: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+/// Every project with its newest run.
+#[server(prefix = "/_qh", endpoint = "runs/overview")]
+pub async fn projects_overview() -> Result<Vec<ProjectOverview>, AppError> {
+    use crate::{actor::Actor, server_fn_ctx as ctx, testing::server::service};
+    let (state, user) = ctx::require_user().await?;
+    let actor = Actor::User(user);
+    let mut out = Vec::new();
+    for project in crate::projects::server::service::list(&state, &actor).await? {
+        let latest = service::list_runs(&state, &actor, &project.key, None, None, None, Some(1)).await?.data.pop();
+        out.push(ProjectOverview { project, latest });
+    }
+    Ok(out)
+}
+
+/// A project's runs, newest first, a page at a time.
+#[server(prefix = "/_qh", endpoint = "runs/list")]
+pub async fn project_runs(key: String, #[server(default)] cursor: String) -> Result<RunsView, AppError> {
+    use crate::{actor::Actor, server_fn_ctx as ctx, testing::server::service};
+    let (state, user) = ctx::require_user().await?;
+    let actor = Actor::User(user);
+    let project = crate::projects::server::service::get(&state, &actor, &key).await?;
+    let cursor = Some(cursor).filter(|c| !c.is_empty());
+    let page = service::list_runs(&state, &actor, &key, None, None, cursor.as_deref(), Some(25)).await?;
+    Ok(RunsView { project, runs: page.data, next_cursor: page.next_cursor })
+}
+
+/// A run and a page of its results, failed first, filtered by outcome and title.
+#[server(prefix = "/_qh", endpoint = "runs/get")]
+pub async fn run_page(
+    key: String,
+    id: String,
+    #[server(default)] status: String,
+    #[server(default)] q: String,
+    #[server(default)] page: i64,
+) -> Result<RunView, AppError> {
+    use crate::{actor::Actor, server_fn_ctx as ctx, testing::server::service, testing::ResultStatus};
+    let (state, user) = ctx::require_user().await?;
+    let status = match status.as_str() {
+        "" | "all" => None,
+        s => Some(ResultStatus::parse(s).ok_or_else(|| AppError::invalid(format!("Unknown outcome {s:?}.")))?),
+    };
+    let page = page.max(1);
+    let (run, results, matching) =
+        service::run_with_results(&state, &Actor::User(user), &key, &id, status, Some(&q), page).await?;
+    Ok(RunView { run, results, matching, page, per_page: service::RESULTS_PER_PAGE })
+}
