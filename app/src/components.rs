@@ -20,6 +20,19 @@ where
     }
 }
 
+/// A page that could not load its data: the error's message, and during server
+/// rendering the error's HTTP status (a run of another workspace is a real 404).
+#[component]
+pub fn PageError(err: AppError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(status) = http::StatusCode::from_u16(err.status()) {
+            options.set_status(status);
+        }
+    }
+    view! { <p role="alert">{err.message}</p> }
+}
+
 /// An alert line that is only in the page when there is something to say.
 #[component]
 pub fn FormError(message: impl Fn() -> Option<String> + Send + Sync + 'static) -> impl IntoView {

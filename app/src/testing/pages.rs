@@ -7,9 +7,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::testing::{
-    api::{project_runs, projects_overview, run_page},
-    Counts, ResultStatus, Run, RunStatus,
+use crate::{
+    components::PageError,
+    testing::{
+        api::{project_runs, projects_overview, run_page},
+        Counts, ResultStatus, Run, RunStatus,
+    },
 };
 
 pub const PROJECTS_URL: &str = "/projects";
@@ -76,7 +79,7 @@ pub fn ProjectsOverviewPage() -> impl IntoView {
                             }).collect_view()}
                         </ul>
                     }.into_any(),
-                    Err(err) => view! { <p role="alert">{err.message}</p> }.into_any(),
+                    Err(err) => view! { <PageError err /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -134,7 +137,7 @@ pub fn ProjectRunsPage() -> impl IntoView {
                             <p><a class="button" href=format!("{PROJECTS_URL}/{}?cursor={c}", page.project.key)>"Older runs"</a></p>
                         })}
                     }.into_any(),
-                    Err(err) => view! { <p role="alert">{err.message}</p> }.into_any(),
+                    Err(err) => view! { <PageError err /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -229,7 +232,7 @@ pub fn RunPage() -> impl IntoView {
                             })}
                         }.into_any()
                     }
-                    Err(err) => view! { <p role="alert">{err.message}</p> }.into_any(),
+                    Err(err) => view! { <PageError err /> }.into_any(),
                 }
             })}
         </Suspense>

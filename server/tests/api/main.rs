@@ -15,6 +15,7 @@ mod openapi;
 mod people;
 mod process;
 mod projects;
+mod run_pages;
 mod scale_out;
 mod secrets;
 mod testing;

@@ -95,6 +95,20 @@ async fn every_documented_operation_is_served_and_every_route_documented(app: Te
     served.sort();
     assert_eq!(documented, served, "the document lists exactly the API's operations");
 
+    // The project's API guide lists exactly the documented operations.
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).unwrap();
+    let section = guide.split("\n## Operations\n").nth(1).expect("docs/api.md has ## Operations");
+    let section = section.split("\n## ").next().unwrap();
+    let mut listed: Vec<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .filter(|op| op.contains(" /api/v1/"))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, documented, "docs/api.md's Operations table and the OpenAPI document");
+
     // The error codes the document promises are the ones the server uses.
     let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
         .as_array()

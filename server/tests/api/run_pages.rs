@@ -1,0 +1,89 @@
+//! The run pages a person reads: paged, failed first, filtered, searched, with the
+//! tenant rules of the API (another workspace's run is a 404) — server-rendered HTML.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::{helpers::TestApp, on_both_databases};
+
+/// A JUnit report with `n` tests: every tenth fails, every 25th errors.
+fn report(n: usize) -> Vec<u8> {
+    let mut xml = String::from("<testsuite name=\"big\">");
+    for i in 0..n {
+        let body = if i % 25 == 0 {
+            "<error message=\"fixture exploded\"/>"
+        } else if i % 10 == 0 {
+            "<failure message=\"expected 1, got 2\">trace line</failure>"
+        } else {
+            ""
+        };
+        xml.push_str(&format!("<testcase classname=\"suite\" name=\"case {i:05}\" time=\"0.001\">{body}</testcase>"));
+    }
+    xml.push_str("</testsuite>");
+    xml.into_bytes()
+}
+
+/// The result titles in a rendered run page, in order.
+fn titles(html: &str) -> Vec<String> {
+    html.split("<tr class=\"result-")
+        .skip(1)
+        .filter_map(|row| row.find("suite › case ").map(|at| row[at + "suite › case ".len()..][..5].to_string()))
+        .collect()
+}
+
+async fn run_pages_are_paged_failed_first_and_tenant_bound(app: TestApp) {
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let admin = app.token(&owner, json!({"name": "ci", "scopes": ["admin"]})).await.token;
+    app.api("POST", "/projects", Some(&admin), Some(json!({"key": "WEB", "name": "Website"}))).await;
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/projects/WEB/runs/import?format=junit&branch=main&commit=abc123"))
+        .bearer_auth(&admin)
+        .body(report(120))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let run: serde_json::Value = res.json().await.unwrap();
+    let id = run["data"]["id"].as_str().unwrap().to_string();
+    assert_eq!(run["data"]["counts"], json!({"total": 120, "passed": 106, "failed": 9, "skipped": 0, "error": 5}));
+
+    // A member reads it; failed first (in report order), then errors, then passed; 50 a page.
+    app.add_user("Acme", "member@example.com", app::people::Role::Member).await;
+    let member = app.login("member@example.com").await;
+    let url = format!("/projects/WEB/runs/{id}");
+    let (status, html) = app.page(&member, &url).await;
+    assert_eq!(status, StatusCode::OK);
+    let first = titles(&html);
+    assert_eq!(first.len(), 50, "one page of 50");
+    assert_eq!(&first[..3], ["00010", "00020", "00030"], "failures first");
+    assert!(first[9..14].iter().all(|t| t.parse::<usize>().unwrap() % 25 == 0), "then errors: {first:?}");
+    assert!(html.contains("Page 1 of 3") && html.contains("ci (qh_"), "paged, and who uploaded it");
+    assert!(html.contains("abc123") && html.contains("main"), "the CI context");
+    let (_, html) = app.page(&member, &format!("{url}?page=3")).await;
+    assert_eq!(titles(&html).len(), 20);
+    let (_, html) = app.page(&member, &format!("{url}?status=error")).await;
+    assert_eq!(titles(&html), ["00000", "00025", "00050", "00075", "00100"]);
+    let (_, html) = app.page(&member, &format!("{url}?q=CASE%2000042")).await;
+    assert_eq!(titles(&html), ["00042"]);
+    let (_, html) = app.page(&member, &format!("{url}?q=%25")).await;
+    assert!(titles(&html).is_empty(), "% is searched literally");
+    // The project's runs and the overview.
+    let (_, html) = app.page(&member, "/projects/WEB").await;
+    assert!(html.contains(&id) && html.contains("9 failed"));
+    let (_, html) = app.page(&member, "/projects").await;
+    assert!(html.contains("WEB · Website") && html.contains("failed"));
+
+    // Another workspace's person: 404, and nothing of the run.
+    app.bootstrap("Globex", "owner@globex.example").await;
+    let other = app.login("owner@globex.example").await;
+    let (status, html) = app.page(&other, &url).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(titles(&html).is_empty());
+    let (status, _) = app.page(&other, "/projects/WEB").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Signed out: sent to sign in.
+    let (_, html) = app.page(&app.client(), &url).await;
+    assert!(titles(&html).is_empty());
+}
+
+on_both_databases!(run_pages_are_paged_failed_first_and_tenant_bound);
