@@ -1,5 +1,5 @@
 import AxeBuilder from "@axe-core/playwright";
-import { expect, Page, test, TestInfo } from "@playwright/test";
+import { expect, Locator, Page, test, TestInfo } from "@playwright/test";
 import { MEMBER, open, OWNER, qahub, ready, signIn } from "./helpers";
 
 // Runs after foundation.spec.ts (files run in name order with one worker): the owner,
@@ -25,6 +25,22 @@ async function noSeriousA11yIssues(page: Page, what: string) {
   const results = await new AxeBuilder({ page }).analyze();
   const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
   expect(bad.map((v) => `${v.id}: ${v.help}`), `axe on ${what}`).toEqual([]);
+}
+
+/** Clicks a row action: they sit in the row's "Actions" menu (a <details>). */
+async function action(row: Locator, name: string) {
+  const button = row.getByRole("button", { name, exact: true });
+  if (!(await button.isVisible())) await row.locator("summary").click();
+  await button.click();
+}
+
+async function noSideScroll(page: Page, what: string) {
+  for (const size of [DESKTOP, PHONE]) {
+    await page.setViewportSize(size);
+    const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    expect(scroll, `${what} at ${size.width} px`).toBeLessThanOrEqual(client);
+  }
+  await page.setViewportSize(DESKTOP);
 }
 
 async function callMe(page: Page, token: string) {
@@ -84,20 +100,26 @@ test("an owner creates a project token, reads it once, and takes it through its 
   await expect(row).toContainText("WEB");
   await expect(row).toContainText("Active");
   await shoot(page, testInfo, "token-list");
+  await noSideScroll(page, "the token list");
+  // Every row action is reachable by keyboard: the menu opens with Enter.
+  await row.locator("summary").focus();
+  await page.keyboard.press("Enter");
+  await expect(row.getByRole("button", { name: "Rotate", exact: true })).toBeVisible();
+  await page.keyboard.press("Enter"); // closes it again
 
-  await row.getByRole("button", { name: "Disable" }).click();
+  await action(row, "Disable");
   await expect(row).toContainText("Disabled");
   let res = await callMe(page, token);
   expect(res.status()).toBe(401);
   expect((await res.json()).error.code).toBe("disabled_token");
 
   await ready(page, testInfo);
-  await row.getByRole("button", { name: "Enable" }).click();
+  await action(row, "Enable");
   await expect(row).toContainText("Active");
   expect((await callMe(page, token)).status()).toBe(200);
 
   await ready(page, testInfo);
-  await row.getByRole("button", { name: "Revoke" }).click();
+  await action(row, "Revoke");
   const confirm = page.getByRole("dialog", { name: "Revoke token" });
   await expect(confirm).toContainText(name);
   await confirm.getByRole("button", { name: "Revoke token" }).click();
@@ -120,7 +142,7 @@ test("rotation shows the new token once and keeps the old one until the new is u
   ]).trim();
   await open(page, testInfo, LIST);
   const row = page.getByRole("row", { name: new RegExp(name) });
-  await row.getByRole("button", { name: "Rotate" }).click();
+  await action(row, "Rotate");
   const dialog = page.getByRole("dialog", { name: "Rotate token" });
   await ready(page, testInfo);
   await dialog.getByRole("button", { name: "Rotate token" }).click();

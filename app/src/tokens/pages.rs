@@ -290,16 +290,11 @@ fn TokenTable(
             <table class="data tokens">
                 <thead>
                     <tr>
-                        <th scope="col">"Name"</th>
                         <th scope="col">"Token"</th>
-                        <th scope="col">"Scopes"</th>
-                        <th scope="col">"Projects"</th>
-                        <th scope="col">"Owner"</th>
-                        <th scope="col">"Created"</th>
-                        <th scope="col">"Last used"</th>
-                        <th scope="col">"Expires"</th>
+                        <th scope="col">"Access"</th>
+                        <th scope="col">"Last used · expires"</th>
                         <th scope="col">"Status"</th>
-                        {manager.then(|| view! { <th scope="col">"Actions"</th> })}
+                        {manager.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}
                     </tr>
                 </thead>
                 <tbody>
@@ -338,42 +333,51 @@ fn TokenRow(
         let live = matches!(status, TokenStatus::Active | TokenStatus::Disabled);
         let id_for = id.clone();
         let open = move |kind: &'static str| vec![("dialog", kind.to_string()), ("id", id_for.clone())];
+        let name = t.name.clone();
         view! {
             <td class="actions">
-                {toggle.map(|(action, label)| {
-                    let id = id.clone();
-                    view! {
-                        <ActionForm action=change attr:class="inline-form">
-                            <input type="hidden" name="id" value=id />
-                            <input type="hidden" name="action" value=action />
-                            <button type="submit">{label}</button>
-                        </ActionForm>
-                    }
-                })}
-                {live.then(|| view! { <DialogButton label="Rename" fields=open("rename") dialog open=Dialog::Rename(id.clone()) /> })}
-                {(status != TokenStatus::Revoked).then(|| view! { <DialogButton label="Rotate" fields=open("rotate") dialog open=Dialog::Rotate(id.clone()) /> })}
-                {live.then(|| view! { <DialogButton label="Revoke" class="danger" fields=open("revoke") dialog open=Dialog::Revoke(id.clone()) /> })}
+                // A real disclosure: keyboard-operable, and it opens without JavaScript.
+                <details class="row-menu">
+                    <summary>"Actions" <span class="visually-hidden">{format!(" for {name}")}</span></summary>
+                    <div class="menu">
+                        {toggle.map(|(action, label)| {
+                            let id = id.clone();
+                            view! {
+                                <ActionForm action=change attr:class="inline-form">
+                                    <input type="hidden" name="id" value=id />
+                                    <input type="hidden" name="action" value=action />
+                                    <button type="submit">{label}</button>
+                                </ActionForm>
+                            }
+                        })}
+                        {live.then(|| view! { <DialogButton label="Rename" fields=open("rename") dialog open=Dialog::Rename(id.clone()) /> })}
+                        {(status != TokenStatus::Revoked).then(|| view! { <DialogButton label="Rotate" fields=open("rotate") dialog open=Dialog::Rotate(id.clone()) /> })}
+                        {live.then(|| view! { <DialogButton label="Revoke" class="danger" fields=open("revoke") dialog open=Dialog::Revoke(id.clone()) /> })}
+                    </div>
+                </details>
             </td>
         }
     });
+    // Four columns and a menu: what does not fit a column is a secondary line of it.
     view! {
         <tr>
-            <th scope="row"><a href=format!("{LIST_URL}/{}", t.id) rel="external">{t.name.clone()}</a></th>
-            <td><code>{t.masked()}</code></td>
-            <td class="badges">
-                {t.scopes.iter().map(|s| view! { <span class=format!("badge scope-{}", s.as_str())>{s.as_str()}</span> }).collect_view()}
+            <th scope="row">
+                <a href=format!("{LIST_URL}/{}", t.id) rel="external">{t.name.clone()}</a>
+                <div class="secondary">
+                    <code>{t.masked()}</code> " · "
+                    {match t.owner {
+                        TokenOwner::Workspace => view! { <span class="badge owner-workspace">"Workspace"</span> }.into_any(),
+                        TokenOwner::User => owner_label(&t).into_any(),
+                    }}
+                </div>
+                {t.minted_for.clone().map(|job| view! { <div class="secondary minted">{format!("Minted for {job}")}</div> })}
+            </th>
+            <td>
+                <span class="badges">
+                    {t.scopes.iter().map(|s| view! { <span class=format!("badge scope-{}", s.as_str())>{s.as_str()}</span> }).collect_view()}
+                </span>
                 <LeastPrivilegeHint t=t.clone() manager reduce />
-            </td>
-            <td>{t.projects.as_ref().map_or_else(|| "All projects".to_string(), |p| p.join(", "))}</td>
-            <td>
-                {match t.owner {
-                    TokenOwner::Workspace => view! { <span class="badge owner-workspace">"Workspace"</span> }.into_any(),
-                    TokenOwner::User => owner_label(&t).into_any(),
-                }}
-            </td>
-            <td>
-                {date(t.created_at)} {t.created_by.clone().map(|by| view! { <span class="muted">" by " {by}</span> })}
-                {t.minted_for.clone().map(|job| view! { <div class="muted minted">{format!("Minted for {job}")}</div> })}
+                <div class="secondary">{t.projects.as_ref().map_or_else(|| "All projects".to_string(), |p| p.join(", "))}</div>
             </td>
             <td>
                 {if t.retiring() {
@@ -381,14 +385,14 @@ fn TokenRow(
                 } else {
                     match (t.last_used_at, t.last_used_ip.clone()) {
                         (Some(at), ip) => format!("{}{}", relative_time(at, now), ip.map(|ip| format!(" · {ip}")).unwrap_or_default()),
-                        (None, _) => "Never".to_string(),
+                        (None, _) => "Never used".to_string(),
                     }.into_any()
                 }}
-            </td>
-            <td>
-                {t.expires_at.map_or_else(|| "Never".to_string(), date)}
-                {soon.then(|| view! { " " <span class="badge warning">"Expires soon"</span> })}
-                {t.beyond_max_lifetime.then(|| view! { " " <span class="badge warning" title="It lives longer than the workspace's maximum token lifetime: rotate it or give it an earlier expiry.">"Beyond max lifetime"</span> })}
+                <div class="secondary">
+                    {t.expires_at.map_or_else(|| "Never expires".to_string(), |at| format!("Expires {}", date(at)))}
+                    {soon.then(|| view! { " " <span class="badge warning">"Expires soon"</span> })}
+                    {t.beyond_max_lifetime.then(|| view! { " " <span class="badge warning" title="It lives longer than the workspace's maximum token lifetime: rotate it or give it an earlier expiry.">"Beyond max lifetime"</span> })}
+                </div>
             </td>
             <td><span class=format!("badge status-{}", status.as_str())>{status_label(status)}</span></td>
             {actions}
