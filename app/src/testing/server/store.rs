@@ -443,35 +443,37 @@ pub async fn list_results(
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<(i64, TestResult)>, AppError> {
-    let rows = sqlx::query(
-        "SELECT r.id, r.case_id, c.title, r.status, r.duration_ms, r.message, r.created_at, r.seq \
-         FROM results r JOIN cases c ON c.id = r.case_id WHERE r.run_id = $1 AND r.seq > $2 ORDER BY r.seq LIMIT $3",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {RESULT_COLUMNS} FROM results r JOIN cases c ON c.id = r.case_id \
+         WHERE r.run_id = $1 AND r.seq > $2 ORDER BY r.seq LIMIT $3"
+    ))
     .bind(run_id)
     .bind(after_seq)
     .bind(limit)
     .fetch_all(db)
     .await?;
     rows.iter()
-        .map(|row| {
-            let status: String = row.try_get(3)?;
-            let duration: Option<i64> = row.try_get(4)?;
-            Ok((
-                row.try_get::<i64, _>(7)?,
-                TestResult {
-                    id: row.try_get(0)?,
-                    run_id: run_id.to_string(),
-                    case_id: row.try_get(1)?,
-                    case_title: row.try_get(2)?,
-                    status: ResultStatus::parse(&status).unwrap_or(ResultStatus::Error),
-                    duration_ms: duration.map(|d| d.max(0) as u64),
-                    message: row.try_get(5)?,
-                    created_at: timestamp(row.try_get(6)?),
-                },
-            ))
-        })
+        .map(|row| Ok((row.try_get::<i64, _>(7)?, result_from(row, run_id)?)))
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
+}
+
+/// The columns `result_from` reads, in its order (then `seq`).
+const RESULT_COLUMNS: &str = "r.id, r.case_id, c.title, r.status, r.duration_ms, r.message, r.created_at, r.seq";
+
+fn result_from(row: &AnyRow, run_id: &str) -> Result<TestResult, sqlx::Error> {
+    let status: String = row.try_get(3)?;
+    let duration: Option<i64> = row.try_get(4)?;
+    Ok(TestResult {
+        id: row.try_get(0)?,
+        run_id: run_id.to_string(),
+        case_id: row.try_get(1)?,
+        case_title: row.try_get(2)?,
+        status: ResultStatus::parse(&status).unwrap_or(ResultStatus::Error),
+        duration_ms: duration.map(|d| d.max(0) as u64),
+        message: row.try_get(5)?,
+        created_at: timestamp(row.try_get(6)?),
+    })
 }
 
 /// One page of a run's results for the run page: failed first, then errors, skipped,
@@ -503,8 +505,7 @@ pub async fn results_for_page(
             .fetch_one(db)
             .await?;
     let rows = sqlx::query(&format!(
-        "SELECT r.id, r.case_id, c.title, r.status, r.duration_ms, r.message, r.created_at, r.seq \
-         FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter} \
+        "SELECT {RESULT_COLUMNS} FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter} \
          ORDER BY CASE r.status WHEN 'failed' THEN 0 WHEN 'error' THEN 1 WHEN 'skipped' THEN 2 ELSE 3 END, r.seq \
          LIMIT $4 OFFSET $5"
     ))
@@ -515,22 +516,6 @@ pub async fn results_for_page(
     .bind(offset)
     .fetch_all(db)
     .await?;
-    let results = rows
-        .iter()
-        .map(|row| {
-            let status: String = row.try_get(3)?;
-            let duration: Option<i64> = row.try_get(4)?;
-            Ok(TestResult {
-                id: row.try_get(0)?,
-                run_id: run_id.to_string(),
-                case_id: row.try_get(1)?,
-                case_title: row.try_get(2)?,
-                status: ResultStatus::parse(&status).unwrap_or(ResultStatus::Error),
-                duration_ms: duration.map(|d| d.max(0) as u64),
-                message: row.try_get(5)?,
-                created_at: timestamp(row.try_get(6)?),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let results = rows.iter().map(|row| result_from(row, run_id)).collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok((results, total))
 }
