@@ -195,3 +195,26 @@ test("the login page has no serious accessibility issues", async ({ page }, test
   await open(page, testInfo, "/login");
   await noSeriousA11yIssues(page, "the login page");
 });
+
+test("the token's page carries its actions, with the list's dialogs", async ({ page }, testInfo) => {
+  const name = `page actions ${testInfo.project.name}`;
+  qahub(testInfo, ["token", "create", "--tenant", OWNER.tenant, "--email", OWNER.email, "--name", name, "--scopes", "read"]);
+  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await expect(page).toHaveURL(/\/settings\/projects$/);
+  await open(page, testInfo, LIST);
+  await page.getByRole("link", { name }).click();
+  await ready(page, testInfo);
+  await expect(page.getByRole("heading", { name })).toBeVisible();
+  const tokenPage = page.url();
+  await noSideScroll(page, "the token's page");
+  const actions = page.getByRole("region", { name: "Token actions" });
+  await expect(actions.getByRole("button", { name: "Rename" })).toBeVisible();
+  await actions.getByRole("button", { name: "Rotate" }).click();
+  await expect(page.getByRole("dialog", { name: "Rotate token" })).toBeVisible();
+
+  await open(page, testInfo, tokenPage);
+  await page.getByRole("region", { name: "Token actions" }).getByRole("button", { name: "Disable" }).click();
+  await expect(page.getByRole("row", { name: new RegExp(name) })).toContainText("Disabled");
+  await open(page, testInfo, tokenPage);
+  await expect(page.getByRole("region", { name: "Token actions" }).getByRole("button", { name: "Enable" })).toBeVisible();
+});

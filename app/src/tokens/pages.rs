@@ -400,6 +400,44 @@ fn TokenRow(
     }
 }
 
+/// The token page's actions for owners and admins: the same server function and the
+/// same dialogs as the list (Rename, Rotate and Revoke open the list's dialog for this
+/// token, with or without JavaScript).
+#[component]
+fn TokenPageActions(t: TokenSummary, change: ServerAction<ChangeTokenStatus>) -> impl IntoView {
+    let status = t.status;
+    let live = matches!(status, TokenStatus::Active | TokenStatus::Disabled);
+    let toggle = match status {
+        TokenStatus::Active => Some(("disable", "Disable")),
+        TokenStatus::Disabled => Some(("enable", "Enable")),
+        _ => None,
+    };
+    let id = t.id.clone();
+    let dialog = move |kind: &'static str, label: &'static str, class: &'static str| {
+        view! {
+            <form method="get" action=LIST_URL class="inline-form">
+                <input type="hidden" name="dialog" value=kind />
+                <input type="hidden" name="id" value=id.clone() />
+                <button type="submit" class=class>{label}</button>
+            </form>
+        }
+    };
+    view! {
+        <section class="token-actions" aria-label="Token actions">
+            {toggle.map(|(action, label)| view! {
+                <ActionForm action=change attr:class="inline-form">
+                    <input type="hidden" name="id" value=t.id.clone() />
+                    <input type="hidden" name="action" value=action />
+                    <button type="submit">{label}</button>
+                </ActionForm>
+            })}
+            {live.then(|| dialog("rename", "Rename", ""))}
+            {(status != TokenStatus::Revoked).then(|| dialog("rotate", "Rotate", ""))}
+            {live.then(|| dialog("revoke", "Revoke", "danger"))}
+        </section>
+    }
+}
+
 /// A modal dialog: focus moves in when it opens and Tab stays inside. Escape closes
 /// it only when `escape_closes`, so the reveal cannot be dismissed by accident.
 #[component]
@@ -747,6 +785,7 @@ pub fn ApiTokenPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let reduce = ServerAction::<ReduceTokenScope>::new();
+    let change = ServerAction::<ChangeTokenStatus>::new();
     let detail = Resource::new(move || (id(), reduce.version().get()), |(id, _)| load_token_detail(id));
     let error = form_error(reduce.value());
     let user = use_current_user();
@@ -788,6 +827,7 @@ pub fn ApiTokenPage() -> impl IntoView {
                                 <dt>"IP allowlist"</dt><dd>{if t.ip_allowlist.is_empty() { "Any address (the workspace's list applies)".to_string() } else { t.ip_allowlist.join(", ") }}</dd>
                                 <dt>"Last used"</dt><dd>{t.last_used_at.map_or_else(|| "Never".to_string(), |at| relative_time(at, d.now))}</dd>
                             </dl>
+                            {manager.then(|| view! { <TokenPageActions t=t.clone() change /> })}
                             <LeastPrivilegeHint t=t.clone() manager reduce />
                             <FormError message=error />
                             <section aria-labelledby="usage-heading">
