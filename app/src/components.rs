@@ -1,6 +1,6 @@
 //! Small pieces the pages share.
 
-use leptos::prelude::*;
+use leptos::{ev, html, prelude::*, web_sys};
 use leptos_router::hooks::use_query_map;
 
 use crate::error::AppError;
@@ -37,4 +37,63 @@ pub fn PageError(err: AppError) -> impl IntoView {
 #[component]
 pub fn FormError(message: impl Fn() -> Option<String> + Send + Sync + 'static) -> impl IntoView {
     move || message().map(|m| view! { <p class="form-error" role="alert">{m}</p> })
+}
+
+/// A modal dialog: focus moves in when it opens and Tab stays inside. Escape runs
+/// `on_escape` only when given, so a dialog like the token reveal cannot be dismissed by
+/// accident.
+#[component]
+pub fn Modal(title: String, #[prop(optional)] on_escape: Option<Callback<()>>, children: Children) -> impl IntoView {
+    let node = NodeRef::<html::Div>::new();
+    let label = title.clone();
+    Effect::new(move |_| {
+        if let Some(el) = node.get() {
+            if let Some(first) = focusables(&el).into_iter().next() {
+                let _ = first.focus();
+            }
+        }
+    });
+    let on_keydown = move |ev: ev::KeyboardEvent| {
+        let Some(el) = node.get() else { return };
+        match ev.key().as_str() {
+            "Escape" => {
+                ev.prevent_default();
+                if let Some(close) = on_escape {
+                    close.run(());
+                }
+            }
+            "Tab" => {
+                let items = focusables(&el);
+                let (Some(first), Some(last)) = (items.first(), items.last()) else { return };
+                let active = document().active_element();
+                let at = |e: &web_sys::HtmlElement| {
+                    active.as_ref().is_some_and(|a| a == AsRef::<web_sys::Element>::as_ref(e))
+                };
+                if ev.shift_key() && at(first) {
+                    ev.prevent_default();
+                    let _ = last.focus();
+                } else if !ev.shift_key() && at(last) {
+                    ev.prevent_default();
+                    let _ = first.focus();
+                }
+            }
+            _ => {}
+        }
+    };
+    view! {
+        <div class="backdrop">
+            <div class="modal" role="dialog" aria-modal="true" aria-label=label node_ref=node on:keydown=on_keydown>
+                <h2>{title}</h2>
+                {children()}
+            </div>
+        </div>
+    }
+}
+
+fn focusables(el: &web_sys::HtmlDivElement) -> Vec<web_sys::HtmlElement> {
+    use leptos::wasm_bindgen::JsCast;
+    let Ok(list) = el.query_selector_all("button, input:not([type=hidden]), select, textarea, a[href]") else {
+        return Vec::new();
+    };
+    (0..list.length()).filter_map(|i| list.item(i)?.dyn_into::<web_sys::HtmlElement>().ok()).collect()
 }
