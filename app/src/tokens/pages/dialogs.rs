@@ -9,9 +9,9 @@ pub(super) fn DialogButton(
     label: &'static str,
     #[prop(optional)] class: &'static str,
     fields: Vec<(&'static str, String)>,
-    dialog: RwSignal<Option<Dialog>>,
     open: Dialog,
 ) -> impl IntoView {
+    let dialog = actions().dialog;
     view! {
         <form method="get" action=LIST_URL class="inline-form">
             {fields.into_iter().map(|(name, value)| view! { <input type="hidden" name=name value=value /> }).collect_view()}
@@ -31,7 +31,8 @@ pub(super) fn DialogButton(
 
 /// Closes a dialog: back to the list without JavaScript, a signal with it.
 #[component]
-pub(super) fn CloseButton(label: &'static str, dialog: RwSignal<Option<Dialog>>) -> impl IntoView {
+pub(super) fn CloseButton(label: &'static str) -> impl IntoView {
+    let dialog = actions().dialog;
     view! {
         <form method="get" action=LIST_URL class="inline-form">
             <button
@@ -48,7 +49,8 @@ pub(super) fn CloseButton(label: &'static str, dialog: RwSignal<Option<Dialog>>)
 }
 
 #[component]
-pub(super) fn CreateDialog(issue: ServerAction<IssueToken>, dialog: RwSignal<Option<Dialog>>) -> impl IntoView {
+pub(super) fn CreateDialog() -> impl IntoView {
+    let TokenActions { issue, dialog, .. } = actions();
     let error = form_error(issue.value());
     let projects = Resource::new(|| (), |_| list_projects());
     let (read, write, admin) = (RwSignal::new(true), RwSignal::new(false), RwSignal::new(false));
@@ -172,7 +174,7 @@ pub(super) fn CreateDialog(issue: ServerAction<IssueToken>, dialog: RwSignal<Opt
                     <button type="submit" class="primary">"Create"</button>
                 </div>
             </form>
-            <CloseButton label="Cancel" dialog />
+            <CloseButton label="Cancel" />
         </Modal>
     }
 }
@@ -225,10 +227,9 @@ pub(super) fn RevealDialog(created: CreatedToken) -> impl IntoView {
 #[component]
 pub(super) fn RevokeDialog(
     id: String,
-    change: ServerAction<ChangeTokenStatus>,
-    dialog: RwSignal<Option<Dialog>>,
     tokens: Resource<Result<crate::tokens::TokenPage, crate::error::AppError>>,
 ) -> impl IntoView {
+    let TokenActions { change, dialog, .. } = actions();
     let error = form_error(change.value());
     let label = token_label(tokens, id.clone());
     view! {
@@ -240,7 +241,7 @@ pub(super) fn RevokeDialog(
                 <FormError message=error />
                 <button type="submit" class="danger">"Revoke token"</button>
             </ActionForm>
-            <CloseButton label="Cancel" dialog />
+            <CloseButton label="Cancel" />
         </Modal>
     }
 }
@@ -266,11 +267,8 @@ pub(super) fn token_label(
 }
 
 #[component]
-pub(super) fn RotateDialog(
-    id: String,
-    reissue: ServerAction<ReissueToken>,
-    dialog: RwSignal<Option<Dialog>>,
-) -> impl IntoView {
+pub(super) fn RotateDialog(id: String) -> impl IntoView {
+    let TokenActions { reissue, dialog, .. } = actions();
     let error = form_error(reissue.value());
     let on_submit = move |ev: ev::SubmitEvent| {
         use leptos::form::FromFormData;
@@ -300,7 +298,7 @@ pub(super) fn RotateDialog(
                 <FormError message=error />
                 <button type="submit" class="primary">"Rotate token"</button>
             </form>
-            <CloseButton label="Cancel" dialog />
+            <CloseButton label="Cancel" />
         </Modal>
     }
 }
@@ -308,10 +306,9 @@ pub(super) fn RotateDialog(
 #[component]
 pub(super) fn RenameDialog(
     id: String,
-    rename: ServerAction<RenameToken>,
-    dialog: RwSignal<Option<Dialog>>,
     tokens: Resource<Result<crate::tokens::TokenPage, crate::error::AppError>>,
 ) -> impl IntoView {
+    let TokenActions { rename, dialog, .. } = actions();
     let error = form_error(rename.value());
     let label = token_label(tokens, id.clone());
     view! {
@@ -323,7 +320,7 @@ pub(super) fn RenameDialog(
                 <FormError message=error />
                 <button type="submit" class="primary">"Save name"</button>
             </ActionForm>
-            <CloseButton label="Cancel" dialog />
+            <CloseButton label="Cancel" />
         </Modal>
     }
 }

@@ -16,6 +16,7 @@ pub fn ApiTokensPage() -> impl IntoView {
     let change = ServerAction::<ChangeTokenStatus>::new();
     let rename = ServerAction::<RenameToken>::new();
     let reduce = ServerAction::<ReduceTokenScope>::new();
+    provide_context(TokenActions { dialog, issue, reissue, change, rename, reduce });
 
     let tokens = Resource::new(
         move || {
@@ -49,7 +50,7 @@ pub fn ApiTokensPage() -> impl IntoView {
             <Suspense>
                 {move || Suspend::new(async move {
                     let manager = matches!(user.await, Ok(Some(u)) if u.role.can_manage());
-                    manager.then(|| view! { <DialogButton label="Create token" class="primary" fields=vec![("create", "1".to_string())] dialog open=Dialog::Create /> })
+                    manager.then(|| view! { <DialogButton label="Create token" class="primary" fields=vec![("create", "1".to_string())] open=Dialog::Create /> })
                 })}
             </Suspense>
         </div>
@@ -62,16 +63,16 @@ pub fn ApiTokensPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let manager = matches!(user.await, Ok(Some(u)) if u.role.can_manage());
                 match tokens.await {
-                    Ok(page) => view! { <TokenTable page manager dialog change reduce /> }.into_any(),
+                    Ok(page) => view! { <TokenTable page manager /> }.into_any(),
                     Err(err) => view! { <p role="alert">{err.message}</p> }.into_any(),
                 }
             })}
         </Transition>
         {move || match dialog.get() {
-            Some(Dialog::Create) if revealed().is_none() => view! { <CreateDialog issue dialog /> }.into_any(),
-            Some(Dialog::Revoke(id)) => view! { <RevokeDialog id change dialog tokens /> }.into_any(),
-            Some(Dialog::Rotate(id)) if revealed().is_none() => view! { <RotateDialog id reissue dialog /> }.into_any(),
-            Some(Dialog::Rename(id)) => view! { <RenameDialog id rename dialog tokens /> }.into_any(),
+            Some(Dialog::Create) if revealed().is_none() => view! { <CreateDialog /> }.into_any(),
+            Some(Dialog::Revoke(id)) => view! { <RevokeDialog id tokens /> }.into_any(),
+            Some(Dialog::Rotate(id)) if revealed().is_none() => view! { <RotateDialog id /> }.into_any(),
+            Some(Dialog::Rename(id)) => view! { <RenameDialog id tokens /> }.into_any(),
             _ => ().into_any(),
         }}
         {move || revealed().map(|created| view! { <RevealDialog created /> })}
@@ -111,13 +112,7 @@ pub(super) fn Filters() -> impl IntoView {
 }
 
 #[component]
-pub(super) fn TokenTable(
-    page: crate::tokens::TokenPage,
-    manager: bool,
-    dialog: RwSignal<Option<Dialog>>,
-    change: ServerAction<ChangeTokenStatus>,
-    reduce: ServerAction<ReduceTokenScope>,
-) -> impl IntoView {
+pub(super) fn TokenTable(page: crate::tokens::TokenPage, manager: bool) -> impl IntoView {
     let now = page.now;
     let soon: Vec<String> =
         page.tokens.iter().filter(|t| expires_soon(t.expires_at, now)).map(|t| t.name.clone()).collect();
@@ -143,7 +138,7 @@ pub(super) fn TokenTable(
                     </tr>
                 </thead>
                 <tbody>
-                    {page.tokens.into_iter().map(|t| view! { <TokenRow t now manager dialog change reduce /> }).collect_view()}
+                    {page.tokens.into_iter().map(|t| view! { <TokenRow t now manager /> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -158,14 +153,8 @@ pub(super) fn TokenTable(
 }
 
 #[component]
-pub(super) fn TokenRow(
-    t: TokenSummary,
-    now: time::OffsetDateTime,
-    manager: bool,
-    dialog: RwSignal<Option<Dialog>>,
-    change: ServerAction<ChangeTokenStatus>,
-    reduce: ServerAction<ReduceTokenScope>,
-) -> impl IntoView {
+pub(super) fn TokenRow(t: TokenSummary, now: time::OffsetDateTime, manager: bool) -> impl IntoView {
+    let TokenActions { change, reduce, .. } = actions();
     let soon = expires_soon(t.expires_at, now);
     let status = t.status;
     let id = t.id.clone();
@@ -195,9 +184,9 @@ pub(super) fn TokenRow(
                                 </ActionForm>
                             }
                         })}
-                        {live.then(|| view! { <DialogButton label="Rename" fields=open("rename") dialog open=Dialog::Rename(id.clone()) /> })}
-                        {(status != TokenStatus::Revoked).then(|| view! { <DialogButton label="Rotate" fields=open("rotate") dialog open=Dialog::Rotate(id.clone()) /> })}
-                        {live.then(|| view! { <DialogButton label="Revoke" class="danger" fields=open("revoke") dialog open=Dialog::Revoke(id.clone()) /> })}
+                        {live.then(|| view! { <DialogButton label="Rename" fields=open("rename") open=Dialog::Rename(id.clone()) /> })}
+                        {(status != TokenStatus::Revoked).then(|| view! { <DialogButton label="Rotate" fields=open("rotate") open=Dialog::Rotate(id.clone()) /> })}
+                        {live.then(|| view! { <DialogButton label="Revoke" class="danger" fields=open("revoke") open=Dialog::Revoke(id.clone()) /> })}
                     </div>
                 </details>
             </td>

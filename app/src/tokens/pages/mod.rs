@@ -127,3 +127,20 @@ pub(super) fn status_label(status: TokenStatus) -> &'static str {
         TokenStatus::Revoked => "Revoked",
     }
 }
+
+/// What the list page's parts share — the open dialog and the page's actions — provided
+/// once by `ApiTokensPage` instead of being handed down through every component's props.
+#[derive(Clone, Copy)]
+pub(super) struct TokenActions {
+    pub dialog: RwSignal<Option<Dialog>>,
+    pub issue: ServerAction<IssueToken>,
+    pub reissue: ServerAction<ReissueToken>,
+    pub change: ServerAction<ChangeTokenStatus>,
+    pub rename: ServerAction<RenameToken>,
+    pub reduce: ServerAction<ReduceTokenScope>,
+}
+
+/// The list page's `TokenActions` (its components only live inside it).
+pub(super) fn actions() -> TokenActions {
+    expect_context::<TokenActions>()
+}
