@@ -47,3 +47,33 @@ export function sql(testInfo: TestInfo, statement: string) {
   const server = servers[testInfo.project.name as keyof typeof servers];
   execFileSync("sqlite3", [server.db, statement], { encoding: "utf8" });
 }
+
+export type Workspace = {
+  tenant: string;
+  owner: { email: string; password: string };
+  member: { email: string; password: string };
+  /** An admin token of the workspace, for setting things up through the API. */
+  admin: string;
+};
+
+/** A workspace of the spec's own — its owner, a member and project WEB — made with the
+ *  CLI and the API, so a spec runs alone as well as in the suite, and never depends on
+ *  what another spec left behind. */
+export async function workspace(testInfo: TestInfo, spec: string): Promise<Workspace> {
+  const slug = `${spec}-${testInfo.project.name}`;
+  const tenant = `${spec} ${testInfo.project.name}`;
+  const owner = { email: `owner-${slug}@example.com`, password: "correct horse battery" };
+  const member = { email: `member-${slug}@example.com`, password: "member password 1" };
+  qahub(testInfo, ["admin", "bootstrap", "--tenant", tenant, "--email", owner.email, "--password", owner.password]);
+  qahub(testInfo, ["admin", "add-user", "--tenant", tenant, "--email", member.email, "--password", member.password, "--role", "member"]);
+  const admin = qahub(testInfo, [
+    "token", "create", "--tenant", tenant, "--email", owner.email, "--name", "setup", "--scopes", "admin", "--expires", "30d",
+  ]).trim();
+  const res = await fetch(`${testInfo.project.use.baseURL}/api/v1/projects`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${admin}`, "content-type": "application/json" },
+    body: JSON.stringify({ key: "WEB", name: "Website" }),
+  });
+  if (res.status !== 201) throw new Error(`creating project WEB answered ${res.status}`);
+  return { tenant, owner, member, admin };
+}

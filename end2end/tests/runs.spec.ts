@@ -2,10 +2,15 @@ import AxeBuilder from "@axe-core/playwright";
 import { expect, Page, test } from "@playwright/test";
 import * as fs from "fs";
 import * as path from "path";
-import { open, OWNER, qahub, signIn } from "./helpers";
+import { Workspace, open, qahub, signIn, workspace } from "./helpers";
 
-// Runs after foundation.spec.ts: the owner and project WEB exist.
 test.describe.configure({ mode: "serial" });
+
+// This spec's own workspace (owner, member, project WEB), made before its tests.
+let ws: Workspace;
+test.beforeAll(async ({}, testInfo) => {
+  ws = await workspace(testInfo, "runs");
+});
 
 const JUNIT = fs.readFileSync(path.resolve(__dirname, "../../server/tests/fixtures/pytest-junit.xml"));
 
@@ -19,7 +24,7 @@ async function noSideScroll(page: Page, what: string) {
 }
 
 test("an uploaded run has a page: counts, the failing test first, filters, no 404s", async ({ page }, testInfo) => {
-  const token = qahub(testInfo, ["token", "create", "--tenant", OWNER.tenant, "--email", OWNER.email, "--name", `runs ${testInfo.project.name}`, "--scopes", "write"]).trim();
+  const token = qahub(testInfo, ["token", "create", "--tenant", ws.tenant, "--email", ws.owner.email, "--name", `runs ${testInfo.project.name}`, "--scopes", "write"]).trim();
   const res = await page.request.post("/api/v1/projects/WEB/runs/import?format=junit&name=nightly&branch=main&commit=abc1234&build_url=https://ci.example.com/builds/7", {
     headers: { Authorization: `Bearer ${token}`, "content-type": "application/octet-stream" },
     data: JUNIT,
@@ -31,7 +36,7 @@ test("an uploaded run has a page: counts, the failing test first, filters, no 40
   page.on("response", (r) => {
     if (r.status() === 404) missing.push(r.url());
   });
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, "/projects");
   await expect(page.getByRole("heading", { name: "Test runs" })).toBeVisible();

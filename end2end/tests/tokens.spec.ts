@@ -1,10 +1,14 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, Locator, Page, test, TestInfo } from "@playwright/test";
-import { MEMBER, open, OWNER, qahub, ready, signIn } from "./helpers";
+import { Workspace, open, qahub, ready, signIn, workspace } from "./helpers";
 
-// Runs after foundation.spec.ts (files run in name order with one worker): the owner,
-// the member and project WEB exist.
 test.describe.configure({ mode: "serial" });
+
+// This spec's own workspace (owner, member, project WEB), made before its tests.
+let ws: Workspace;
+test.beforeAll(async ({}, testInfo) => {
+  ws = await workspace(testInfo, "tokens");
+});
 
 const LIST = "/settings/developer/api-tokens";
 const PHONE = { width: 390, height: 844 };
@@ -48,7 +52,7 @@ async function callMe(page: Page, token: string) {
 }
 
 test("an owner creates a project token, reads it once, and takes it through its life", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, LIST);
   await expect(page.getByRole("heading", { name: "API Tokens" })).toBeVisible();
@@ -134,11 +138,11 @@ test("an owner creates a project token, reads it once, and takes it through its 
 });
 
 test("rotation shows the new token once and keeps the old one until the new is used", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   const name = `nightly ${testInfo.project.name}`;
   const old = qahub(testInfo, [
-    "token", "create", "--tenant", OWNER.tenant, "--email", OWNER.email, "--name", name, "--scopes", "read",
+    "token", "create", "--tenant", ws.tenant, "--email", ws.owner.email, "--name", name, "--scopes", "read",
   ]).trim();
   await open(page, testInfo, LIST);
   const row = page.getByRole("row", { name: new RegExp(name) });
@@ -166,7 +170,7 @@ test("rotation shows the new token once and keeps the old one until the new is u
 });
 
 test("a bad create is answered in the dialog", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, LIST);
   await page.getByRole("button", { name: "Create token" }).click();
@@ -178,7 +182,7 @@ test("a bad create is answered in the dialog", async ({ page }, testInfo) => {
 });
 
 test("a member sees the list without actions, and the server refuses their create", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, MEMBER.email, MEMBER.password);
+  await signIn(page, testInfo, ws.member.email, ws.member.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, LIST);
   await expect(page.getByRole("row", { name: /CI/ }).first()).toBeVisible();
@@ -198,8 +202,8 @@ test("the login page has no serious accessibility issues", async ({ page }, test
 
 test("the token's page carries its actions, with the list's dialogs", async ({ page }, testInfo) => {
   const name = `page actions ${testInfo.project.name}`;
-  qahub(testInfo, ["token", "create", "--tenant", OWNER.tenant, "--email", OWNER.email, "--name", name, "--scopes", "read"]);
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  qahub(testInfo, ["token", "create", "--tenant", ws.tenant, "--email", ws.owner.email, "--name", name, "--scopes", "read"]);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, LIST);
   await page.getByRole("link", { name }).click();

@@ -3,10 +3,15 @@ import { expect, test } from "@playwright/test";
 import * as crypto from "crypto";
 import * as http from "http";
 import { AddressInfo } from "net";
-import { open, OWNER, signIn } from "./helpers";
+import { Workspace, open, signIn, workspace } from "./helpers";
 
-// Runs after foundation.spec.ts: the owner and project WEB exist.
 test.describe.configure({ mode: "serial" });
+
+// This spec's own workspace (owner, member, project WEB), made before its tests.
+let ws: Workspace;
+test.beforeAll(async ({}, testInfo) => {
+  ws = await workspace(testInfo, "trusted");
+});
 
 const AUDIENCE = "https://qa.test";
 
@@ -46,7 +51,7 @@ async function startIssuer() {
 test("an owner trusts a CI job in the page, and the token it mints shows in the list", async ({ page }, testInfo) => {
   const issuer = await startIssuer();
   try {
-    await signIn(page, testInfo, OWNER.email, OWNER.password);
+    await signIn(page, testInfo, ws.owner.email, ws.owner.password);
     await expect(page).toHaveURL(/\/settings\/projects$/);
     await open(page, testInfo, "/settings/developer/trusted-ci");
     await expect(page.getByRole("heading", { name: "Trusted CI" })).toBeVisible();

@@ -1,15 +1,20 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, Page, test, TestInfo } from "@playwright/test";
-import { open, OWNER, qahub, ready, signIn, sql } from "./helpers";
+import { Workspace, open, qahub, ready, signIn, sql, workspace } from "./helpers";
 
-// Runs after tokens.spec.ts (name order): the owner and project WEB exist.
 test.describe.configure({ mode: "serial" });
+
+// This spec's own workspace (owner, member, project WEB), made before its tests.
+let ws: Workspace;
+test.beforeAll(async ({}, testInfo) => {
+  ws = await workspace(testInfo, "usage");
+});
 
 const LIST = "/settings/developer/api-tokens";
 
 function token(testInfo: TestInfo, email: string, name: string, scopes: string, owner = "user"): string {
   return qahub(testInfo, [
-    "token", "create", "--tenant", OWNER.tenant, "--email", email, "--name", name, "--scopes", scopes, "--owner", owner,
+    "token", "create", "--tenant", ws.tenant, "--email", email, "--name", name, "--scopes", scopes, "--owner", owner,
   ]).trim();
 }
 
@@ -26,12 +31,12 @@ async function a11y(page: Page, testInfo: TestInfo, what: string) {
 
 test("a token's page charts its use, lists its addresses, and one click reduces an unneeded scope", async ({ page }, testInfo) => {
   const name = `Dashboard ${testInfo.project.name}`;
-  const secret = token(testInfo, OWNER.email, name, "write");
+  const secret = token(testInfo, ws.owner.email, name, "write");
   for (let i = 0; i < 3; i++) expect((await call(page, secret, "/projects")).status()).toBe(200);
   // A month old, and it only ever read.
   sql(testInfo, `UPDATE api_tokens SET created_at = created_at - 31 * 86400 WHERE prefix = '${secret.slice(3, 11)}'`);
 
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, LIST);
   const row = page.getByRole("row", { name: new RegExp(name) });
@@ -60,7 +65,7 @@ test("a token's page charts its use, lists its addresses, and one click reduces 
 });
 
 test("a workspace token is made from the dialog, and the list names the owner", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, LIST);
   await page.getByRole("button", { name: "Create token" }).click();
@@ -75,16 +80,16 @@ test("a workspace token is made from the dialog, and the list names the owner", 
   await expect(reveal).toBeVisible();
   await reveal.getByRole("button", { name: "Done" }).click();
   await expect(page.getByRole("row", { name: new RegExp(name) })).toContainText("Workspace");
-  await expect(page.getByRole("row", { name: /Dashboard/ }).first()).toContainText(OWNER.email);
+  await expect(page.getByRole("row", { name: /Dashboard/ }).first()).toContainText(ws.owner.email);
 });
 
 test("suspending a person first shows which tokens stop; workspace tokens keep working", async ({ page }, testInfo) => {
   const email = `ops-${testInfo.project.name}@example.com`;
-  qahub(testInfo, ["admin", "add-user", "--tenant", OWNER.tenant, "--email", email, "--password", "ops password 1", "--role", "admin"]);
+  qahub(testInfo, ["admin", "add-user", "--tenant", ws.tenant, "--email", email, "--password", "ops password 1", "--role", "admin"]);
   const own = token(testInfo, email, "Ops script", "read");
   const service = token(testInfo, email, "Ops nightly", "read", "workspace");
 
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, "/settings/members");
   await expect(page.getByRole("heading", { name: "Members" })).toBeVisible();

@@ -1,17 +1,28 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test } from "@playwright/test";
-import { open, OWNER, qahub, ready, signIn } from "./helpers";
+import { Workspace, open, qahub, ready, signIn, workspace } from "./helpers";
 
-// Runs last (name order): tokens exist, some revoked.
 test.describe.configure({ mode: "serial" });
 
+// This spec's own workspace (owner, member, project WEB), made before its tests.
+let ws: Workspace;
+test.beforeAll(async ({}, testInfo) => {
+  ws = await workspace(testInfo, "settings");
+});
+
 test("the audit log lists token events, filters by action and is accessible", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  // A token made and revoked in this workspace, for the log to show.
+  const auth = { Authorization: `Bearer ${ws.admin}` };
+  const made = await page.request.post("/api/v1/tokens", { headers: auth, data: { name: "to revoke", scopes: ["read"], expires_in: "30d" } });
+  expect(made.status()).toBe(201);
+  const revoked = await page.request.post(`/api/v1/tokens/${(await made.json()).data.id}/revoke`, { headers: auth });
+  expect(revoked.status()).toBe(200);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, "/settings/audit-log");
   await expect(page.getByRole("heading", { name: "Audit log" })).toBeVisible();
   await expect(page.getByRole("row", { name: /token\.created/ }).first()).toBeVisible();
-  await expect(page.getByRole("row", { name: /user\.login/ }).first()).toContainText(OWNER.email);
+  await expect(page.getByRole("row", { name: /user\.login/ }).first()).toContainText(ws.owner.email);
 
   await page.getByLabel("Action").selectOption("token.revoked");
   await page.getByRole("button", { name: "Filter" }).click();
@@ -28,7 +39,7 @@ test("the audit log lists token events, filters by action and is accessible", as
 });
 
 test("the workspace IP allowlist refuses a lock-out and saves a good list", async ({ page }, testInfo) => {
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, "/settings/workspace");
   const list = page.getByLabel("IP allowlist");
@@ -57,8 +68,8 @@ test("the workspace IP allowlist refuses a lock-out and saves a good list", asyn
 
 test("a CI-only key, and the workspace's maximum token lifetime", async ({ page }, testInfo) => {
   const forever = `forever ${testInfo.project.name}`;
-  qahub(testInfo, ["token", "create", "--tenant", OWNER.tenant, "--email", OWNER.email, "--name", forever, "--scopes", "read"]);
-  await signIn(page, testInfo, OWNER.email, OWNER.password);
+  qahub(testInfo, ["token", "create", "--tenant", ws.tenant, "--email", ws.owner.email, "--name", forever, "--scopes", "read"]);
+  await signIn(page, testInfo, ws.owner.email, ws.owner.password);
   await expect(page).toHaveURL(/\/settings\/projects$/);
   await open(page, testInfo, "/settings/workspace");
   await page.getByLabel("Maximum token lifetime (days)").fill("30");
