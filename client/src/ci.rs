@@ -16,7 +16,8 @@ pub struct Warnings {
     ci: Ci,
 }
 
-fn env(name: &str) -> Option<String> {
+/// A CI variable, trimmed; unset and empty are the same.
+pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 

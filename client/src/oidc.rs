@@ -5,7 +5,7 @@
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
-use crate::{exit, fail, retry::Retry, Failure};
+use crate::{ci::env, exit, fail, retry::Retry, Failure};
 
 /// Where the job's ID token comes from.
 pub enum Source {
@@ -13,10 +13,6 @@ pub enum Source {
     GitHub { request_url: String, request_token: String },
     /// GitLab CI (or any CI): already in an environment variable.
     Variable { name: String, value: String },
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 impl Source {

@@ -26,8 +26,7 @@ pub async fn update_workspace(
     ip_allowlist: String,
     ai_provider: String,
     ai_model: String,
-    /// Days, or empty for no maximum; passed on only when it differs from the current
-    /// one (it is an owner's, and admins save the same page).
+    /// Days, or empty for no maximum (unchanged is no change, so admins save the page too).
     #[server(default)]
     max_token_lifetime_days: String,
 ) -> Result<(), AppError> {
@@ -41,14 +40,13 @@ pub async fn update_workspace(
                 AppError::invalid("The maximum token lifetime is a number of days, or empty for no maximum.")
             })?),
         };
-        let current = crate::tenants::server::get(&state, &actor).await?.max_token_lifetime_days;
         let req = UpdateTenant {
             ip_allowlist: Some(crate::tokens::split_list(&ip_allowlist)),
             hosts: None,
             ai_provider: Some(ai_provider),
             ai_model: Some(ai_model),
             token_rate_limit_per_minute: None,
-            max_token_lifetime_days: (days != current).then_some(days),
+            max_token_lifetime_days: Some(days),
         };
         crate::tenants::server::update(&state, &actor, &ctx::request_meta().await, req).await.map(|_| ())
     }

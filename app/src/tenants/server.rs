@@ -70,7 +70,11 @@ pub async fn update(
         ai: req.ai_provider.is_some() || req.ai_model.is_some(),
         rate_limit: req.token_rate_limit_per_minute.is_some(),
         hosts: req.hosts.is_some(),
-        max_lifetime: req.max_token_lifetime_days.map(|after| (before.max_token_lifetime_days, after)),
+        // Saving the same maximum again (the Workspace page always sends it) is no change.
+        max_lifetime: req
+            .max_token_lifetime_days
+            .filter(|after| *after != before.max_token_lifetime_days)
+            .map(|after| (before.max_token_lifetime_days, after)),
     };
     policy::change_tenant(&actor.credential(), change)?;
     let now = now();
@@ -118,7 +122,7 @@ pub async fn update(
             .execute(&mut *tx)
             .await?;
     }
-    if let Some(days) = req.max_token_lifetime_days {
+    if let Some((_, days)) = change.max_lifetime {
         if days.is_some_and(|d| !(1..=MAX_LIFETIME_DAYS).contains(&d)) {
             return Err(AppError::invalid(format!(
                 "max_token_lifetime_days must be between 1 and {MAX_LIFETIME_DAYS}, or null for no maximum."

@@ -11,7 +11,7 @@ use crate::{
     components::PageError,
     testing::{
         api::{project_runs, projects_overview, run_page},
-        Counts, ResultStatus, Run, RunStatus,
+        Counts, Run, RunStatus,
     },
 };
 
@@ -213,7 +213,7 @@ pub fn RunPage() -> impl IntoView {
                                 <tbody>
                                     {page.results.into_iter().map(|r| view! {
                                         <tr class=format!("result-{}", r.status.as_str())>
-                                            <td><span class=format!("badge result-{}", r.status.as_str())>{outcome(r.status)}</span></td>
+                                            <td><span class=format!("badge result-{}", r.status.as_str())>{r.status.as_str()}</span></td>
                                             <td>
                                                 {r.case_title.clone()}
                                                 {r.message.clone().map(|m| view! { <pre class="message">{m}</pre> })}
@@ -236,14 +236,5 @@ pub fn RunPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-fn outcome(s: ResultStatus) -> &'static str {
-    match s {
-        ResultStatus::Passed => "passed",
-        ResultStatus::Failed => "failed",
-        ResultStatus::Skipped => "skipped",
-        ResultStatus::Error => "error",
     }
 }

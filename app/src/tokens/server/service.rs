@@ -76,7 +76,7 @@ async fn summaries(state: &AppState, rows: &[TokenRow]) -> Result<Vec<TokenSumma
     let used = store::usage_totals(&state.db, &ids, from_day).await?;
     let replacements = store::replacements(&state.db, &ids).await?;
     let cap = match rows.first() {
-        Some(row) => super::lifecycle::max_lifetime(state, &row.tenant_id).await?,
+        Some(row) => crate::tenants::server::max_token_lifetime(&state.db, &row.tenant_id).await?,
         None => None,
     };
     Ok(rows

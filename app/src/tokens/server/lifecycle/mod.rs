@@ -218,11 +218,6 @@ fn allowlist_of(list: &[String]) -> Result<(Addresses, String), AppError> {
     Ok((Addresses::from_list(nets), text))
 }
 
-/// The workspace's longest token lifetime, in seconds from `now`, if it has one.
-pub(super) async fn max_lifetime(state: &AppState, tenant_id: &str) -> Result<Option<u32>, AppError> {
-    crate::tenants::server::max_token_lifetime(&state.db, tenant_id).await
-}
-
 /// 422 naming the maximum when `expires_at` (or "never") is past the workspace's longest
 /// token lifetime.
 async fn within_max_lifetime(
@@ -231,7 +226,7 @@ async fn within_max_lifetime(
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<(), AppError> {
-    let Some(days) = max_lifetime(state, tenant_id).await? else { return Ok(()) };
+    let Some(days) = crate::tenants::server::max_token_lifetime(&state.db, tenant_id).await? else { return Ok(()) };
     if expires_at.is_none_or(|at| at > now + i64::from(days) * 86_400) {
         return Err(AppError::invalid(format!(
             "This workspace's tokens live at most {days} days (its maximum token lifetime): choose an expiry within {days} days."

@@ -78,7 +78,7 @@ pub async fn rotate(
     let expires_at = policy::bound_expiry(&cred, expires_at)?;
     // A rotation is how a leak is answered: under the workspace's longest lifetime the
     // new token's expiry is cut to it rather than refused.
-    let expires_at = match super::max_lifetime(state, &old.tenant_id).await? {
+    let expires_at = match crate::tenants::server::max_token_lifetime(&state.db, &old.tenant_id).await? {
         Some(days) => Some(expires_at.unwrap_or(i64::MAX).min(now + i64::from(days) * 86_400)),
         None => expires_at,
     };
