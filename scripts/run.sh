@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
 QAHUB_SKIP_BROWSER=1 scripts/setup.sh
-cargo leptos build --release
+# --precompress: brotli and gzip copies of the bundle, served to browsers that accept them.
+cargo leptos build --release --precompress
 exec target/release/qahub serve "$@"

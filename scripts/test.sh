@@ -35,7 +35,7 @@ step "build (server + wasm + css) with cargo leptos"
 cargo leptos build
 # cargo-leptos 0.3.10 can leave pkg/ without the stylesheet when the style did not change
 # since its last run; make sure the site is whole before the browser tests.
-if [ ! -s target/site/pkg/qahub.css ]; then
+if ! compgen -G 'target/site/pkg/qahub*.css' >/dev/null; then
   touch style/main.scss
   cargo leptos build
 fi

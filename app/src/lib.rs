@@ -25,7 +25,7 @@ pub mod server_fn_ctx;
 pub mod state;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{ParentRoute, Redirect, Route, Router, Routes},
     path, SsrMode,
@@ -53,7 +53,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
-                <HydrationScripts options />
+                <HydrationScripts options=options.clone() />
+                // /pkg/qahub.<hash>.css when cargo-leptos hashed the build's files.
+                <HashedStylesheet options id="leptos" />
                 <MetaTags />
             </head>
             <body>
@@ -78,7 +80,6 @@ pub fn App() -> impl IntoView {
     // Async SSR: pages wait for their data, so redirects are real 302s and every page
     // is complete HTML for browsers without JavaScript.
     view! {
-        <Stylesheet id="leptos" href="/pkg/qahub.css" />
         <Title formatter=|title: String| if title.is_empty() { "QA Hub".to_string() } else { format!("{title} · QA Hub") } />
         <Router>
             <Routes fallback=NotFound>

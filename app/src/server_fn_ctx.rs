@@ -11,6 +11,18 @@ use crate::{
     state::AppState,
 };
 
+/// `Cache-Control` of a response that carries a secret: no cache keeps it and nothing
+/// compresses it (a secret compressed beside attacker-chosen text leaks through the
+/// compressed length: BREACH). The server's compression layer honours `no-transform`.
+pub const SECRET_BEARING: http::HeaderValue = http::HeaderValue::from_static("no-store, no-transform");
+
+/// Marks this server function's answer as carrying a secret.
+pub fn secret_bearing() {
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.insert_header(header::CACHE_CONTROL, SECRET_BEARING);
+    }
+}
+
 pub fn state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| {
         tracing::error!("AppState missing from the server function context");

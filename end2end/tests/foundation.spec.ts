@@ -34,7 +34,7 @@ test("the page is hydrated with JavaScript, and plain HTML without", async ({ pa
     await expect(body).toHaveAttribute("data-hydrated", "true");
     // The wasm bundle was really fetched and ran.
     const wasm = await page.evaluate(() =>
-      performance.getEntriesByType("resource").some((e) => e.name.endsWith("/pkg/qahub.wasm")),
+      performance.getEntriesByType("resource").some((e) => /\/pkg\/qahub\.[\w-]+\.wasm$/.test(e.name)),
     );
     expect(wasm).toBe(true);
   } else {
@@ -45,9 +45,14 @@ test("the page is hydrated with JavaScript, and plain HTML without", async ({ pa
 
 test("the stylesheet is served and applied", async ({ page }, testInfo) => {
   await open(page, testInfo, "/login");
-  const css = await page.request.get("/pkg/qahub.css");
+  // The build's content hash is in the name, so browsers may keep it for a year.
+  const href = await page.locator('link[rel="stylesheet"]').getAttribute("href");
+  expect(href).toMatch(/^\/pkg\/qahub\.[\w-]+\.css$/);
+  const css = await page.request.get(href!);
   expect(css.status()).toBe(200);
   expect(css.headers()["content-type"]).toContain("text/css");
+  expect(css.headers()["cache-control"]).toBe("public, max-age=31536000, immutable");
+  expect(css.headers()["content-encoding"]).toMatch(/^(br|gzip)$/);
   // The sign-in card gets its border from the stylesheet.
   await expect(page.locator("form.card")).toHaveCSS("border-top-style", "solid");
 });

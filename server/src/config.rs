@@ -81,6 +81,8 @@ pub struct Config {
     pub database_url: String,
     pub listen: SocketAddr,
     pub site_root: PathBuf,
+    /// cargo-leptos's `hash.txt`: the `/pkg` names that carry a content hash.
+    pub hash_file: Option<PathBuf>,
     pub settings: Settings,
     /// Certificate chain and key files: serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -94,6 +96,7 @@ impl Config {
             database_url,
             listen,
             site_root: "target/site".into(),
+            hash_file: crate::assets::default_hash_file(),
             settings,
             tls: None,
             limits: crate::limits::Limits::default(),
@@ -105,6 +108,7 @@ impl Config {
             database_url: db.database_url,
             listen: serve.listen,
             site_root: serve.site_root,
+            hash_file: crate::assets::default_hash_file(),
             settings: Settings {
                 bcrypt_cost: serve.bcrypt_cost,
                 login_attempts_per_minute: serve.login_attempts_per_minute,

@@ -2,6 +2,7 @@
 //! health) so that `main`, the tests and the benchmarks start the very same thing.
 
 pub mod api_v1;
+pub mod assets;
 pub mod cli;
 pub mod config;
 mod health;
@@ -39,16 +40,24 @@ pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
         .site_root(config.site_root.to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .site_addr(config.listen)
+        // Leptos reads the hashed names from hash.txt beside the binary, as cargo-leptos wrote it.
+        .hash_files(assets::default_hash_file().is_some())
         .build();
     AppState::new(leptos_options, db, config.settings.clone()).await.map_err(|e| anyhow::anyhow!("cannot start: {e}"))
 }
 
 /// The whole HTTP application for a given state.
-pub fn build_router(state: AppState, sessions: sessions::Store, limits: limits::Limits) -> Router {
+pub fn build_router(
+    state: AppState,
+    sessions: sessions::Store,
+    limits: limits::Limits,
+    hashed: assets::Hashed,
+) -> Router {
     crate::metrics::install();
     let routes = generate_route_list(App);
     let leptos_options = (*state.leptos_options).clone();
     let secure = state.settings.secure_cookies;
+    let site_root = std::path::PathBuf::from(&*state.leptos_options.site_root);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -57,12 +66,14 @@ pub fn build_router(state: AppState, sessions: sessions::Store, limits: limits::
         .route("/api/docs", get(api_v1::openapi::docs))
         .route("/api/docs/redoc.standalone.js", get(api_v1::openapi::redoc_js))
         .route(app::tokens::api::LIST_URL, axum::routing::post(token_forms::post))
+        .nest("/pkg", assets::pkg_router(&site_root, hashed))
         .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(server_fn_status::set_status))
         .layer(axum::middleware::from_fn(same_origin::refuse_cross_site))
         .layer(sessions::layer(sessions, secure))
         .layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
+        .layer(assets::compression())
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -93,7 +104,8 @@ impl Application {
             Some((cert, key)) => Some(tls_config(cert, key).await?),
             None => None,
         };
-        let router = build_router(state.clone(), store, config.limits);
+        let hashed = config.hash_file.as_deref().map(|f| assets::Hashed::load(f, "qahub")).unwrap_or_default();
+        let router = build_router(state.clone(), store, config.limits, hashed);
         let listener = std::net::TcpListener::bind(config.listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .with_context(|| format!("cannot listen on {}", config.listen))?;

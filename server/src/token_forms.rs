@@ -7,7 +7,7 @@
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::{header, HeaderValue, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use leptos::prelude::provide_context;
@@ -93,7 +93,7 @@ pub async fn post(State(state): State<AppState>, session: Session, req: Request)
         move || shell(options.clone()),
     );
     let mut response = render(Request::from_parts(parts, Body::empty())).await.into_response();
-    // The page holds a secret: no cache may keep it.
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page holds a secret: no cache may keep it, nothing may compress it.
+    crate::assets::secret_bearing(response.headers_mut());
     response
 }

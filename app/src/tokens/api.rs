@@ -53,6 +53,7 @@ pub async fn issue_token(
     let (state, user) = ctx::require_user().await?;
     let form = CreateTokenForm { name, scopes, project_access, projects, expiration, expires_on, owner, ip_allowlist };
     let meta = ctx::request_meta().await;
+    ctx::secret_bearing();
     crate::tokens::server::lifecycle::create(&state, &Actor::User(user), &meta, form.into_request()?).await
 }
 
@@ -61,6 +62,7 @@ pub async fn reissue_token(id: String, #[server(default)] old_token: RetireOld) 
     use crate::{actor::Actor, server_fn_ctx as ctx, tokens::RotateToken};
     let (state, user) = ctx::require_user().await?;
     let meta = ctx::request_meta().await;
+    ctx::secret_bearing();
     crate::tokens::server::lifecycle::rotate(&state, &Actor::User(user), &meta, &id, RotateToken { old_token }).await
 }
 

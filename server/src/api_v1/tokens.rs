@@ -19,6 +19,7 @@ use app::{
 
 use super::openapi::{Data, ErrorBody, Paged, Refusals, TooLarge};
 use super::{auth::ApiAuth, data, page, ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::assets::SecretBearing;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -59,7 +60,8 @@ pub async fn list(
     tag = "tokens",
     request_body = CreateToken,
     responses(
-        (status = 201, description = "Created; `token` is shown this once", body = Data<CreatedToken>),
+        (status = 201, description = "Created; `token` is shown this once", body = Data<CreatedToken>,
+            headers(("Cache-Control" = String, description = "`no-store, no-transform`: carries a secret, never cached or compressed"))),
         Refusals,
         TooLarge,
     )
@@ -71,7 +73,7 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     auth.principal.require(Scope::Admin)?;
     let created = lifecycle::create(&state, &auth.actor(), &auth.meta, body).await?;
-    Ok((StatusCode::CREATED, data(created)))
+    Ok(SecretBearing((StatusCode::CREATED, data(created))))
 }
 
 #[utoipa::path(
@@ -238,7 +240,8 @@ pub async fn revoke(
     params(("id" = String, Path)),
     request_body = Option<RotateToken>,
     responses(
-        (status = 201, description = "The new token, shown this once", body = Data<CreatedToken>),
+        (status = 201, description = "The new token, shown this once", body = Data<CreatedToken>,
+            headers(("Cache-Control" = String, description = "`no-store, no-transform`: carries a secret, never cached or compressed"))),
         Refusals,
         TooLarge,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
@@ -260,5 +263,5 @@ pub async fn rotate(
             .map_err(|e| app::error::AppError::invalid(format!("The request body is not valid: {e}")))?
     };
     let created = lifecycle::rotate(&state, &auth.actor(), &auth.meta, &id, req).await?;
-    Ok((StatusCode::CREATED, data(created)))
+    Ok(SecretBearing((StatusCode::CREATED, data(created))))
 }

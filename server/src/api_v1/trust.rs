@@ -20,6 +20,7 @@ use app::{
 
 use super::openapi::{Data, ErrorBody, Refusals, TooLarge};
 use super::{auth::request_meta, auth::ApiAuth, data, ApiError, ApiJson, ApiPath};
+use crate::assets::SecretBearing;
 
 /// The hub's URL as the request reached it: the default audience of a new policy.
 fn hub_url(state: &AppState, parts: &Parts) -> String {
@@ -184,7 +185,8 @@ pub async fn enable(
     security(()),
     request_body = OidcExchange,
     responses(
-        (status = 201, description = "A workspace token restricted as the matching policy says, expiring in minutes", body = Data<OidcToken>),
+        (status = 201, description = "A workspace token restricted as the matching policy says, expiring in minutes", body = Data<OidcToken>,
+            headers(("Cache-Control" = String, description = "`no-store, no-transform`: carries a secret, never cached or compressed"))),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 401, description = "`oidc_invalid`: the ID token failed a check (signature, issuer, audience, time, algorithm, replayed jti); the message says which", body = ErrorBody),
         (status = 403, description = "`oidc_no_policy`: no active policy of exactly one workspace matches", body = ErrorBody),
@@ -199,5 +201,5 @@ pub async fn exchange(
 ) -> Result<impl IntoResponse, ApiError> {
     let meta = request_meta(&parts, &state);
     let minted = exchange::exchange(&state, &meta, &body.id_token).await?;
-    Ok((StatusCode::CREATED, data(minted)))
+    Ok(SecretBearing((StatusCode::CREATED, data(minted))))
 }

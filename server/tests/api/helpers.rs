@@ -160,6 +160,14 @@ pub async fn spawn_app_configured(kind: Kind, settings: Settings, adjust: impl F
 }
 
 impl TestApp {
+    /// The SQLite file behind the app, when it runs on SQLite.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self._db {
+            TestDb::Sqlite(path) => Some(path),
+            TestDb::Postgres { .. } => None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}://{}{path}", self.scheme, self.addr)
     }

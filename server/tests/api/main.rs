@@ -4,7 +4,9 @@ mod helpers;
 
 mod authority;
 mod cli;
+mod copies;
 mod crash;
+mod delivery;
 mod health;
 mod insights;
 mod limits;

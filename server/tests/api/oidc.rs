@@ -141,8 +141,15 @@ fn gitlab_claims(issuer: &str) -> Value {
     })
 }
 
+/// The exchange, from a client that accepts compression: a minted secret never comes compressed.
 async fn exchange(app: &TestApp, id_token: &str) -> Api {
-    app.api_with("POST", "/oidc/token", None, Some(json!({ "id_token": id_token })), &[]).await
+    let accept = [("accept-encoding", "br, gzip")];
+    let res = app.api_with("POST", "/oidc/token", None, Some(json!({ "id_token": id_token })), &accept).await;
+    if res.status == StatusCode::CREATED {
+        assert_eq!(res.headers.get("content-encoding"), None, "a minted token is never compressed");
+        assert_eq!(res.headers["cache-control"], "no-store, no-transform");
+    }
+    res
 }
 
 struct World {

@@ -11,11 +11,16 @@
 //! read-only connections of its own run the same query in place, on the calling thread
 //! (microseconds, no hop to sqlx's connection thread). Each read is its own transaction
 //! and sees every commit made before it, by this process or by the CLI.
+//!
+//! A warm SQLite token is answered from an exact copy of its row: `PRAGMA data_version`
+//! on a connection held for that alone changes whenever any other connection commits —
+//! this process's sqlx pool as well as another process such as the CLI — so each request
+//! asks it first (a microsecond), and a copy taken under an older version is never used.
 
 use std::{
     collections::HashMap,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -64,7 +69,16 @@ impl Lookups {
         Lookups::Shared(queue)
     }
 
-    /// The row of the token with `prefix`, and which tenant claims `host`, read now.
+    /// Lookups answered from an in-memory copy of the row (SQLite only).
+    pub fn copies_served(&self) -> u64 {
+        match self {
+            Lookups::Local(readers) => readers.copies.served.load(Ordering::Relaxed),
+            Lookups::Shared(_) => 0,
+        }
+    }
+
+    /// The row of the token with `prefix`, and which tenant claims `host`, as the
+    /// database holds it now.
     pub async fn find(&self, prefix: &str, host: &str) -> Answer {
         match self {
             Lookups::Local(readers) => readers.find(prefix, host),
@@ -129,6 +143,59 @@ pub struct LocalReaders {
     connections: Vec<Mutex<rusqlite::Connection>>,
     next: AtomicUsize,
     sql: String,
+    copies: Copies,
+}
+
+/// Rows exactly as the database held them at `version`; emptied when it moves on.
+struct Copies {
+    /// Asks only `PRAGMA data_version`: its answer is per connection, so always this one.
+    watch: Mutex<rusqlite::Connection>,
+    rows: Mutex<Snapshot>,
+    served: AtomicU64,
+}
+
+#[derive(Default)]
+struct Snapshot {
+    version: i64,
+    rows: HashMap<AuthKey, AuthRow>,
+}
+
+/// Rows kept at most; past it the copy starts over (a workspace rarely has this many
+/// tokens in use at once, and a miss only costs the read every request paid before).
+const MAX_COPIES: usize = 10_000;
+
+impl Copies {
+    /// The database's version as the watch connection sees it now: any commit by any
+    /// other connection since its last answer makes it differ.
+    fn version(&self) -> Result<i64, rusqlite::Error> {
+        let conn = self.watch.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
+        let mut statement = conn.prepare_cached("PRAGMA data_version")?;
+        statement.query_row([], |row| row.get(0))
+    }
+
+    fn get(&self, version: i64, prefix: &str, host: &str) -> Option<AuthRow> {
+        let mut snapshot = self.rows.lock().ok()?;
+        if snapshot.version != version {
+            snapshot.rows.clear();
+            snapshot.version = version;
+            return None;
+        }
+        let row = snapshot.rows.get(&(prefix.to_string(), host.to_string())).cloned()?;
+        self.served.fetch_add(1, Ordering::Relaxed);
+        Some(row)
+    }
+
+    /// Keeps `row`, read after `version` was asked, unless the database moved on since.
+    fn keep(&self, version: i64, key: AuthKey, row: AuthRow) {
+        let Ok(mut snapshot) = self.rows.lock() else { return };
+        if snapshot.version != version {
+            return;
+        }
+        if snapshot.rows.len() >= MAX_COPIES {
+            snapshot.rows.clear();
+        }
+        snapshot.rows.insert(key, row);
+    }
 }
 
 impl LocalReaders {
@@ -136,16 +203,20 @@ impl LocalReaders {
         use rusqlite::OpenFlags;
         let count = std::thread::available_parallelism().map_or(2, |n| n.get());
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connections = (0..count)
-            .map(|_| {
-                let conn = rusqlite::Connection::open_with_flags(path, flags)?;
-                conn.busy_timeout(Duration::from_secs(5))?;
-                conn.set_prepared_statement_cache_capacity(4);
-                Ok(Mutex::new(conn))
-            })
-            .collect::<Result<Vec<_>, rusqlite::Error>>();
-        match connections {
-            Ok(connections) => Some(Self { connections, next: AtomicUsize::new(0), sql: store::auth_sql_sqlite_one() }),
+        let open = || -> Result<rusqlite::Connection, rusqlite::Error> {
+            let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+            conn.busy_timeout(Duration::from_secs(5))?;
+            conn.set_prepared_statement_cache_capacity(4);
+            Ok(conn)
+        };
+        let opened = (0..count).map(|_| open().map(Mutex::new)).collect::<Result<Vec<_>, _>>().and_then(|c| {
+            let copies = Copies { watch: Mutex::new(open()?), rows: Mutex::default(), served: AtomicU64::new(0) };
+            Ok((c, copies))
+        });
+        match opened {
+            Ok((connections, copies)) => {
+                Some(Self { connections, next: AtomicUsize::new(0), sql: store::auth_sql_sqlite_one(), copies })
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "no in-process SQLite reader; token lookups go through the pool");
                 None
@@ -154,6 +225,23 @@ impl LocalReaders {
     }
 
     fn find(&self, prefix: &str, host: &str) -> Answer {
+        // The version is asked before the row is read: a commit in between leaves a copy
+        // newer than its version, which the next request throws away (never the reverse).
+        let version = self.copies.version().map_err(|e| {
+            tracing::error!(error = %e, "cannot ask SQLite's data_version");
+            AppError::internal()
+        })?;
+        if let Some(row) = self.copies.get(version, prefix, host) {
+            return Ok(Some(row));
+        }
+        let row = self.read(prefix, host)?;
+        if let Some(row) = &row {
+            self.copies.keep(version, (prefix.to_string(), host.to_string()), row.clone());
+        }
+        Ok(row)
+    }
+
+    fn read(&self, prefix: &str, host: &str) -> Answer {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.connections.len();
         let guard = (0..n)
@@ -298,6 +386,40 @@ mod tests {
         let lookups = Lookups::start(db.clone(), 2);
         assert!(matches!(lookups, Lookups::Local(_)), "a SQLite file is read in-process");
         check(lookups, &db).await;
+    }
+
+    /// The copy serves repeated lookups, and any commit — through the pool (this
+    /// process) or through a connection of its own (another process, like the CLI) —
+    /// is seen by the very next lookup.
+    #[tokio::test]
+    async fn copies_never_outlive_a_commit() {
+        let (dir, db) = seeded().await;
+        let lookups = Lookups::start(db.clone(), 2);
+        let status =
+            |lookups: Lookups| async move { lookups.find("pre00004", "").await.unwrap().unwrap().token.status };
+        assert_eq!(status(lookups.clone()).await, crate::tokens::TokenState::Active);
+        for _ in 0..5 {
+            assert_eq!(status(lookups.clone()).await, crate::tokens::TokenState::Active);
+        }
+        assert_eq!(lookups.copies_served(), 5, "warm lookups come from the copy");
+
+        sqlx::query("UPDATE api_tokens SET status = 'disabled' WHERE id = 'id4'").execute(&db).await.unwrap();
+        assert_eq!(status(lookups.clone()).await, crate::tokens::TokenState::Disabled, "a write of this process");
+
+        let other = rusqlite::Connection::open(dir.path("t.db")).unwrap();
+        other.busy_timeout(Duration::from_secs(5)).unwrap();
+        for round in 0..20 {
+            // Warm the copy, then change the row from the other connection.
+            assert_eq!(status(lookups.clone()).await, crate::tokens::TokenState::Disabled, "round {round}");
+            other.execute("UPDATE api_tokens SET status = 'revoked' WHERE id = 'id4'", []).unwrap();
+            assert_eq!(status(lookups.clone()).await, crate::tokens::TokenState::Revoked, "round {round}");
+            other.execute("UPDATE api_tokens SET status = 'disabled' WHERE id = 'id4'", []).unwrap();
+        }
+        // A write to any other table also starts the copy over: exact, not clever.
+        let served = lookups.copies_served();
+        other.execute("UPDATE tenants SET name = 'Uno' WHERE id = 'tn1'", []).unwrap();
+        assert_eq!(lookups.find("pre00004", "").await.unwrap().unwrap().tenant_name, "Uno");
+        assert_eq!(lookups.copies_served(), served);
     }
 
     #[tokio::test]
