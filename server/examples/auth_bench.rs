@@ -172,6 +172,7 @@ fn print(name: &str, s: &Stats) {
 
 struct Results {
     health: Stats,
+    malformed: Stats,
     warm: Stats,
     bcrypt: Stats,
     flood: Stats,
@@ -206,6 +207,8 @@ async fn backend(name: &str, db: String) -> Results {
     let _ = load(me.clone(), Some(token.clone()), StatusCode::OK, Duration::from_millis(500)).await;
     let health = load(format!("{}/healthz", server.base), None, StatusCode::OK, RUN).await;
     print("/healthz (no auth)", &health);
+    let malformed = load(me.clone(), Some("not-a-token".into()), StatusCode::UNAUTHORIZED, RUN).await;
+    print("/api/v1/me malformed token (401)", &malformed);
     let warm = load(me.clone(), Some(token.clone()), StatusCode::OK, RUN).await;
     print("/api/v1/me warm", &warm);
     let stop = Instant::now() + RUN + Duration::from_millis(500);
@@ -231,11 +234,12 @@ async fn backend(name: &str, db: String) -> Results {
     .await;
     let bcrypt = load(format!("{}/api/v1/me", no_cache.base), Some(token), StatusCode::OK, RUN).await;
     print("/api/v1/me bcrypt every time", &bcrypt);
-    Results { health, warm, bcrypt, flood: during }
+    Results { health, malformed, warm, bcrypt, flood: during }
 }
 
-/// Two instances on one PostgreSQL: after a revoke returns on A, B must refuse the token.
-async fn revocations(db: &str, count: usize) -> (usize, usize) {
+/// After a revoke returns on A, B must refuse the token: two instances on one
+/// PostgreSQL, or (`b` = None) the same SQLite instance, whose warm copy must not outlive it.
+async fn revocations(db: &str, count: usize, two_instances: bool) -> (usize, usize) {
     // 1000 fresh tokens each cost one bcrypt attempt from this address: lift that limit.
     let env = [
         ("QAHUB_BCRYPT_COST", "4"),
@@ -243,7 +247,8 @@ async fn revocations(db: &str, count: usize) -> (usize, usize) {
         ("QAHUB_AUTH_ATTEMPTS_PER_PREFIX", "1000000"),
     ];
     let a = start(db, &env).await;
-    let b = start(db, &env).await;
+    let second = if two_instances { Some(start(db, &env).await) } else { None };
+    let b = second.as_ref().unwrap_or(&a);
     let admin = cli(
         db,
         &[
@@ -273,9 +278,11 @@ async fn revocations(db: &str, count: usize) -> (usize, usize) {
             .await
             .unwrap();
         let (id, token) = (created["data"]["id"].as_str().unwrap(), created["data"]["token"].as_str().unwrap());
-        // Warm B's cache, then revoke through A.
-        let warm = client.get(format!("{}/api/v1/me", b.base)).bearer_auth(token).send().await.unwrap();
-        assert_eq!(warm.status(), StatusCode::OK);
+        // Warm B's caches (and, on SQLite, its copy of the row), then revoke through A.
+        for _ in 0..3 {
+            let warm = client.get(format!("{}/api/v1/me", b.base)).bearer_auth(token).send().await.unwrap();
+            assert_eq!(warm.status(), StatusCode::OK);
+        }
         let revoked =
             client.post(format!("{}/api/v1/tokens/{id}/revoke", a.base)).bearer_auth(&admin).send().await.unwrap();
         assert_eq!(revoked.status(), StatusCode::OK);
@@ -310,7 +317,11 @@ async fn main() {
 
     let dir = std::env::temp_dir().join(format!("qahub-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let sqlite = backend("SQLite", format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())).await;
+    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    let sqlite = backend("SQLite", sqlite_url.clone()).await;
+    println!("\n== revocation on one SQLite instance (its warm in-memory copy) ==");
+    let (sqlite_checked, sqlite_accepted) = revocations(&sqlite_url, 1000, false).await;
+    println!("  {sqlite_checked} revocations; requests accepted after a revoke returned: {sqlite_accepted}");
 
     let admin_url =
         std::env::var("QAHUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -321,7 +332,7 @@ async fn main() {
     let pg_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
     let pg = backend("PostgreSQL", pg_url.clone()).await;
     println!("\n== revocation across two instances on PostgreSQL ==");
-    let (checked, accepted) = revocations(&pg_url, 1000).await;
+    let (checked, accepted) = revocations(&pg_url, 1000, true).await;
     println!("  {checked} revocations; requests accepted after a revoke returned: {accepted}");
     admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -329,6 +340,7 @@ async fn main() {
     let cold_target = 0.9 * cores as f64 / (one_bcrypt / 1000.0);
     println!("\n== targets ==");
     for (name, r, warm_target) in [("SQLite", &sqlite, 0.85), ("PostgreSQL", &pg, 0.35)] {
+        println!("  {name}: malformed-token 401 / unauthenticated = {:.2}", r.malformed.rps / r.health.rps);
         let ratio = r.warm.rps / r.health.rps;
         println!(
             "  {name}: warm / unauthenticated = {ratio:.2} (target ≥ {warm_target}) {}",
@@ -349,6 +361,10 @@ async fn main() {
         );
     }
     println!("  revocation: {accepted} accepted after revoke over {checked} (target 0) {}", verdict(accepted == 0));
+    println!(
+        "  SQLite revocation with the warm copy: {sqlite_accepted} accepted after revoke over {sqlite_checked} (target 0) {}",
+        verdict(sqlite_accepted == 0)
+    );
 }
 
 fn verdict(met: bool) -> &'static str {
