@@ -75,9 +75,19 @@ impl AttemptLimiter {
 /// pool's own connections).
 const LOOKUP_QUERIES: usize = 2;
 
+/// What every request shares. Cloned for every request, layer and extractor, so it is
+/// one `Arc`: a clone is one atomic increment, whatever the state holds.
 #[derive(Clone)]
-pub struct AppState {
-    /// Behind an `Arc`: the state is cloned for every request and layer.
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub leptos_options: Arc<LeptosOptions>,
     pub db: Db,
     pub settings: Arc<Settings>,
@@ -121,7 +131,7 @@ impl AppState {
             settings.oidc_fetch_timeout,
             settings.oidc_min_refetch,
         ));
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             leptos_options: Arc::new(leptos_options),
             lookups: Lookups::start(db.clone(), LOOKUP_QUERIES),
             db,
@@ -135,6 +145,6 @@ impl AppState {
             expired_use_logged: Arc::default(),
             usage: Arc::default(),
             issuers,
-        })
+        })))
     }
 }

@@ -9,6 +9,11 @@ use server::{
 };
 use tracing_subscriber::EnvFilter;
 
+// Requests allocate many small, short-lived objects across threads; mimalloc frees them
+// in a fraction of glibc's time (a tenth of the warm token path was malloc/free).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -2,8 +2,9 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::components::{CloseButton as GenericClose, DialogButton as GenericOpen};
 
-/// A button that opens a dialog: a GET form to `?…` without JavaScript, a signal with it.
+/// Opens one of the list's dialogs (`components::DialogButton` on the list's URL).
 #[component]
 pub(super) fn DialogButton(
     label: &'static str,
@@ -12,40 +13,15 @@ pub(super) fn DialogButton(
     open: Dialog,
 ) -> impl IntoView {
     let dialog = actions().dialog;
-    view! {
-        <form method="get" action=LIST_URL class="inline-form">
-            {fields.into_iter().map(|(name, value)| view! { <input type="hidden" name=name value=value /> }).collect_view()}
-            <button
-                type="submit"
-                class=class
-                on:click=move |ev: ev::MouseEvent| {
-                    ev.prevent_default();
-                    dialog.set(Some(open.clone()));
-                }
-            >
-                {label}
-            </button>
-        </form>
-    }
+    let on_open = Callback::new(move |()| dialog.set(Some(open.clone())));
+    view! { <GenericOpen label class action=LIST_URL fields on_open /> }
 }
 
-/// Closes a dialog: back to the list without JavaScript, a signal with it.
+/// Closes the open dialog, back to the list.
 #[component]
 pub(super) fn CloseButton(label: &'static str) -> impl IntoView {
     let dialog = actions().dialog;
-    view! {
-        <form method="get" action=LIST_URL class="inline-form">
-            <button
-                type="submit"
-                on:click=move |ev: ev::MouseEvent| {
-                    ev.prevent_default();
-                    dialog.set(None);
-                }
-            >
-                {label}
-            </button>
-        </form>
-    }
+    view! { <GenericClose label action=LIST_URL on_close=Callback::new(move |()| dialog.set(None)) /> }
 }
 
 #[component]
