@@ -108,6 +108,19 @@ async fn cache_by_name(State(hashed): State<Hashed>, req: Request, next: Next) -
     response
 }
 
+/// Pages are rendered for the person signed in: unless a page says otherwise, no cache
+/// (the browser's or a proxy's) may keep one.
+pub async fn pages_not_stored(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    let html =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if html && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
 /// Compresses what is worth it and is not secret-bearing; leaves precompressed files be.
 pub fn compression() -> CompressionLayer<impl Predicate> {
     let predicate = SizeAbove::new(256)

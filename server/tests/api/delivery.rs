@@ -156,6 +156,7 @@ async fn secrets_are_never_compressed(app: TestApp) {
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(header_of(&page, "content-encoding"), Some("br"));
+    assert_eq!(header_of(&page, "cache-control"), Some("no-store"), "a signed-in page is never kept");
 }
 
 crate::on_both_databases!(secrets_are_never_compressed);

@@ -175,9 +175,13 @@ impl Copies {
 
     fn get(&self, version: i64, prefix: &str, host: &str) -> Option<AuthRow> {
         let mut snapshot = self.rows.lock().ok()?;
-        if snapshot.version != version {
-            snapshot.rows.clear();
-            snapshot.version = version;
+        // The watch connection's versions only grow: a request that asked before another
+        // committed-and-asked holds an older one, and must neither use nor reset the copy.
+        if version != snapshot.version {
+            if version > snapshot.version {
+                snapshot.rows.clear();
+                snapshot.version = version;
+            }
             return None;
         }
         let row = snapshot.rows.get(&(prefix.to_string(), host.to_string())).cloned()?;
