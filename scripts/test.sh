@@ -31,7 +31,16 @@ else
   echo "warning: PostgreSQL does not answer; its tests will be SKIPPED" >&2
 fi
 
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy -p app -p server -p qa-hub -p reports --all-targets -- -D warnings
+
+step "unit and integration tests (SQLite and PostgreSQL)"
+cargo test -p app -p server -p qa-hub -p reports
+
 step "build (server + wasm + css) with cargo leptos"
+# After the Rust tests: they build target/debug/qahub with plain cargo, and the browser
+# tests need the server cargo-leptos builds (with the same type-erased views as the wasm).
 cargo leptos build
 # cargo-leptos 0.3.10 can leave pkg/ without the stylesheet when the style did not change
 # since its last run; make sure the site is whole before the browser tests.
@@ -39,13 +48,6 @@ if ! compgen -G 'target/site/pkg/qahub*.css' >/dev/null; then
   touch style/main.scss
   cargo leptos build
 fi
-
-step "format and lints"
-cargo fmt --all -- --check
-cargo clippy -p app -p server -p qa-hub -p reports --all-targets -- -D warnings
-
-step "unit and integration tests (SQLite and PostgreSQL)"
-cargo test -p app -p server -p qa-hub -p reports
 
 step "browser tests (Chromium: hydrated, and JavaScript off)"
 export QAHUB_E2E_DIR
