@@ -1,5 +1,5 @@
-//! Small pieces the pages share: form and page errors, the modal, and the buttons that
-//! open and close a dialog with or without JavaScript.
+//! Small pieces the pages share: form and page errors, the modal, and the button that
+//! opens or closes a dialog with or without JavaScript.
 
 use leptos::{ev, html, prelude::*, web_sys};
 use leptos_router::hooks::use_query_map;
@@ -99,9 +99,9 @@ fn focusables(el: &web_sys::HtmlDivElement) -> Vec<web_sys::HtmlElement> {
     (0..list.length()).filter_map(|i| list.item(i)?.dyn_into::<web_sys::HtmlElement>().ok()).collect()
 }
 
-/// A button that opens a dialog. Without JavaScript it is a GET form to `action` with
-/// `fields` in the query, from which the page renders the dialog; with it, `on_open` runs
-/// instead of the navigation.
+/// A button that opens or closes a dialog. Without JavaScript it is a GET form to
+/// `action` with `fields` in the query, from which the page renders the dialog (no fields:
+/// the page without it); with JavaScript `on_open` runs instead of the navigation.
 #[component]
 pub fn DialogButton(
     label: &'static str,
@@ -119,25 +119,6 @@ pub fn DialogButton(
                 on:click=move |ev: ev::MouseEvent| {
                     ev.prevent_default();
                     on_open.run(());
-                }
-            >
-                {label}
-            </button>
-        </form>
-    }
-}
-
-/// Closes a dialog: back to `action` (the page without the dialog's query) without
-/// JavaScript, `on_close` with it.
-#[component]
-pub fn CloseButton(label: &'static str, action: &'static str, on_close: Callback<()>) -> impl IntoView {
-    view! {
-        <form method="get" action=action class="inline-form">
-            <button
-                type="submit"
-                on:click=move |ev: ev::MouseEvent| {
-                    ev.prevent_default();
-                    on_close.run(());
                 }
             >
                 {label}

@@ -2,7 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
-use crate::components::{CloseButton as GenericClose, DialogButton as GenericOpen};
+use crate::components::DialogButton as GenericButton;
 
 /// Opens one of the list's dialogs (`components::DialogButton` on the list's URL).
 #[component]
@@ -14,14 +14,15 @@ pub(super) fn DialogButton(
 ) -> impl IntoView {
     let dialog = actions().dialog;
     let on_open = Callback::new(move |()| dialog.set(Some(open.clone())));
-    view! { <GenericOpen label class action=LIST_URL fields on_open /> }
+    view! { <GenericButton label class action=LIST_URL fields on_open /> }
 }
 
 /// Closes the open dialog, back to the list.
 #[component]
 pub(super) fn CloseButton(label: &'static str) -> impl IntoView {
     let dialog = actions().dialog;
-    view! { <GenericClose label action=LIST_URL on_close=Callback::new(move |()| dialog.set(None)) /> }
+    let on_open = Callback::new(move |()| dialog.set(None));
+    view! { <GenericButton label action=LIST_URL fields=Vec::new() on_open /> }
 }
 
 #[component]
