@@ -59,6 +59,8 @@ export default defineConfig({
       QAHUB_DATABASE_URL: `sqlite://${s.db}?mode=rwc`,
       QAHUB_BCRYPT_COST: "4",
       QAHUB_LOGIN_ATTEMPTS_PER_MINUTE: "1000",
+      // The Trusted CI spec runs its own OIDC issuer on 127.0.0.1.
+      QAHUB_OIDC_INSECURE_LOOPBACK: "true",
       LEPTOS_SITE_ROOT: path.join(root, "target", "site"),
     },
   })),

@@ -38,20 +38,41 @@ impl RequestMeta {
 }
 
 /// The client's address: the peer, or — only when the peer is a trusted proxy — the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+/// `X-Forwarded-For` entry found walking from the right past trusted proxies. `ip:port`
+/// and `[v6]:port` entries count as their address. An entry that is no address at all
+/// (`unknown`, garbage, empty) ends the walk with `None`: the address is unknown and fails
+/// every allowlist, and an address further left (which the client wrote) is never believed.
 pub fn client_ip(peer: Option<IpAddr>, headers: &http::HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
     let peer = peer?;
-    if !trusted.iter().any(|net| net.contains(&peer)) {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
         return Some(peer);
     }
-    let forwarded: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    Some(forwarded.into_iter().rev().find(|ip| !trusted.iter().any(|net| net.contains(ip))).unwrap_or(peer))
+    let mut entries = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        entries.extend(value.to_str().ok()?.split(',').map(str::trim));
+    }
+    let mut nearest = peer;
+    for entry in entries.into_iter().rev() {
+        let ip = forwarded_address(entry)?;
+        if !is_trusted(&ip) {
+            return Some(ip);
+        }
+        nearest = ip;
+    }
+    Some(nearest)
+}
+
+/// One `X-Forwarded-For` entry: `ip`, `ip:port`, `[v6]` or `[v6]:port`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<std::net::SocketAddr>().map(|s| s.ip()))
+        .or_else(|_| {
+            entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')).ok_or(()).and_then(|e| e.parse().map_err(|_| ()))
+        })
+        .ok()
+        .map(|ip: IpAddr| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -69,6 +90,28 @@ mod tests {
         assert_eq!(client_ip(Some(stranger), &headers, &trusted), Some(stranger), "spoofed header ignored");
         assert_eq!(client_ip(Some(proxy), &headers, &[]), Some(proxy));
         assert_eq!(client_ip(Some(proxy), &http::HeaderMap::new(), &trusted), Some(proxy));
+    }
+
+    #[test]
+    fn forwarded_for_never_believes_past_what_it_cannot_read() {
+        let trusted: Vec<ipnet::IpNet> = vec!["127.0.0.1/32".parse().unwrap()];
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let at = |xff: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-forwarded-for", xff.parse().unwrap());
+            client_ip(Some(proxy), &headers, &trusted).map(|ip| ip.to_string())
+        };
+        // A proxy that appends ip:port: the appended entry is the client, never the left one.
+        assert_eq!(at("10.1.2.3, 203.0.113.9:4711").as_deref(), Some("203.0.113.9"));
+        assert_eq!(at("10.1.2.3, [2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
+        assert_eq!(at("10.1.2.3, [2001:db8::1]").as_deref(), Some("2001:db8::1"));
+        // Unreadable entries end the walk: unknown, not the client's own claim.
+        for xff in ["10.1.2.3, unknown", "10.1.2.3, garbage", "10.1.2.3, , 127.0.0.1", "10.1.2.3, _hidden"] {
+            assert_eq!(at(xff), None, "{xff}");
+        }
+        // Trusted proxies are skipped from the right.
+        assert_eq!(at("198.51.100.7, 127.0.0.1:80, 127.0.0.1").as_deref(), Some("198.51.100.7"));
+        assert_eq!(at("::ffff:198.51.100.7").as_deref(), Some("198.51.100.7"));
     }
 }
 
@@ -150,6 +193,18 @@ impl TokenPrincipal {
     }
 }
 
+/// A token as a credential: its reach, whether it is a SIEM key, and whether whoever owns
+/// it may still manage tokens (`owner_role`: the creator's role, `Admin` for a
+/// workspace token). Authentication and a trust policy's creator check both use this.
+pub fn token_credential(id: &str, reach: Reach, name: &str, owner_role: Option<Role>) -> Credential {
+    Credential::Token {
+        id: id.to_string(),
+        reach,
+        siem: name.starts_with(SIEM_PREFIX),
+        creator_manages: owner_role.is_some_and(Role::can_manage),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Actor {
     User(CurrentUser),
@@ -188,12 +243,7 @@ impl Actor {
     pub fn credential(&self) -> Credential {
         match self {
             Actor::User(u) => Credential::Person { user_id: u.user_id.clone(), role: u.role },
-            Actor::Token(t) => Credential::Token {
-                id: t.token_id.clone(),
-                reach: t.reach(),
-                siem: t.name.starts_with(SIEM_PREFIX),
-                creator_manages: t.owner_role.is_some_and(Role::can_manage),
-            },
+            Actor::Token(t) => token_credential(&t.token_id, t.reach(), &t.name, t.owner_role),
             Actor::System => Credential::Operator,
             // It mints only what its policy says (no rule asks it for more); as a
             // credential it may do nothing.

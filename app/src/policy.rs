@@ -392,6 +392,36 @@ pub fn manage_trust_policies(cred: &Credential, every_project: bool) -> Result<(
     Ok(())
 }
 
+/// What a trust policy mints at `now`, for the credential it speaks for: its creator
+/// (whoever last created, changed or enabled it), as that credential stands at `now`.
+/// Saving a policy and every exchange through it ask this same question, so a policy
+/// never gives more than its creator has, then or later:
+/// - the credential manages trusted CI ([`manage_trust_policies`]);
+/// - the minted token (`scope`, `projects`, workspace-owned, the creator's own address
+///   list) is one the credential could create itself ([`create_token`]): a person's
+///   token never makes a policy, a project token only for its projects, and so on;
+/// - it lives `lifetime_secs`, cut to the creating token's own expiry ([`bound_expiry`]).
+pub fn mint_through_policy(
+    cred: &Credential,
+    scope: Scope,
+    projects: Projects,
+    lifetime_secs: i64,
+    now: i64,
+) -> Result<Reach, AppError> {
+    manage_trust_policies(cred, projects == Projects::All)?;
+    let addresses = match cred {
+        Credential::Token { reach, .. } => reach.addresses.clone(),
+        _ => Addresses::Any,
+    };
+    let expires_at = bound_expiry(cred, Some(now + lifetime_secs))?;
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(refusal("The token that made this trust policy has expired."));
+    }
+    let minted = Reach { scope, projects, expires_at, owner: TokenOwner::Workspace, addresses };
+    create_token(cred, &minted)?;
+    Ok(minted)
+}
+
 /// Suspending or reactivating a person of the workspace.
 pub fn manage_member(cred: &Credential, target_user: &str, target_role: Role) -> Result<(), AppError> {
     let role = match cred {

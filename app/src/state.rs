@@ -37,6 +37,10 @@ pub struct Settings {
     /// least time between two fetches of one issuer's keys.
     pub oidc_fetch_timeout: std::time::Duration,
     pub oidc_min_refetch: std::time::Duration,
+    /// `QAHUB_OIDC_INSECURE_LOOPBACK`: trust policies may name an issuer on this machine
+    /// (`localhost`, `127.0.0.1`, `[::1]`), also over plain `http://`. Tests and local
+    /// development only; a production hub never needs it.
+    pub oidc_insecure_loopback: bool,
 }
 
 impl Default for Settings {
@@ -50,6 +54,7 @@ impl Default for Settings {
             public_url: None,
             oidc_fetch_timeout: std::time::Duration::from_secs(5),
             oidc_min_refetch: std::time::Duration::from_secs(60),
+            oidc_insecure_loopback: false,
         }
     }
 }
@@ -130,6 +135,7 @@ impl AppState {
         let issuers = Arc::new(crate::trust::server::issuers::Issuers::new(
             settings.oidc_fetch_timeout,
             settings.oidc_min_refetch,
+            settings.oidc_insecure_loopback,
         ));
         Ok(Self(Arc::new(Shared {
             leptos_options: Arc::new(leptos_options),

@@ -34,7 +34,7 @@ fn tls_fixture(name: &str) -> std::path::PathBuf {
 
 async fn hub_on(tls: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Hub {
     let db = std::env::temp_dir().join(format!("qa-hub-client-{}.db", uuid::Uuid::new_v4().simple()));
-    let settings = Settings { bcrypt_cost: 4, ..Settings::default() };
+    let settings = Settings { bcrypt_cost: 4, oidc_insecure_loopback: true, ..Settings::default() };
     let mut config =
         Config::plain(format!("sqlite://{}?mode=rwc", db.display()), "127.0.0.1:0".parse().unwrap(), settings);
     config.tls = tls;

@@ -70,6 +70,11 @@ pub struct ServeArgs {
     #[arg(long, env = "QAHUB_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Let trust policies name an OIDC issuer on this machine (localhost, 127.0.0.1,
+    /// [::1]), also over plain http://: for tests and local development only.
+    #[arg(long, env = "QAHUB_OIDC_INSECURE_LOOPBACK", default_value_t = false)]
+    pub oidc_insecure_loopback: bool,
+
     /// Check every token with bcrypt (no verified-token cache): for benchmarks only.
     #[arg(long, env = "QAHUB_NO_VERIFIED_CACHE", hide = true)]
     pub no_verified_cache: bool,
@@ -123,6 +128,7 @@ impl Config {
                     ..GuardSettings::default()
                 },
                 public_url: serve.public_url.map(|u| u.trim_end_matches('/').to_string()),
+                oidc_insecure_loopback: serve.oidc_insecure_loopback,
                 ..Settings::default()
             },
             tls: serve.tls_cert.zip(serve.tls_key),

@@ -19,8 +19,21 @@ pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// GitLab.com's issuer (a self-managed GitLab is its own URL).
 pub const GITLAB_ISSUER: &str = "https://gitlab.com";
 
-/// Claims that say which repository or project a job runs for: a policy pins at least one.
-pub const SOURCE_CLAIMS: [&str; 4] = ["repository", "repository_id", "project_path", "project_id"];
+/// Claims that say which repository, project or owner a job runs for (GitHub's and
+/// GitLab's): a policy pins at least one, and a condition on any of them is an exact
+/// value, never a glob (`acme*` would match `acme-evil/app`, `1*` any id).
+pub const SOURCE_CLAIMS: [&str; 6] =
+    ["repository", "repository_id", "repository_owner", "project_path", "project_id", "namespace_path"];
+
+/// Whether a policy's condition on `claim` matches the job's `value`: exactly for the
+/// source claims, by `*` glob for the others.
+pub fn condition_matches(claim: &str, pattern: &str, value: &str) -> bool {
+    if SOURCE_CLAIMS.contains(&claim) {
+        pattern == value
+    } else {
+        glob_match(pattern, value)
+    }
+}
 
 pub const LIFETIME_MAX_MINUTES: u32 = 15;
 pub const LIFETIME_DEFAULT_MINUTES: u32 = 10;
@@ -119,6 +132,10 @@ pub struct UpdateTrustPolicy {
 pub struct OidcExchange {
     /// The CI job's ID token (a JWT).
     pub id_token: String,
+    /// The workspace whose trust policies are consulted (its name). Without it: the
+    /// workspace that holds the request's host name, else the hub's only workspace.
+    #[serde(default)]
+    pub workspace: Option<String>,
 }
 
 /// What the exchange answers: a workspace token restricted as the policy says.
@@ -156,26 +173,9 @@ pub fn glob_match(pattern: &str, value: &str) -> bool {
     true
 }
 
-/// An issuer URL a policy may name: `https://`, or `http://` on a loopback address
-/// (a local issuer in tests). No query or fragment; no trailing slash kept.
-pub fn normalize_issuer(input: &str) -> Result<String, AppError> {
-    let issuer = input.trim().trim_end_matches('/');
-    let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://[::1]:"];
-    let https = issuer.strip_prefix("https://").is_some_and(|rest| !rest.is_empty());
-    if !(https || loopback.iter().any(|p| issuer.starts_with(p)) || issuer == "http://127.0.0.1")
-        || issuer.contains(['?', '#', ' '])
-        || issuer.len() > 300
-    {
-        return Err(AppError::invalid(
-            "The issuer is an https:// URL (http:// only on 127.0.0.1 or localhost), like https://token.actions.githubusercontent.com.",
-        ));
-    }
-    Ok(issuer.to_string())
-}
-
-/// Conditions that name at least one claim saying which repository or project runs the
-/// job, with a value that does not start with `*` (so `acme/*` pins an organization,
-/// `*` or `*/backend` pins nothing).
+/// Conditions that pin the source: at least one of [`SOURCE_CLAIMS`], and every condition
+/// on one of them an exact value (an organisation is pinned by `repository_owner` or
+/// `namespace_path`, never by `acme/*`). Globs are for the other claims (`ref`, …).
 pub fn check_conditions(conditions: &BTreeMap<String, String>) -> Result<(), AppError> {
     if conditions.len() > CONDITIONS_MAX {
         return Err(AppError::invalid(format!("A policy has at most {CONDITIONS_MAX} conditions.")));
@@ -186,10 +186,16 @@ pub fn check_conditions(conditions: &BTreeMap<String, String>) -> Result<(), App
             return Err(AppError::invalid(format!("The condition on {claim:?} needs a claim name and a value.")));
         }
     }
-    let pinned = SOURCE_CLAIMS.iter().any(|c| conditions.get(*c).is_some_and(|v| !v.starts_with('*')));
-    if !pinned {
+    if let Some((claim, value)) =
+        conditions.iter().find(|(c, v)| SOURCE_CLAIMS.contains(&c.as_str()) && v.contains('*'))
+    {
         return Err(AppError::invalid(format!(
-            "Pin the source: add a condition on {} (GitHub: repository; GitLab: project_path), not starting with *.",
+            "The condition {claim}={value} must be an exact value: a * there would match other owners' repositories (pin an organisation with repository_owner or namespace_path)."
+        )));
+    }
+    if !SOURCE_CLAIMS.iter().any(|c| conditions.contains_key(*c)) {
+        return Err(AppError::invalid(format!(
+            "Pin the source: add an exact condition on {} (GitHub: repository; GitLab: project_path).",
             SOURCE_CLAIMS.join(", ")
         )));
     }
@@ -248,7 +254,15 @@ mod tests {
     fn a_policy_pins_its_source() {
         let c = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert!(check_conditions(&c(&[("repository", "acme/backend"), ("ref", "refs/heads/*")])).is_ok());
-        assert!(check_conditions(&c(&[("project_path", "acme/*")])).is_ok());
+        assert!(check_conditions(&c(&[("namespace_path", "acme"), ("project_path", "acme/app")])).is_ok());
+        assert!(check_conditions(&c(&[("repository_owner", "acme"), ("ref", "refs/heads/*")])).is_ok());
+        assert!(check_conditions(&c(&[("project_path", "acme/*")])).is_err(), "a glob pin");
+        assert!(check_conditions(&c(&[("repository", "acme*")])).is_err(), "a prefix pin");
+        assert!(check_conditions(&c(&[("repository_id", "1*")])).is_err(), "an id prefix");
+        assert!(
+            check_conditions(&c(&[("repository", "acme/app"), ("repository_owner", "a*")])).is_err(),
+            "every source condition is exact, not just one"
+        );
         assert!(check_conditions(&c(&[("ref", "refs/heads/main")])).is_err(), "no source");
         assert!(check_conditions(&c(&[("repository", "*")])).is_err(), "pins nothing");
         assert!(check_conditions(&c(&[("repository", "*/backend")])).is_err());
@@ -260,11 +274,10 @@ mod tests {
     }
 
     #[test]
-    fn issuers_are_https_or_loopback() {
-        assert_eq!(normalize_issuer("https://gitlab.example.com/").unwrap(), "https://gitlab.example.com");
-        assert!(normalize_issuer("http://127.0.0.1:8080").is_ok());
-        assert!(normalize_issuer("http://gitlab.example.com").is_err());
-        assert!(normalize_issuer("https://").is_err());
-        assert!(normalize_issuer("ftp://x").is_err());
+    fn source_claims_match_exactly_and_others_by_glob() {
+        assert!(condition_matches("repository", "acme/app", "acme/app"));
+        assert!(!condition_matches("repository", "acme*", "acme-evil/app"), "a stored glob pin matches nothing");
+        assert!(!condition_matches("repository_id", "1*", "1234"));
+        assert!(condition_matches("ref", "refs/heads/*", "refs/heads/main"));
     }
 }

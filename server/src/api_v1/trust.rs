@@ -24,9 +24,12 @@ use crate::assets::SecretBearing;
 
 /// The hub's URL as the request reached it: the default audience of a new policy.
 fn hub_url(state: &AppState, parts: &Parts) -> String {
-    let host =
-        parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(parts.uri.authority().map(|a| a.as_str()));
-    app::trust::server::hub_url(&state.settings, host)
+    app::trust::server::hub_url(&state.settings, request_host(parts))
+}
+
+/// The host name a request was sent to (`Host`, or HTTP/2's `:authority`).
+fn request_host(parts: &Parts) -> Option<&str> {
+    parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(parts.uri.authority().map(|a| a.as_str()))
 }
 
 #[utoipa::path(
@@ -188,9 +191,9 @@ pub async fn enable(
         (status = 201, description = "A workspace token restricted as the matching policy says, expiring in minutes", body = Data<OidcToken>,
             headers(("Cache-Control" = String, description = "`no-store, no-transform`: carries a secret, never cached or compressed"))),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "`oidc_invalid`: the ID token failed a check (signature, issuer, audience, time, algorithm, replayed jti); the message says which", body = ErrorBody),
-        (status = 403, description = "`oidc_no_policy`: no active policy of exactly one workspace matches", body = ErrorBody),
-        (status = 422, description = "The body is not an exchange request", body = ErrorBody),
+        (status = 401, description = "`oidc_invalid`: the ID token failed a check (signature, an issuer the job's workspace does not trust, time, algorithm, a replayed ID token); the message says which", body = ErrorBody),
+        (status = 403, description = "`oidc_no_policy`: no active policy of the job's workspace matches, or the matching policy's creator may no longer mint its token (the message says why)", body = ErrorBody),
+        (status = 422, description = "The body is not an exchange request, or the hub has several workspaces and the request names none (`workspace`)", body = ErrorBody),
         TooLarge,
     )
 )]
@@ -200,6 +203,7 @@ pub async fn exchange(
     ApiJson(body): ApiJson<OidcExchange>,
 ) -> Result<impl IntoResponse, ApiError> {
     let meta = request_meta(&parts, &state);
-    let minted = exchange::exchange(&state, &meta, &body.id_token).await?;
+    let host = request_host(&parts);
+    let minted = exchange::exchange(&state, &meta, &body.id_token, body.workspace.as_deref(), host).await?;
     Ok(SecretBearing((StatusCode::CREATED, data(minted))))
 }

@@ -14,13 +14,14 @@ use ipnet::IpNet;
 
 use super::{format, guard, lifecycle, store};
 use crate::{
-    actor::{Actor, AiSettings, ProjectScope, RequestMeta, TokenPrincipal},
+    actor::{token_credential, Actor, AiSettings, ProjectScope, RequestMeta, TokenPrincipal},
     audit::{server as audit, AuditAction, Party},
     db::{now, timestamp},
     error::{AppError, ErrorCode},
     people::{server::password, AccountStatus, Role},
+    policy::{Addresses, Credential, Projects, Reach},
     state::AppState,
-    tokens::{Scope, TokenOwner, TokenState, SIEM_PREFIX},
+    tokens::{top_scope, Scope, TokenOwner, TokenState, SIEM_PREFIX},
 };
 
 /// What a request counts as in usage: the highest scope its route asked for through
@@ -87,6 +88,83 @@ pub fn allowlist_admits(allowlist: &[IpNet], ip: Option<IpAddr>) -> bool {
     allowlist.is_empty() || ip.is_some_and(|ip| allowlist.iter().any(|net| net.contains(&ip)))
 }
 
+/// Why a token does not work at a given moment, in the order requests are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    Revoked,
+    /// A rotation replaced it and its overlap has ended.
+    Retired,
+    Expired,
+    Disabled,
+    TenantSuspended,
+    /// The person who owns it is suspended, or no longer a member.
+    OwnerGone,
+}
+
+impl Unusable {
+    pub fn error(self) -> AppError {
+        match self {
+            Unusable::Revoked | Unusable::Retired => fail(ErrorCode::RevokedToken, "The token has been revoked."),
+            Unusable::Expired => fail(ErrorCode::ExpiredToken, "The token has expired."),
+            Unusable::Disabled => fail(ErrorCode::DisabledToken, "The token is disabled."),
+            Unusable::TenantSuspended => fail(ErrorCode::TenantSuspended, "The workspace is suspended."),
+            Unusable::OwnerGone => {
+                fail(ErrorCode::UserSuspended, "The person who owns this token is suspended or gone.")
+            }
+        }
+    }
+}
+
+/// Whether the token of `row` works at `now`: the one lifecycle rule behind every
+/// request and every exchange through a trust policy the token made.
+pub fn standing(row: &store::AuthRow, now: i64) -> Result<(), Unusable> {
+    let token = &row.token;
+    if token.status == TokenState::Revoked {
+        return Err(Unusable::Revoked);
+    }
+    if token.retire_at.is_some_and(|at| at <= now) {
+        return Err(Unusable::Retired);
+    }
+    if token.expires_at.is_some_and(|at| at <= now) {
+        return Err(Unusable::Expired);
+    }
+    if token.status == TokenState::Disabled {
+        return Err(Unusable::Disabled);
+    }
+    if AccountStatus::parse(&row.tenant_status) != AccountStatus::Active {
+        return Err(Unusable::TenantSuspended);
+    }
+    let owner_active = row.owner_status.as_deref().map(AccountStatus::parse) == Some(AccountStatus::Active);
+    if token.owner != TokenOwner::Workspace && (!owner_active || row.owner_role.is_none()) {
+        return Err(Unusable::OwnerGone);
+    }
+    Ok(())
+}
+
+/// The credential of the token of `row` as it stands at `now` (for a trust policy's
+/// creator): refused as a request with it would be, else its reach with `project_ids`.
+pub fn credential_of(row: &store::AuthRow, project_ids: Option<Vec<String>>, now: i64) -> Result<Credential, Unusable> {
+    standing(row, now)?;
+    let token = &row.token;
+    let reach = Reach {
+        scope: top_scope(&token.scopes).unwrap_or(Scope::Read),
+        projects: project_ids.map_or(Projects::All, Projects::only),
+        expires_at: token.expires_at,
+        owner: token.owner,
+        addresses: Addresses::from_list(parse_allowlist(&token.ip_allowlist).unwrap_or_default()),
+    };
+    Ok(token_credential(&token.id, reach, &token.name, owner_role(row)))
+}
+
+/// The token owner's role as the rules see it: the creator's, `Admin` for a workspace token.
+fn owner_role(row: &store::AuthRow) -> Option<Role> {
+    if row.token.owner == TokenOwner::Workspace {
+        Some(Role::Admin)
+    } else {
+        row.owner_role.as_deref().and_then(|r| Role::parse(r).ok())
+    }
+}
+
 pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<TokenPrincipal, AppError> {
     let presented = token_from_header(creds.authorization)?;
     let parsed = format::parse(presented).ok_or_else(|| {
@@ -147,27 +225,17 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     let token = &row.token;
     let meta =
         RequestMeta { ip: creds.client_ip.map(|ip| ip.to_string()), user_agent: creds.user_agent.map(str::to_owned) };
-    if token.status == TokenState::Revoked {
-        return Err(fail(ErrorCode::RevokedToken, "The token has been revoked."));
-    }
-    if token.retire_at.is_some_and(|at| at <= now) {
-        lifecycle::retire(state, token, &meta, now).await?;
-        return Err(fail(ErrorCode::RevokedToken, "The token has been revoked."));
-    }
-    if token.expires_at.is_some_and(|at| at <= now) {
-        lifecycle::note_use_after_expiry(state, token, &meta, now).await;
-        return Err(fail(ErrorCode::ExpiredToken, "The token has expired."));
-    }
-    if token.status == TokenState::Disabled {
-        return Err(fail(ErrorCode::DisabledToken, "The token is disabled."));
-    }
-    if AccountStatus::parse(&row.tenant_status) != AccountStatus::Active {
-        return Err(fail(ErrorCode::TenantSuspended, "The workspace is suspended."));
-    }
-    let service = token.owner == TokenOwner::Workspace;
-    let owner_active = row.owner_status.as_deref().map(AccountStatus::parse) == Some(AccountStatus::Active);
-    if !service && (!owner_active || row.owner_role.is_none()) {
-        return Err(fail(ErrorCode::UserSuspended, "The person who owns this token is suspended or gone."));
+    match standing(&row, now) {
+        Ok(()) => {}
+        Err(why @ Unusable::Retired) => {
+            lifecycle::retire(state, token, &meta, now).await?;
+            return Err(why.error());
+        }
+        Err(why @ Unusable::Expired) => {
+            lifecycle::note_use_after_expiry(state, token, &meta, now).await;
+            return Err(why.error());
+        }
+        Err(why) => return Err(why.error()),
     }
     let allowlist = parse_allowlist(&row.ip_allowlist).unwrap_or_default();
     if !allowlist_admits(&allowlist, creds.client_ip) {
@@ -208,11 +276,7 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
         retire_at: token.retire_at.map(timestamp),
         ip_allowlist: token_allowlist,
         created_by: token.created_by.clone(),
-        owner_role: if service {
-            Some(Role::Admin)
-        } else {
-            row.owner_role.as_deref().and_then(|r| Role::parse(r).ok())
-        },
+        owner_role: owner_role(&row),
         owner: token.owner,
         ai: AiSettings {
             provider: row.ai_provider.clone(),

@@ -1,35 +1,49 @@
 //! `POST /api/v1/oidc/token`: a CI job's ID token for a short-lived `qh_` token.
 //!
-//! The checks, in order (any failure is 401 `oidc_invalid` naming the check, never
-//! echoing the token): a signed JWT with an asymmetric algorithm (`none` and HS* are
-//! refused); an issuer some active policy trusts; its key by `kid` from the issuer's JWKS
-//! (refetched on an unknown `kid`), whose type and algorithm the token's `alg` must fit;
-//! the signature, `iss`, `exp` and `nbf` (60 s leeway), `iat` not in the future; then the
-//! policies: audience and every condition must match, in exactly one workspace (else 403
-//! `oidc_no_policy`); and the `jti` (or the token's hash) is accepted once.
-
-use std::collections::BTreeSet;
+//! The job names its workspace (`workspace`, else the request's host name, else the hub's
+//! only workspace); only that workspace's policies are read, so another workspace can
+//! neither block nor capture its jobs. The checks, in order (any failure is 401
+//! `oidc_invalid` naming the check, never echoing the token): a signed JWT with an
+//! asymmetric algorithm (`none` and HS* are refused); an issuer an active policy of the
+//! workspace trusts (the same answer whether the workspace exists or not); its key by
+//! `kid` from the issuer's JWKS (refetched on an unknown `kid`), a signing key (`use` not
+//! `enc`) whose type and algorithm the token's `alg` must fit; the signature, `iss`, `exp`
+//! and `nbf` (60 s leeway), `iat` not in the future and `exp − iat` at most a day; then
+//! the policies: audience and every condition must match (else 403 `oidc_no_policy`); the
+//! policy's creator must still be able to mint the token (else 403, saying why); and the
+//! ID token is accepted once, by `jti`, or by issuer, subject and issue time.
 
 use jsonwebtoken::{
     decode, decode_header,
     errors::ErrorKind,
-    jwk::{AlgorithmParameters, Jwk},
+    jwk::{AlgorithmParameters, Jwk, PublicKeyUse},
     Algorithm, DecodingKey, Validation,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::store::{self, PolicyRow};
+use super::{
+    creator::{credential_now, Lapsed},
+    service::may_mint,
+    store::{self, PolicyRow},
+};
 use crate::{
     actor::RequestMeta,
-    db::{now, timestamp},
+    db::{now, timestamp, Db},
     error::{AppError, ErrorCode},
+    policy::Addresses,
     state::AppState,
-    tokens::server::lifecycle::{mint_for_ci, CiGrant},
-    trust::{glob_match, OidcToken},
+    tokens::server::{
+        auth::normalize_host,
+        lifecycle::{mint_for_ci, CiGrant},
+    },
+    trust::{condition_matches, OidcToken},
 };
 
 const LEEWAY_SECS: u64 = 60;
+/// The longest an ID token may live (`exp − iat`): CI providers issue them for minutes
+/// (GitHub) or the job's timeout (GitLab); one good for longer is refused.
+pub const ID_TOKEN_LIFETIME_MAX_SECS: i64 = 86_400;
 const ID_TOKEN_MAX: usize = 16 * 1024;
 
 fn invalid(why: &str) -> AppError {
@@ -52,7 +66,9 @@ fn key_fits(jwk: &Jwk, alg: Algorithm) -> bool {
     );
     let named =
         jwk.common.key_algorithm.is_none_or(|named| serde_json::to_value(named).ok() == serde_json::to_value(alg).ok());
-    family && named
+    // A key published for encryption never checks a signature.
+    let signing = matches!(jwk.common.public_key_use, None | Some(PublicKeyUse::Signature));
+    family && named && signing
 }
 
 /// A claim as text for matching: strings as they are, numbers and booleans written out.
@@ -71,7 +87,52 @@ fn matches(policy: &PolicyRow, audiences: &[String], claims: &Value) -> bool {
             .policy
             .conditions
             .iter()
-            .all(|(claim, pattern)| claim_text(&claims[claim]).is_some_and(|v| glob_match(pattern, &v)))
+            .all(|(claim, pattern)| claim_text(&claims[claim]).is_some_and(|v| condition_matches(claim, pattern, &v)))
+}
+
+/// The workspace a job's exchange is for: the one it names, else the one that holds the
+/// request's host name, else the hub's only workspace. `None`: no such (active)
+/// workspace, answered like a workspace that trusts no such issuer.
+async fn workspace_of(db: &Db, named: Option<&str>, host: Option<&str>) -> Result<Option<String>, AppError> {
+    let active =
+        |rows: Vec<(String, String)>| rows.into_iter().find(|(_, status)| status == "ACTIVE").map(|(id, _)| id);
+    if let Some(name) = named.map(str::trim) {
+        let rows = sqlx::query_as("SELECT id, status FROM tenants WHERE name = $1").bind(name).fetch_all(db).await?;
+        return Ok(active(rows));
+    }
+    if let Some(host) = host.map(normalize_host).filter(|h| !h.is_empty()) {
+        let rows = sqlx::query_as(
+            "SELECT tn.id, tn.status FROM tenant_hosts th JOIN tenants tn ON tn.id = th.tenant_id WHERE th.host = $1",
+        )
+        .bind(host)
+        .fetch_all(db)
+        .await?;
+        if !rows.is_empty() {
+            return Ok(active(rows));
+        }
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM tenants LIMIT 2").fetch_all(db).await?;
+    if rows.len() > 1 {
+        return Err(AppError::invalid(
+            "This hub has several workspaces: name yours (\"workspace\" in the request; qa-hub: QA_HUB_WORKSPACE or --workspace).",
+        ));
+    }
+    Ok(active(rows))
+}
+
+/// What makes an ID token the same token however its signature is encoded: its `jti`,
+/// or its issuer, subject and issue time (an ECDSA signature's `s` and `n − s` both
+/// verify, so the token's bytes are not its identity).
+fn replay_key(issuer: &str, claims: &Value) -> String {
+    let key = match claims["jti"].as_str() {
+        Some(jti) => format!("jti\n{issuer}\n{jti}"),
+        None => format!(
+            "sub\n{issuer}\n{}\n{}",
+            claim_text(&claims["sub"]).unwrap_or_default(),
+            claims["iat"].as_i64().unwrap_or_default()
+        ),
+    };
+    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What the token list shows: "acme/backend@refs/heads/main (run 123)" for GitHub,
@@ -114,7 +175,14 @@ fn identifying(claims: &Value) -> Value {
     Value::Object(keep.iter().filter_map(|k| Some((k.to_string(), claims.get(*k)?.clone()))).collect())
 }
 
-pub async fn exchange(state: &AppState, meta: &RequestMeta, id_token: &str) -> Result<OidcToken, AppError> {
+/// `workspace`: the workspace the job names; `host`: the request's `Host`.
+pub async fn exchange(
+    state: &AppState,
+    meta: &RequestMeta,
+    id_token: &str,
+    workspace: Option<&str>,
+    host: Option<&str>,
+) -> Result<OidcToken, AppError> {
     let id_token = id_token.trim();
     if id_token.is_empty() || id_token.len() > ID_TOKEN_MAX {
         return Err(invalid("send the CI job's ID token (a JWT of at most 16 KiB) as id_token"));
@@ -128,8 +196,14 @@ pub async fn exchange(state: &AppState, meta: &RequestMeta, id_token: &str) -> R
         .map_err(|_| invalid("its claims cannot be read"))?
         .claims;
     let issuer = unverified["iss"].as_str().ok_or_else(|| invalid("it names no issuer (iss)"))?.to_string();
-    if !store::issuer_trusted(&state.db, &issuer).await? {
-        return Err(invalid("no workspace trusts its issuer"));
+    let tenant_id = workspace_of(&state.db, workspace, host).await?;
+    let candidates = match &tenant_id {
+        Some(tenant_id) => store::active_for_issuer(&state.db, tenant_id, &issuer).await?,
+        None => Vec::new(),
+    };
+    if candidates.is_empty() {
+        // The same answer for a workspace that does not exist: nothing is told about others.
+        return Err(invalid("no active trust policy of this workspace trusts its issuer"));
     }
     let jwk = state
         .issuers
@@ -162,8 +236,11 @@ pub async fn exchange(state: &AppState, meta: &RequestMeta, id_token: &str) -> R
         })?
         .claims;
     let now = now();
-    if claims["iat"].as_i64().is_none_or(|iat| iat > now + LEEWAY_SECS as i64) {
-        return Err(invalid("it was issued in the future (iat)"));
+    let iat = claims["iat"].as_i64().filter(|iat| *iat <= now + LEEWAY_SECS as i64);
+    let Some(iat) = iat else { return Err(invalid("it was issued in the future (iat)")) };
+    let exp = claims["exp"].as_i64().unwrap_or(now);
+    if exp - iat > ID_TOKEN_LIFETIME_MAX_SECS {
+        return Err(invalid("it is valid for more than a day (exp − iat); CI ID tokens live minutes"));
     }
     let audiences: Vec<String> = match &claims["aud"] {
         Value::String(a) => vec![a.clone()],
@@ -171,44 +248,47 @@ pub async fn exchange(state: &AppState, meta: &RequestMeta, id_token: &str) -> R
         _ => Vec::new(),
     };
 
-    let candidates = store::active_for_issuer(&state.db, &issuer).await?;
-    let matching: Vec<&PolicyRow> = candidates.iter().filter(|p| matches(p, &audiences, &claims)).collect();
-    let tenants: BTreeSet<&str> = matching.iter().map(|p| p.tenant_id.as_str()).collect();
-    let policy = match tenants.len() {
-        0 => {
-            let aud_known = candidates.iter().any(|p| audiences.contains(&p.policy.audience));
-            return Err(no_policy(if aud_known {
-                "No active trust policy matches this job's claims (repository, ref, …)."
-            } else {
-                "No active trust policy expects this token's audience (aud); request the ID token for the hub's URL."
-            }));
-        }
-        1 => matching[0],
-        _ => {
-            return Err(no_policy(
-                "Trust policies of more than one workspace match this job; make their conditions specific.",
-            ))
-        }
+    let Some(policy) = candidates.iter().find(|p| matches(p, &audiences, &claims)) else {
+        let aud_known = candidates.iter().any(|p| audiences.contains(&p.policy.audience));
+        return Err(no_policy(if aud_known {
+            "No active trust policy of this workspace matches this job's claims (repository, ref, …)."
+        } else {
+            "No active trust policy of this workspace expects this token's audience (aud); request the ID token for the hub's URL."
+        }));
     };
 
-    let jti = match claims["jti"].as_str() {
-        Some(jti) => format!("{issuer} {jti}"),
-        None => id_token.to_string(),
+    // The policy speaks for its creator: that credential, as it stands now, must be able
+    // to mint this token itself.
+    let lapsed = |why: &str| {
+        no_policy(&format!(
+            "The trust policy \"{}\" matches this job but mints nothing: {why}. An owner or admin saves it again to let it mint.",
+            policy.policy.name
+        ))
     };
-    let jti_hash: String = Sha256::digest(jti.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let exp = claims["exp"].as_i64().unwrap_or(now);
-    if !store::first_use_of(&state.db, &jti_hash, exp, now).await? {
-        return Err(invalid("it was exchanged before (a replayed jti)"));
+    let cred = match credential_now(&state.db, &policy.tenant_id, &policy.creator, now).await? {
+        Ok(cred) => cred,
+        Err(Lapsed(why)) => return Err(lapsed(&why)),
+    };
+    let reach = may_mint(&cred, &policy.policy, policy.project_ids.as_deref(), now)
+        .map_err(|e| lapsed(&format!("whoever saved it may no longer mint its tokens ({})", e.message)))?;
+
+    if !store::first_use_of(&state.db, &replay_key(&issuer, &claims), exp, now).await? {
+        return Err(invalid("it was exchanged before (a replayed ID token)"));
     }
 
     let label = minted_for(&claims);
+    let ip_allowlist = match &reach.addresses {
+        Addresses::Any => String::new(),
+        Addresses::Only(nets) => nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+    };
     let grant = CiGrant {
         tenant_id: &policy.tenant_id,
         policy_id: &policy.policy.id,
         policy_name: &policy.policy.name,
         scopes: &policy.policy.scopes,
         project_ids: policy.project_ids.as_deref(),
-        minutes: policy.policy.token_lifetime_minutes,
+        expires_at: reach.expires_at.unwrap_or(now + i64::from(policy.policy.token_lifetime_minutes) * 60),
+        ip_allowlist: &ip_allowlist,
         minted_for: &label,
     };
     let (row, token) = mint_for_ci(state, grant, meta, identifying(&claims)).await?;
@@ -233,5 +313,15 @@ mod tests {
         let gitlab = json!({"project_path": "group/app", "ref": "main", "pipeline_id": "45"});
         assert_eq!(minted_for(&gitlab), "group/app@main (pipeline 45)");
         assert_eq!(minted_for(&json!({"sub": "job"})), "job");
+    }
+
+    #[test]
+    fn a_replay_key_names_the_token_not_its_bytes() {
+        let a = json!({"iss": "i", "sub": "s", "iat": 5, "x": 1});
+        let b = json!({"iss": "i", "sub": "s", "iat": 5, "x": 2});
+        assert_eq!(replay_key("i", &a), replay_key("i", &b), "same issuer, subject and time");
+        assert_ne!(replay_key("i", &a), replay_key("i", &json!({"sub": "s", "iat": 6})));
+        assert_ne!(replay_key("i", &a), replay_key("j", &a));
+        assert_ne!(replay_key("i", &json!({"jti": "1"})), replay_key("i", &json!({"jti": "2"})));
     }
 }

@@ -13,6 +13,9 @@ use std::{
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde::Deserialize;
+use url::{Host, Url};
+
+use crate::error::AppError;
 
 const DISCOVERY_MAX: usize = 64 * 1024;
 const JWKS_MAX: usize = 256 * 1024;
@@ -29,6 +32,7 @@ struct Cached {
 pub struct Issuers {
     client: reqwest::Client,
     min_refetch: Duration,
+    insecure_loopback: bool,
     by_issuer: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Cached>>>>,
 }
 
@@ -49,7 +53,8 @@ fn max_age(headers: &reqwest::header::HeaderMap) -> Duration {
 }
 
 impl Issuers {
-    pub fn new(timeout: Duration, min_refetch: Duration) -> Self {
+    /// `insecure_loopback`: `QAHUB_OIDC_INSECURE_LOOPBACK` (see [`check_issuer`]).
+    pub fn new(timeout: Duration, min_refetch: Duration, insecure_loopback: bool) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -57,7 +62,7 @@ impl Issuers {
             .user_agent(concat!("qahub/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("an HTTP client with rustls");
-        Issuers { client, min_refetch, by_issuer: Mutex::default() }
+        Issuers { client, min_refetch, insecure_loopback, by_issuer: Mutex::default() }
     }
 
     /// The key `kid` of `issuer` (its only key when the token names none), fetching the
@@ -98,13 +103,16 @@ impl Issuers {
     }
 
     async fn fetch(&self, issuer: &str) -> Result<(JwkSet, Duration), String> {
-        let (body, _) = self.get(&format!("{issuer}/.well-known/openid-configuration"), DISCOVERY_MAX).await?;
+        // Checked again here: a policy saved before these rules may name anything.
+        let parsed = check_issuer(issuer, self.insecure_loopback).map_err(|e| e.message)?;
+        let (body, _) =
+            self.get(&format!("{}/.well-known/openid-configuration", issuer_text(&parsed)), DISCOVERY_MAX).await?;
         let doc: Discovery = serde_json::from_slice(&body).map_err(|e| format!("bad discovery document: {e}"))?;
         if doc.issuer.trim_end_matches('/') != issuer {
             return Err(format!("the discovery document names another issuer ({:?})", doc.issuer));
         }
-        crate::trust::normalize_issuer(&doc.jwks_uri).map_err(|_| "jwks_uri is not https".to_string())?;
-        let (body, headers) = self.get(&doc.jwks_uri, JWKS_MAX).await?;
+        let jwks_uri = check_jwks_uri(&parsed, &doc.jwks_uri)?;
+        let (body, headers) = self.get(jwks_uri.as_str(), JWKS_MAX).await?;
         let keys: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("bad JWKS: {e}"))?;
         Ok((keys, max_age(&headers)))
     }
@@ -130,9 +138,152 @@ impl Issuers {
     }
 }
 
+/// Whether `host` is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// Addresses no issuer lives at: link-local (cloud metadata at 169.254.169.254),
+/// unspecified, multicast and broadcast.
+fn is_forbidden_address(host: &Host<&str>) -> bool {
+    let v4 =
+        |ip: std::net::Ipv4Addr| ip.is_link_local() || ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast();
+    match host {
+        Host::Domain(_) => false,
+        Host::Ipv4(ip) => v4(*ip),
+        Host::Ipv6(ip) => {
+            ip.to_ipv4_mapped().is_some_and(v4)
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// An issuer a policy may name, parsed as a URL and never compared as a string:
+/// `https://` with a host and no user info, query or fragment, written exactly as the URL
+/// parser writes it (so no `..`, percent-encoding or backslash tricks); never a
+/// link-local, unspecified or multicast address. A loopback issuer (`localhost`,
+/// `127.0.0.1`, `[::1]`, over `http://` or `https://`) only when the server runs with
+/// `QAHUB_OIDC_INSECURE_LOOPBACK=true` (`insecure_loopback`): tests and local development.
+/// Returns the issuer without a trailing slash, as ID tokens write `iss`.
+pub fn check_issuer(input: &str, insecure_loopback: bool) -> Result<Url, AppError> {
+    let refuse = |why: &str| {
+        AppError::invalid(format!(
+            "The issuer {why}: name an https:// URL like https://token.actions.githubusercontent.com."
+        ))
+    };
+    let written = input.trim().trim_end_matches('/');
+    if written.len() > 300 {
+        return Err(refuse("is longer than 300 characters"));
+    }
+    if written.contains(['%', '\\', '@', ' ']) || written.chars().any(char::is_control) {
+        return Err(refuse("contains %, \\, @, spaces or control characters"));
+    }
+    let url = Url::parse(written).map_err(|_| refuse("is not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("has user info (user@host)"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse("has a query or fragment"));
+    }
+    let host = url.host().ok_or_else(|| refuse("has no host"))?;
+    if is_forbidden_address(&host) {
+        return Err(refuse("is a link-local, unspecified or multicast address"));
+    }
+    let loopback = is_loopback(&host);
+    match url.scheme() {
+        "https" if !loopback => {}
+        "https" | "http" if loopback && insecure_loopback => {}
+        "https" | "http" if loopback => return Err(refuse(
+            "is on this machine (loopback), allowed only when the server runs with QAHUB_OIDC_INSECURE_LOOPBACK=true",
+        )),
+        "http" => return Err(refuse("uses plain http://")),
+        _ => return Err(refuse("is not an https:// URL")),
+    }
+    let canonical = url.as_str().trim_end_matches('/');
+    if canonical != written {
+        return Err(AppError::invalid(format!("Write the issuer as {canonical}, the form ID tokens carry in iss.")));
+    }
+    Ok(url)
+}
+
+/// An issuer URL as ID tokens write it in `iss`: no trailing slash.
+pub fn issuer_text(url: &Url) -> &str {
+    url.as_str().trim_end_matches('/')
+}
+
+/// The discovery document's `jwks_uri`: a URL on the issuer's own scheme, host and
+/// port, with no user info, so an issuer cannot point the hub anywhere else.
+pub fn check_jwks_uri(issuer: &Url, jwks_uri: &str) -> Result<Url, String> {
+    let url = Url::parse(jwks_uri.trim()).map_err(|_| "jwks_uri is not a URL".to_string())?;
+    let same_origin = url.scheme() == issuer.scheme()
+        && url.host() == issuer.host()
+        && url.port_or_known_default() == issuer.port_or_known_default();
+    if !same_origin || !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(format!("jwks_uri is not on the issuer's host ({})", issuer_text(issuer)));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issuers_are_parsed_urls() {
+        let ok = |s: &str, loopback: bool| check_issuer(s, loopback).map(|u| issuer_text(&u).to_string());
+        assert_eq!(ok("https://gitlab.example.com/", false).unwrap(), "https://gitlab.example.com");
+        assert_eq!(
+            ok("https://token.actions.githubusercontent.com", false).unwrap(),
+            "https://token.actions.githubusercontent.com"
+        );
+        assert_eq!(ok("https://git.example.com:8443/gitlab", false).unwrap(), "https://git.example.com:8443/gitlab");
+        assert_eq!(ok("http://127.0.0.1:8080", true).unwrap(), "http://127.0.0.1:8080");
+        assert!(ok("http://127.0.0.1:8080", false).is_err(), "loopback needs the opt-in");
+        assert!(ok("https://localhost", false).is_err(), "loopback needs the opt-in, https too");
+        for bad in [
+            "http://gitlab.example.com",
+            "https://",
+            "ftp://x",
+            "http://localhost:1@127.0.0.1:9000",
+            "http://127.0.0.1:@169.254.169.254",
+            "https://user@gitlab.example.com",
+            "https://169.254.169.254",
+            "https://[fe80::1]",
+            "https://0.0.0.0",
+            "https://gitlab.example.com/?x=1",
+            "https://gitlab.example.com/#x",
+            "https://gitlab.example.com/a/../b",
+            "https://gitlab.example.com/%61",
+            "https://GitLab.example.com",
+            "https://gitlab.example.com\\@evil.example",
+            "https://[::ffff:169.254.169.254]",
+            "not a url",
+        ] {
+            assert!(ok(bad, true).is_err(), "{bad:?} is refused");
+        }
+    }
+
+    #[test]
+    fn jwks_uris_stay_on_the_issuers_host() {
+        let issuer = check_issuer("https://gitlab.example.com", false).unwrap();
+        assert!(check_jwks_uri(&issuer, "https://gitlab.example.com/oauth/discovery/keys").is_ok());
+        for bad in [
+            "http://gitlab.example.com/keys",
+            "https://gitlab.example.com:444/keys",
+            "https://evil.example/keys",
+            "https://gitlab.example.com@169.254.169.254/keys",
+            "https://x@gitlab.example.com/keys",
+            "/keys",
+        ] {
+            assert!(check_jwks_uri(&issuer, bad).is_err(), "{bad:?} is refused");
+        }
+    }
 
     #[test]
     fn cache_lifetimes_follow_cache_control_within_bounds() {

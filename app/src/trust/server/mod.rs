@@ -1,5 +1,6 @@
 //! Server side of Trusted CI: policies (rules, SQL), the issuers' keys and the exchange.
 
+pub mod creator;
 pub mod exchange;
 pub mod issuers;
 pub mod service;

@@ -1,22 +1,48 @@
-//! Trust policies: create, list, change, disable, enable, delete — as
-//! `policy::manage_trust_policies` allows, each change audited in its transaction.
+//! Trust policies: create, list, change, disable, enable, delete — as `policy` allows,
+//! each change audited in its transaction. Creating, changing or enabling a policy makes
+//! it speak for whoever did it (`store::Creator`): `policy::mint_through_policy` must
+//! allow that credential to mint what the policy mints, now and at every exchange.
 
 use serde_json::json;
 
-use super::store::{self, PolicyRow};
+use super::store::{self, Creator, PolicyRow};
 use crate::{
     actor::{Actor, RequestMeta},
     audit::{server as audit, AuditAction, Party},
     db::{new_id, now, timestamp},
     error::AppError,
-    policy,
+    policy::{self, Credential, Projects},
     state::AppState,
     tokens::server::lifecycle::resolve_projects,
+    tokens::top_scope,
     trust::{
-        check_conditions, check_lifetime, check_scopes, normalize_issuer, NewTrustPolicy, PolicyStatus, TrustPolicy,
+        check_conditions, check_lifetime, check_scopes, server::issuers, NewTrustPolicy, PolicyStatus, TrustPolicy,
         UpdateTrustPolicy, NAME_MAX,
     },
 };
+
+/// Whom a policy saved by `actor` speaks for.
+fn creator_of(actor: &Actor) -> Result<Creator, AppError> {
+    match actor {
+        Actor::User(u) => Ok(Creator::Person(u.user_id.clone())),
+        Actor::Token(t) => Ok(Creator::Token(t.token_id.clone())),
+        Actor::System => Ok(Creator::Operator),
+        Actor::TrustedCi { .. } => Err(AppError::forbidden("A minted token cannot manage trusted CI.")),
+    }
+}
+
+/// Whether `cred` may have a policy mint what `p` mints (`project_ids`: `None` for every
+/// project): the same question every exchange asks again.
+pub(super) fn may_mint(
+    cred: &Credential,
+    p: &TrustPolicy,
+    project_ids: Option<&[String]>,
+    now: i64,
+) -> Result<policy::Reach, AppError> {
+    let projects = project_ids.map_or(Projects::All, |ids| Projects::only(ids.iter().cloned()));
+    let scope = top_scope(&p.scopes).ok_or_else(|| AppError::invalid("Pick a scope: read or write."))?;
+    policy::mint_through_policy(cred, scope, projects, i64::from(p.token_lifetime_minutes) * 60, now)
+}
 
 fn tenant_of(actor: &Actor) -> Result<&str, AppError> {
     actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))
@@ -92,10 +118,11 @@ pub async fn create(
     check_conditions(&req.conditions)?;
     let projects = resolve_projects(state, tenant_id, req.projects.as_deref()).await?;
     let audience = state.settings.public_url.as_deref().unwrap_or(default_audience).to_string();
+    let issuer = issuers::check_issuer(&req.issuer, state.settings.oidc_insecure_loopback)?;
     let p = TrustPolicy {
         id: new_id(),
         name: normalize_name(&req.name)?,
-        issuer: normalize_issuer(&req.issuer)?,
+        issuer: issuers::issuer_text(&issuer).to_string(),
         audience: normalize_audience(req.audience.as_deref().unwrap_or(&audience))?,
         conditions: req.conditions,
         projects: projects.as_ref().map(|(_, keys)| keys.clone()),
@@ -105,9 +132,11 @@ pub async fn create(
         created_by: None,
         created_at: timestamp(now()),
     };
-    let mut tx = state.db.begin().await?;
     let ids = projects.as_ref().map(|(ids, _)| ids.as_slice());
-    store::save(&mut tx, tenant_id, &p, ids, actor.user_id(), now()).await?;
+    may_mint(&cred, &p, ids, now())?;
+    let creator = creator_of(actor)?;
+    let mut tx = state.db.begin().await?;
+    store::save(&mut tx, tenant_id, &p, ids, actor.user_id(), &creator, now()).await?;
     record(&mut tx, AuditAction::TrustPolicyCreated, actor, meta, tenant_id, &p, Some(described(&p))).await?;
     tx.commit().await?;
     get(state, actor, &p.id).await
@@ -152,8 +181,10 @@ pub async fn update(
     if req.token_lifetime_minutes.is_some() {
         p.token_lifetime_minutes = check_lifetime(req.token_lifetime_minutes)?;
     }
+    may_mint(&cred, &p, ids.as_deref(), now())?;
+    let creator = creator_of(actor)?;
     let mut tx = state.db.begin().await?;
-    store::save(&mut tx, tenant_id, &p, ids.as_deref(), None, now()).await?;
+    store::save(&mut tx, tenant_id, &p, ids.as_deref(), None, &creator, now()).await?;
     let details = json!({ "before": described(&before), "after": described(&p) });
     record(&mut tx, AuditAction::TrustPolicyUpdated, actor, meta, tenant_id, &p, Some(details)).await?;
     tx.commit().await?;
@@ -167,12 +198,21 @@ pub async fn set_status(
     id: &str,
     status: PolicyStatus,
 ) -> Result<TrustPolicy, AppError> {
-    policy::manage_trust_policies(&actor.credential(), false)?;
+    let cred = actor.credential();
+    policy::manage_trust_policies(&cred, false)?;
     let row = load(state, actor, id).await?;
     if row.policy.status == status {
         return Ok(row.policy);
     }
     let tenant_id = tenant_of(actor)?;
+    // Enabling speaks for the one who enables; disabling gives nothing and keeps it as it was.
+    let creator = match status {
+        PolicyStatus::Active => {
+            may_mint(&cred, &row.policy, row.project_ids.as_deref(), now())?;
+            creator_of(actor)?
+        }
+        PolicyStatus::Disabled => row.creator.clone(),
+    };
     let mut p = row.policy;
     p.status = status;
     let action = match status {
@@ -180,7 +220,7 @@ pub async fn set_status(
         PolicyStatus::Disabled => AuditAction::TrustPolicyDisabled,
     };
     let mut tx = state.db.begin().await?;
-    store::save(&mut tx, tenant_id, &p, row.project_ids.as_deref(), None, now()).await?;
+    store::save(&mut tx, tenant_id, &p, row.project_ids.as_deref(), None, &creator, now()).await?;
     record(&mut tx, action, actor, meta, tenant_id, &p, None).await?;
     tx.commit().await?;
     Ok(p)

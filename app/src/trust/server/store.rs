@@ -9,36 +9,70 @@ use crate::{
     trust::{PolicyStatus, TrustPolicy},
 };
 
+/// Whom a policy speaks for: whoever last created, changed or enabled it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Creator {
+    Person(String),
+    Token(String),
+    Operator,
+    /// Saved before policies recorded it, with no audit entry naming anyone: it mints
+    /// nothing until someone saves it again.
+    Unknown,
+}
+
+impl Creator {
+    fn from_columns(kind: Option<&str>, id: Option<String>) -> Self {
+        match (kind, id) {
+            (Some("person"), Some(id)) => Creator::Person(id),
+            (Some("token"), Some(id)) => Creator::Token(id),
+            (Some("operator"), _) => Creator::Operator,
+            _ => Creator::Unknown,
+        }
+    }
+
+    fn columns(&self) -> (Option<&'static str>, Option<&str>) {
+        match self {
+            Creator::Person(id) => (Some("person"), Some(id)),
+            Creator::Token(id) => (Some("token"), Some(id)),
+            Creator::Operator => (Some("operator"), None),
+            Creator::Unknown => (None, None),
+        }
+    }
+}
+
 /// A policy row with its project ids and keys (`None`: every project).
 #[derive(Clone, Debug)]
 pub struct PolicyRow {
     pub tenant_id: String,
     pub policy: TrustPolicy,
     pub project_ids: Option<Vec<String>>,
+    pub creator: Creator,
 }
 
 const COLUMNS: &str = "p.id, p.tenant_id, p.name, p.issuer, p.audience, p.conditions, p.all_projects, p.scopes, \
-     p.token_lifetime_minutes, p.status, u.email, p.created_at";
+     p.token_lifetime_minutes, p.status, u.email AS created_by_email, p.created_at, p.creator_kind, p.creator_id";
 
 fn policy_row(row: &AnyRow) -> Result<PolicyRow, sqlx::Error> {
-    let conditions: String = row.try_get(5)?;
-    let all: i64 = row.try_get(6)?;
-    let status: String = row.try_get(9)?;
+    let conditions: String = row.try_get("conditions")?;
+    let all: i64 = row.try_get("all_projects")?;
+    let status: String = row.try_get("status")?;
+    let creator_kind: Option<String> = row.try_get("creator_kind")?;
     Ok(PolicyRow {
-        tenant_id: row.try_get(1)?,
+        tenant_id: row.try_get("tenant_id")?,
         project_ids: (all == 0).then(Vec::new),
+        creator: Creator::from_columns(creator_kind.as_deref(), row.try_get("creator_id")?),
         policy: TrustPolicy {
-            id: row.try_get(0)?,
-            name: row.try_get(2)?,
-            issuer: row.try_get(3)?,
-            audience: row.try_get(4)?,
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            issuer: row.try_get("issuer")?,
+            audience: row.try_get("audience")?,
             conditions: serde_json::from_str(&conditions).unwrap_or_default(),
             projects: (all == 0).then(Vec::new),
-            scopes: scopes_from_text(&row.try_get::<String, _>(7)?),
-            token_lifetime_minutes: u32::try_from(row.try_get::<i64, _>(8)?).unwrap_or(1),
+            scopes: scopes_from_text(&row.try_get::<String, _>("scopes")?),
+            token_lifetime_minutes: u32::try_from(row.try_get::<i64, _>("token_lifetime_minutes")?).unwrap_or(1),
             status: PolicyStatus::parse(&status),
-            created_by: row.try_get(10)?,
-            created_at: timestamp(row.try_get(11)?),
+            created_by: row.try_get("created_by_email")?,
+            created_at: timestamp(row.try_get("created_at")?),
         },
     })
 }
@@ -95,45 +129,39 @@ pub async fn find(db: &Db, tenant_id: &str, id: &str) -> Result<Option<PolicyRow
     Ok(with_projects(db, vec![policy_row(&row)?]).await?.pop())
 }
 
-/// The active policies of every tenant that trust `issuer`: the exchange's candidates.
-pub async fn active_for_issuer(db: &Db, issuer: &str) -> Result<Vec<PolicyRow>, AppError> {
+/// The active policies of one workspace that trust `issuer`: the exchange's candidates.
+/// Another workspace's policies are never read, so they can neither block nor capture
+/// this workspace's jobs.
+pub async fn active_for_issuer(db: &Db, tenant_id: &str, issuer: &str) -> Result<Vec<PolicyRow>, AppError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM trust_policies p LEFT JOIN users u ON u.id = p.created_by \
-         JOIN tenants tn ON tn.id = p.tenant_id \
-         WHERE p.issuer = $1 AND p.status = 'active' AND tn.status = 'ACTIVE' ORDER BY p.created_at, p.id"
+         WHERE p.tenant_id = $1 AND p.issuer = $2 AND p.status = 'active' ORDER BY p.created_at, p.id"
     ))
+    .bind(tenant_id)
     .bind(issuer)
     .fetch_all(db)
     .await?;
     with_projects(db, rows.iter().map(policy_row).collect::<Result<_, _>>()?).await
 }
 
-/// Whether any active policy trusts `issuer` (so its keys are worth fetching).
-pub async fn issuer_trusted(db: &Db, issuer: &str) -> Result<bool, AppError> {
-    let found: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM trust_policies WHERE issuer = $1 AND status = 'active' LIMIT 1")
-            .bind(issuer)
-            .fetch_optional(db)
-            .await?;
-    Ok(found.is_some())
-}
-
-/// Inserts or replaces a policy and its projects.
+/// Inserts or replaces a policy and its projects; `creator` is whom it speaks for from now on.
 pub async fn save(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
     p: &TrustPolicy,
     project_ids: Option<&[String]>,
     created_by: Option<&str>,
+    creator: &Creator,
     now: i64,
 ) -> Result<(), AppError> {
+    let (creator_kind, creator_id) = creator.columns();
     let conditions = serde_json::to_string(&p.conditions).map_err(|_| AppError::internal())?;
     sqlx::query(
         "INSERT INTO trust_policies (id, tenant_id, name, issuer, audience, conditions, all_projects, scopes, \
-         token_lifetime_minutes, status, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+         token_lifetime_minutes, status, created_by, created_at, updated_at, creator_kind, creator_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
          ON CONFLICT (id) DO UPDATE SET name = $3, audience = $5, conditions = $6, all_projects = $7, scopes = $8, \
-         token_lifetime_minutes = $9, status = $10, updated_at = $12",
+         token_lifetime_minutes = $9, status = $10, updated_at = $12, creator_kind = $13, creator_id = $14",
     )
     .bind(&p.id)
     .bind(tenant_id)
@@ -147,6 +175,8 @@ pub async fn save(
     .bind(p.status.as_str())
     .bind(created_by)
     .bind(now)
+    .bind(creator_kind)
+    .bind(creator_id)
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM trust_policy_projects WHERE policy_id = $1").bind(&p.id).execute(&mut **tx).await?;

@@ -243,7 +243,10 @@ pub struct CiGrant<'a> {
     pub scopes: &'a [Scope],
     /// `None`: every project.
     pub project_ids: Option<&'a [String]>,
-    pub minutes: u32,
+    /// Unix seconds: minutes from now, never later than the policy's creator's own expiry.
+    pub expires_at: i64,
+    /// The policy's creator's own IP allowlist (comma-separated CIDRs; empty: any).
+    pub ip_allowlist: &'a str,
     /// "acme/backend@refs/heads/main (run 123)".
     pub minted_for: &'a str,
 }
@@ -264,11 +267,11 @@ pub async fn mint_for_ci(
         name: name.trim(),
         scopes: grant.scopes,
         project_ids: grant.project_ids,
-        expires_at: Some(now + i64::from(grant.minutes) * 60),
+        expires_at: Some(grant.expires_at),
         expiry_policy: "custom",
         replaces_id: None,
         owner: crate::tokens::TokenOwner::Workspace,
-        ip_allowlist: "",
+        ip_allowlist: grant.ip_allowlist,
     };
     let actor = Actor::TrustedCi {
         tenant_id: grant.tenant_id.to_string(),
