@@ -49,6 +49,10 @@ struct Cli {
     /// The audience to ask the ID token for (default: QA_HUB_URL).
     #[arg(long, env = "QA_HUB_OIDC_AUDIENCE", global = true)]
     oidc_audience: Option<String>,
+    /// Without a token: the workspace whose trust policies the exchange consults (its
+    /// name). Needed when the hub has several workspaces and none holds QA_HUB_URL's host.
+    #[arg(long, env = "QA_HUB_WORKSPACE", global = true)]
+    workspace: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -201,7 +205,7 @@ fn run(cli: Cli, warnings: &Warnings) -> Result<(), Failure> {
         (Some(token), _) => token.trim().to_string(),
         (None, Some(source)) => {
             let audience = cli.oidc_audience.clone().unwrap_or_else(|| base.clone());
-            let (token, line) = oidc::exchange(&client, &retry, &base, &audience, &source)?;
+            let (token, line) = oidc::exchange(&client, &retry, &base, &audience, cli.workspace.as_deref(), &source)?;
             eprintln!("{line}");
             token
         }

@@ -63,21 +63,28 @@ pub fn exchange(
     retry: &Retry,
     base: &str,
     audience: &str,
+    workspace: Option<&str>,
     source: &Source,
 ) -> Result<(String, String), Failure> {
     let id_token = source.id_token(client, retry, audience)?;
     let url = format!("{base}/api/v1/oidc/token");
-    let res = retry
-        .run("exchanging the OIDC token", || client.post(&url).json(&json!({ "id_token": id_token })).send())
-        .map_err(|crate::retry::GaveUp::Network(e)| {
-            fail(exit::NETWORK, format!("cannot reach {base}: {}", e.without_url()))
-        })?;
+    let mut body = json!({ "id_token": id_token });
+    if let Some(workspace) = workspace {
+        body["workspace"] = json!(workspace);
+    }
+    let res = retry.run("exchanging the OIDC token", || client.post(&url).json(&body).send()).map_err(
+        |crate::retry::GaveUp::Network(e)| fail(exit::NETWORK, format!("cannot reach {base}: {}", e.without_url())),
+    )?;
     let status = res.status();
     let body: Value = res.json().unwrap_or(Value::Null);
     if !status.is_success() {
         let code = body["error"]["code"].as_str().unwrap_or("unknown");
         let message = body["error"]["message"].as_str().unwrap_or("no details");
-        let exit_code = if status.as_u16() == 403 { exit::FORBIDDEN } else { exit::UNAUTHORIZED };
+        let exit_code = match status.as_u16() {
+            403 => exit::FORBIDDEN,
+            422 => exit::USAGE,
+            _ => exit::UNAUTHORIZED,
+        };
         return Err(fail(
             exit_code,
             format!(

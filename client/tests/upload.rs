@@ -57,7 +57,8 @@ async fn hub_on(tls: Option<(std::path::PathBuf, std::path::PathBuf)>) -> Hub {
             tokens::create(&state, &actor, &RequestMeta::default(), req).await.unwrap().token
         }
     };
-    let admin = make(json!({"name": "admin", "scopes": ["admin"]})).await;
+    // A workspace token: trust policies mint workspace tokens, so their maker is one.
+    let admin = make(json!({"name": "admin", "scopes": ["admin"], "owner": "workspace"})).await;
     let ca = reqwest::Certificate::from_pem(&std::fs::read(tls_fixture("ca.pem")).unwrap()).unwrap();
     reqwest::Client::builder()
         .add_root_certificate(ca)
@@ -602,6 +603,14 @@ async fn uploads_from_github_actions_with_no_stored_token() {
     let out = qa_hub_env(&hub.url, "", &args, &gitlab).await;
     assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
     assert!(text(&out).1.contains("oidc_invalid") && text(&out).1.contains("replayed"), "{:?}", text(&out));
+
+    // The workspace the job names is the one whose policies count: QA_HUB_WORKSPACE is sent.
+    let named = |ws: &'static str| github.iter().copied().chain([("QA_HUB_WORKSPACE", ws)]).collect::<Vec<_>>();
+    let out = qa_hub_env(&hub.url, "", &["whoami"], &named("Initech")).await;
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    assert!(text(&out).1.contains("oidc_invalid"), "{:?}", text(&out));
+    let out = qa_hub_env(&hub.url, "", &["whoami"], &named("Acme")).await;
+    assert!(out.status.success(), "{:?}", text(&out));
 
     // Asked for another audience, no policy matches: 403, exit 4.
     let out = qa_hub_env(&hub.url, "", &["--oidc-audience", "https://other.example", "whoami"], &github).await;

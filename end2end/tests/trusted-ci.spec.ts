@@ -74,7 +74,8 @@ test("an owner trusts a CI job in the page, and the token it mints shows in the 
 
     // The CI job's side: an ID token for a ten-minute qh_ token.
     const run = `${Date.now()}`;
-    const res = await page.request.post("/api/v1/oidc/token", { data: { id_token: issuer.sign(run) } });
+    // The job names its workspace: this hub has one per spec.
+    const res = await page.request.post("/api/v1/oidc/token", { data: { id_token: issuer.sign(run), workspace: ws.tenant } });
     expect(res.status()).toBe(201);
     const minted = (await res.json()).data;
     expect(minted.token).toMatch(/^qh_[a-z0-9]{8}_[A-Za-z0-9]{40}$/);
@@ -87,8 +88,12 @@ test("an owner trusts a CI job in the page, and the token it mints shows in the 
     await open(page, testInfo, "/settings/developer/trusted-ci");
     await page.getByRole("button", { name: `Disable ${name}` }).click();
     await expect(page.getByRole("row", { name: new RegExp(name) })).toContainText("disabled");
-    const refused = await page.request.post("/api/v1/oidc/token", { data: { id_token: issuer.sign(`${run}-2`) } });
-    expect(refused.status()).toBeGreaterThanOrEqual(401);
+    const refused = await page.request.post("/api/v1/oidc/token", {
+      data: { id_token: issuer.sign(`${run}-2`), workspace: ws.tenant },
+    });
+    // Disabled, it trusts the issuer no more: exactly 401 oidc_invalid, nothing else.
+    expect(refused.status()).toBe(401);
+    expect((await refused.json()).error.code).toBe("oidc_invalid");
     await page.getByRole("button", { name: `Delete ${name}` }).click();
     await expect(page.getByRole("row", { name: new RegExp(name) })).toHaveCount(0);
   } finally {

@@ -228,6 +228,68 @@ async fn a_guesser_cannot_lock_out_the_holder() {
     }
 }
 
+/// Finding 6 of the credential-model review: behind a trusted proxy, a token allowlisted
+/// to 10.1.2.3 was accepted when the proxy appended `ip:port` (or `[v6]:port`, or
+/// `unknown`) after the client's own `10.1.2.3`. The right-most entry is the client; one
+/// that is no address leaves the address unknown, which fails every allowlist.
+async fn allowlists_behind_a_proxy_read_forwarded_for_from_the_right(kind: Kind) {
+    let mut settings = test_settings();
+    settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let Some(app) = spawn_app_with(kind, settings).await else { return };
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let token =
+        app.token(&owner, json!({"name": "ci", "scopes": ["read"], "ip_allowlist": ["10.1.2.3/32"]})).await.token;
+    let me = |xff: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            let res =
+                app.api_with("GET", "/me", Some(&format!("Bearer {token}")), None, &[("x-forwarded-for", xff)]).await;
+            (res.status, res.body["error"]["code"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    assert_eq!(me("203.0.113.9, 10.1.2.3").await.0, StatusCode::OK, "the header is read: the allowed client gets in");
+    assert_eq!(me("10.1.2.3:5555").await.0, StatusCode::OK, "ip:port counts as its address");
+    for xff in ["10.1.2.3, 203.0.113.9:4711", "10.1.2.3, [2001:db8::1]:443", "10.1.2.3, unknown", "10.1.2.3, garbage"] {
+        assert_eq!(me(xff).await, (StatusCode::FORBIDDEN, "ip_not_allowed".to_string()), "{xff}");
+    }
+    // The workspace's own list reads the same address.
+    let admin = app.token(&owner, json!({"name": "admin", "scopes": ["admin"]})).await.token;
+    let set =
+        app.api("PATCH", "/tenant", Some(&admin), Some(json!({"ip_allowlist": ["10.1.2.3/32", "127.0.0.1/32"]}))).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let open = app.token(&owner, json!({"name": "open", "scopes": ["read"]})).await.token;
+    let res = app
+        .api_with(
+            "GET",
+            "/me",
+            Some(&format!("Bearer {open}")),
+            None,
+            &[("x-forwarded-for", "10.1.2.3, 203.0.113.9:4711")],
+        )
+        .await;
+    assert_eq!(res.error_code(), "ip_not_allowed", "{}", res.body);
+    let res = app
+        .api_with(
+            "GET",
+            "/me",
+            Some(&format!("Bearer {open}")),
+            None,
+            &[("x-forwarded-for", "203.0.113.9, 10.1.2.3:80")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+}
+
+#[tokio::test]
+async fn allowlists_behind_a_proxy_sqlite() {
+    allowlists_behind_a_proxy_read_forwarded_for_from_the_right(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn allowlists_behind_a_proxy_postgres() {
+    allowlists_behind_a_proxy_read_forwarded_for_from_the_right(Kind::Postgres).await;
+}
+
 async fn a_changed_row_is_verified_again(app: TestApp) {
     let owner = app.bootstrap("Acme", "owner@example.com").await;
     let t = app.token(&owner, json!({"name": "ci", "scopes": ["read"]})).await;
