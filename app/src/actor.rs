@@ -209,8 +209,11 @@ pub fn token_credential(id: &str, reach: Reach, name: &str, owner_role: Option<R
 pub enum Actor {
     User(CurrentUser),
     Token(Box<TokenPrincipal>),
-    /// The operator's command line.
+    /// The operator's command line (`qahub …`).
     System,
+    /// The server acting on its own, by a rule and not at anyone's request: retiring a
+    /// rotated token, revoking a reported leak, noting a use after expiry.
+    Server,
     /// A trust policy minting a token for the CI job it matched (Trusted CI). It acts
     /// only in `tokens::server::lifecycle::mint_for_ci`: the policy was the rule.
     TrustedCi {
@@ -226,7 +229,7 @@ impl Actor {
             Actor::User(u) => Some(&u.tenant_id),
             Actor::Token(t) => Some(&t.tenant_id),
             Actor::TrustedCi { tenant_id, .. } => Some(tenant_id),
-            Actor::System => None,
+            Actor::System | Actor::Server => None,
         }
     }
 
@@ -235,7 +238,7 @@ impl Actor {
         match self {
             Actor::User(u) => Some(&u.user_id),
             Actor::Token(t) => t.created_by.as_deref(),
-            Actor::System | Actor::TrustedCi { .. } => None,
+            Actor::System | Actor::Server | Actor::TrustedCi { .. } => None,
         }
     }
 
@@ -245,6 +248,8 @@ impl Actor {
             Actor::User(u) => Credential::Person { user_id: u.user_id.clone(), role: u.role },
             Actor::Token(t) => token_credential(&t.token_id, t.reach(), &t.name, t.owner_role),
             Actor::System => Credential::Operator,
+            // It acts only where a rule already decided (a leak, a rotation's end).
+            Actor::Server => Credential::Operator,
             // It mints only what its policy says (no rule asks it for more); as a
             // credential it may do nothing.
             Actor::TrustedCi { .. } => Credential::Person { user_id: String::new(), role: Role::Member },
@@ -266,6 +271,7 @@ impl Actor {
                 Party { kind: "token".into(), id: Some(t.token_id.clone()), label: Some(t.prefix.masked()) }
             }
             Actor::System => Party { kind: "system".into(), id: None, label: Some("qahub CLI".into()) },
+            Actor::Server => Party { kind: "server".into(), id: None, label: Some("QA Hub (automatic)".into()) },
             Actor::TrustedCi { policy_id, policy_name, .. } => Party {
                 kind: "trust_policy".into(),
                 id: Some(policy_id.clone()),

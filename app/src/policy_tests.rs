@@ -308,8 +308,109 @@ fn readme_who_may_do_what_matches_the_policy() {
 #[derive(Clone, Debug)]
 enum Op {
     Create(Reach),
-    Edit(usize, Reach),
+    /// A token's new reach and rate limit.
+    Edit(usize, Reach, Option<u32>),
     Rotate(usize),
+    /// A trust policy: scope, projects, lifetime in minutes.
+    MakePolicy(Scope, Projects, i64),
+    /// An exchange through policy `i`.
+    Exchange(usize),
+    /// Time passes (days).
+    Wait(i64),
+    /// Someone else changes the credential itself (its scope, projects, expiry…): what it
+    /// may do from now on, and what its policies mint, follows.
+    Narrow(Reach),
+}
+
+// The oracle: what "within the credential's reach" means, written out field by field
+// and by hand — never through `Reach::covers` or `excess`, which the rules themselves use.
+
+fn rank(scope: Scope) -> u8 {
+    match scope {
+        Scope::Read => 1,
+        Scope::Write => 2,
+        Scope::Admin => 3,
+    }
+}
+
+fn net_inside(outer: &IpNet, inner: &IpNet) -> bool {
+    match (outer, inner) {
+        (IpNet::V4(o), IpNet::V4(i)) => {
+            o.prefix_len() <= i.prefix_len() && o.network() <= i.network() && i.broadcast() <= o.broadcast()
+        }
+        (IpNet::V6(o), IpNet::V6(i)) => {
+            o.prefix_len() <= i.prefix_len() && o.network() <= i.network() && i.broadcast() <= o.broadcast()
+        }
+        _ => false,
+    }
+}
+
+/// Every field of `t` is within `mine`, at `now`; `Err` names the first field that is not.
+fn oracle(mine: &Reach, t: &Reach) -> Result<(), &'static str> {
+    if rank(t.scope) > rank(mine.scope) {
+        return Err("scope");
+    }
+    match (&mine.projects, &t.projects) {
+        (Projects::All, _) => {}
+        (Projects::Only(_), Projects::All) => return Err("projects"),
+        (Projects::Only(a), Projects::Only(b)) => {
+            if b.iter().any(|p| !a.contains(p)) {
+                return Err("projects");
+            }
+        }
+    }
+    match (mine.expires_at, t.expires_at) {
+        (None, _) => {}
+        (Some(_), None) => return Err("expiry"),
+        (Some(m), Some(x)) => {
+            if x > m {
+                return Err("expiry");
+            }
+        }
+    }
+    if t.owner == TokenOwner::Workspace && mine.owner != TokenOwner::Workspace {
+        return Err("owner kind");
+    }
+    match (&mine.addresses, &t.addresses) {
+        (Addresses::Any, _) => {}
+        (Addresses::Only(_), Addresses::Any) => return Err("address list"),
+        (Addresses::Only(ms), Addresses::Only(ts)) => {
+            if !ts.iter().all(|tn| ms.iter().any(|m| net_inside(m, tn))) {
+                return Err("address list");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_oracle_refuses_each_field_on_its_own() {
+    use Scope::*;
+    use TokenOwner::*;
+    let mine = Reach {
+        addresses: Addresses::from_list(vec!["10.1.0.0/16".parse().unwrap()]),
+        ..reach(Write, &["P1", "P2"], Some(30), Workspace)
+    };
+    let ok = Reach {
+        addresses: Addresses::from_list(vec!["10.1.2.0/24".parse().unwrap()]),
+        ..reach(Read, &["P1"], Some(10), User)
+    };
+    assert_eq!(oracle(&mine, &ok), Ok(()));
+    let nets = |n: &str| Addresses::from_list(vec![n.parse().unwrap()]);
+    for (bad, field) in [
+        (Reach { scope: Admin, ..ok.clone() }, "scope"),
+        (Reach { projects: Projects::All, ..ok.clone() }, "projects"),
+        (Reach { projects: Projects::only(["P3"]), ..ok.clone() }, "projects"),
+        (Reach { expires_at: None, ..ok.clone() }, "expiry"),
+        (Reach { expires_at: Some(NOW + 31 * DAY), ..ok.clone() }, "expiry"),
+        (Reach { addresses: Addresses::Any, ..ok.clone() }, "address list"),
+        (Reach { addresses: nets("10.0.0.0/8"), ..ok.clone() }, "address list"),
+        (Reach { addresses: nets("2001:db8::/32"), ..ok.clone() }, "address list"),
+    ] {
+        assert_eq!(oracle(&mine, &bad), Err(field), "{bad:?}");
+    }
+    let person_token = Reach { owner: User, ..mine.clone() };
+    assert_eq!(oracle(&person_token, &Reach { owner: Workspace, ..ok }), Err("owner kind"));
 }
 
 fn any_reach() -> impl Strategy<Value = Reach> {
@@ -339,58 +440,111 @@ fn any_reach() -> impl Strategy<Value = Reach> {
 }
 
 fn any_op() -> impl Strategy<Value = Op> {
+    let scope = prop_oneof![Just(Scope::Read), Just(Scope::Write), Just(Scope::Admin)];
+    let rate = prop_oneof![Just(None), Just(Some(100u32)), Just(Some(1200)), Just(Some(5000))];
     prop_oneof![
         any_reach().prop_map(Op::Create),
-        (0usize..8, any_reach()).prop_map(|(i, r)| Op::Edit(i, r)),
+        (0usize..8, any_reach(), rate).prop_map(|(i, r, n)| Op::Edit(i, r, n)),
         (0usize..8).prop_map(Op::Rotate),
+        (scope, any_reach(), 1i64..16).prop_map(|(s, r, m)| Op::MakePolicy(s, r.projects, m)),
+        (0usize..4).prop_map(Op::Exchange),
+        (0i64..40).prop_map(Op::Wait),
+        any_reach().prop_map(Op::Narrow),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Whatever a token credential tries, every token it made or changed ends within its
-    /// reach; tokens it was refused keep what they had.
+    /// Whatever a token credential tries — tokens, trust policies, exchanges through them
+    /// at any later time, while its own reach changes under it — every token it made or
+    /// changed is within its reach (by the hand-written oracle, at that moment), rate
+    /// limits it set are within the ceiling and never its own, and tokens it was refused
+    /// keep exactly what they had.
     #[test]
-    fn no_sequence_of_allowed_changes_outgrows_the_credential(
+    fn no_sequence_of_allowed_operations_outgrows_the_credential(
         cred_reach in any_reach(),
         existing in proptest::collection::vec(any_reach(), 1..4),
         ops in proptest::collection::vec(any_op(), 1..24),
     ) {
-        let cred = token("me", Reach { scope: Scope::Admin, ..cred_reach.clone() }, false);
-        let mine = Reach { scope: Scope::Admin, ..cred_reach };
-        let mut tokens: Vec<(Reach, bool)> = existing.into_iter().map(|r| (r, false)).collect();
+        const CEILING: u32 = 1200;
+        let mut mine = Reach { scope: Scope::Admin, ..cred_reach };
+        let mut now = NOW;
+        let cred_of = |mine: &Reach| token("me", mine.clone(), false);
+        let mut tokens: Vec<(TokenFacts, bool)> = existing
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (TokenFacts { id: format!("{i}"), reach: r, rate_limit: None }, false))
+            .collect();
+        let initial: Vec<TokenFacts> = tokens.iter().map(|(t, _)| t.clone()).collect();
+        let mut policies: Vec<(Scope, Projects, i64)> = Vec::new();
+        let check = |mine: &Reach, t: &Reach, what: &str| -> Result<(), TestCaseError> {
+            prop_assert_eq!(oracle(mine, t), Ok(()), "{} {:?} outgrew {:?}", what, t, mine);
+            Ok(())
+        };
         for op in ops {
+            let cred = cred_of(&mine);
             match op {
                 Op::Create(r) => {
                     let Ok(at) = bound_expiry(&cred, r.expires_at) else { continue };
                     let r = Reach { expires_at: at, ..r };
                     if create_token(&cred, &r).is_ok() {
-                        tokens.push((r, true));
+                        check(&mine, &r, "a created token")?;
+                        tokens.push((TokenFacts { id: format!("{}", tokens.len()), reach: r, rate_limit: None }, true));
                     }
                 }
-                Op::Edit(i, r) => {
+                Op::Edit(i, r, rate) => {
                     let i = i % tokens.len();
-                    let before = TokenFacts { id: format!("{i}"), reach: tokens[i].0.clone(), rate_limit: None };
-                    let after = TokenFacts { reach: r.clone(), ..before.clone() };
-                    if edit_token(&cred, &before, &after, 1200).is_ok() {
-                        tokens[i] = (r, true);
+                    let before = tokens[i].0.clone();
+                    let after = TokenFacts { reach: r, rate_limit: rate, ..before.clone() };
+                    if edit_token(&cred, &before, &after, CEILING).is_ok() {
+                        check(&mine, &before.reach, "an edited token's old state")?;
+                        check(&mine, &after.reach, "an edited token")?;
+                        if after.rate_limit != before.rate_limit {
+                            prop_assert!(after.rate_limit.is_some_and(|n| n <= CEILING), "rate limit {:?}", after.rate_limit);
+                        }
+                        tokens[i] = (after, true);
                     }
                 }
                 Op::Rotate(i) => {
                     let i = i % tokens.len();
-                    let old = TokenFacts { id: format!("{i}"), reach: tokens[i].0.clone(), rate_limit: None };
+                    let old = tokens[i].0.clone();
                     let Ok(at) = bound_expiry(&cred, old.reach.expires_at) else { continue };
                     let new = Reach { expires_at: at, ..old.reach.clone() };
                     if rotate_token(&cred, &old, &new).is_ok() {
-                        tokens.push((new, true));
+                        check(&mine, &old.reach, "a rotated token")?;
+                        check(&mine, &new, "a rotation's new token")?;
+                        tokens.push((TokenFacts { id: format!("{}", tokens.len()), reach: new, rate_limit: None }, true));
                     }
                 }
+                Op::MakePolicy(scope, projects, minutes) => {
+                    if let Ok(minted) = mint_through_policy(&cred, scope, projects.clone(), minutes * 60, now) {
+                        check(&mine, &minted, "what a new policy mints")?;
+                        policies.push((scope, projects, minutes));
+                    }
+                }
+                Op::Exchange(i) => {
+                    if policies.is_empty() {
+                        continue;
+                    }
+                    let (scope, projects, minutes) = policies[i % policies.len()].clone();
+                    let minted = mint_through_policy(&cred, scope, projects, minutes * 60, now);
+                    if mine.expires_at.is_some_and(|at| at <= now) {
+                        prop_assert!(minted.is_err(), "a creator past its expiry mints nothing");
+                    }
+                    if let Ok(minted) = minted {
+                        check(&mine, &minted, "a minted token")?;
+                        prop_assert_eq!(minted.owner, TokenOwner::Workspace);
+                        prop_assert!(minted.expires_at.is_some_and(|at| at > now && at <= now + minutes * 60));
+                    }
+                }
+                Op::Wait(days) => now += days * DAY,
+                Op::Narrow(r) => mine = r,
             }
         }
-        for (reach, touched) in &tokens {
-            if *touched {
-                prop_assert!(mine.covers(reach), "{reach:?} outgrew {mine:?}");
+        for ((t, touched), first) in tokens.iter().zip(&initial) {
+            if !touched {
+                prop_assert_eq!(t, first, "a token it was refused keeps what it had");
             }
         }
     }

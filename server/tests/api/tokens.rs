@@ -440,6 +440,14 @@ async fn rotation_keeps_the_old_token_until_the_new_one_is_used(app: TestApp) {
     assert_error(&app.api("GET", "/me", Some(&third.token), None).await, StatusCode::UNAUTHORIZED, "revoked_token");
     let after = revocations(app.audit_actions(&owner.tenant_id).await);
     assert_eq!(after, before + 1, "the window's end is recorded exactly once");
+    let (kind,): (String,) = sqlx::query_as(
+        "SELECT actor_type FROM audit_log WHERE action = 'token.revoked' AND tenant_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(&owner.tenant_id)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(kind, "server", "the server retired it, by the rotation's rule");
 
     // Bad modes and revoked tokens are refused.
     let res = app
@@ -476,10 +484,28 @@ async fn leaked_tokens_are_revoked_and_the_answer_says_nothing(app: TestApp) {
     assert_error(&app.api("GET", "/me", Some(&leaked.token), None).await, StatusCode::UNAUTHORIZED, "revoked_token");
     let actions = app.audit_actions(&owner.tenant_id).await;
     assert!(actions.contains(&"token.leaked".to_string()), "{actions:?}");
-    // A forged secret on a real prefix revokes nothing.
+    // The server revoked it, by its rule: the audit log says so, not "qahub CLI".
+    let (kind, label): (String, Option<String>) = sqlx::query_as(
+        "SELECT actor_type, actor_label FROM audit_log WHERE action = 'token.leaked' AND tenant_id = $1",
+    )
+    .bind(&owner.tenant_id)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!((kind.as_str(), label.as_deref()), ("server", Some("QA Hub (automatic)")));
+    // A forged secret on a real prefix revokes nothing. Checked once the report is
+    // processed: a real token reported after it in the same report is revoked then.
     let other = app.token(&owner, json!({"name": "safe", "scopes": ["read"]})).await;
-    app.api("POST", "/leaked-tokens", None, Some(report(vec![format::generate(&other.summary.prefix).expose()]))).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let marker = app.token(&owner, json!({"name": "marker", "scopes": ["read"]})).await;
+    let forged = format::generate(&other.summary.prefix).expose();
+    app.api("POST", "/leaked-tokens", None, Some(report(vec![forged, marker.token.clone()]))).await;
+    for _ in 0..200 {
+        if app.api("GET", "/me", Some(&marker.token), None).await.error_code() == "revoked_token" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_error(&app.api("GET", "/me", Some(&marker.token), None).await, StatusCode::UNAUTHORIZED, "revoked_token");
     assert_eq!(app.api("GET", "/me", Some(&other.token), None).await.status, StatusCode::OK);
 }
 

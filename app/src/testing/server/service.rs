@@ -302,6 +302,7 @@ fn uploader(actor: &Actor) -> String {
         Actor::Token(t) => format!("{} ({})", t.name, t.prefix.masked()),
         Actor::TrustedCi { policy_name, .. } => format!("Trusted CI: {policy_name}"),
         Actor::System => "qahub CLI".into(),
+        Actor::Server => "QA Hub".into(),
     }
 }
 

@@ -27,7 +27,9 @@ fn creator_of(actor: &Actor) -> Result<Creator, AppError> {
         Actor::User(u) => Ok(Creator::Person(u.user_id.clone())),
         Actor::Token(t) => Ok(Creator::Token(t.token_id.clone())),
         Actor::System => Ok(Creator::Operator),
-        Actor::TrustedCi { .. } => Err(AppError::forbidden("A minted token cannot manage trusted CI.")),
+        Actor::TrustedCi { .. } | Actor::Server => {
+            Err(AppError::forbidden("Only people, tokens and the operator manage trusted CI."))
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub async fn report_leaked(
         let Some(row) = row.filter(|_| matches) else { continue };
         let details = json!({ "source": source, "url": url });
         let result =
-            revoke_once(state, &row.token, &Actor::System, AuditAction::TokenLeaked, meta, details, now()).await;
+            revoke_once(state, &row.token, &Actor::Server, AuditAction::TokenLeaked, meta, details, now()).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not revoke a leaked token");
         }

@@ -528,7 +528,7 @@ pub async fn note_use_after_expiry(state: &AppState, token: &TokenRow, meta: &Re
         let project_ids = projects_of(state, token).await?.map(|(ids, _)| ids).unwrap_or_default();
         let mut tx = state.db.begin().await?;
         let action = AuditAction::TokenUsedAfterExpiry;
-        record(&mut tx, now, action, &Actor::System, token, &project_ids, meta, None).await?;
+        record(&mut tx, now, action, &Actor::Server, token, &project_ids, meta, None).await?;
         tx.commit().await?;
         Ok::<_, AppError>(())
     }

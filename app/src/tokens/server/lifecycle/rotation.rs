@@ -129,7 +129,7 @@ pub async fn rotate(
 /// Revokes a token whose rotation window (or ceiling) has closed.
 pub async fn retire(state: &AppState, token: &TokenRow, meta: &RequestMeta, now: i64) -> Result<(), AppError> {
     let details = json!({ "reason": "rotation window ended" });
-    revoke_once(state, token, &Actor::System, AuditAction::TokenRevoked, meta, details, now).await.map(drop)
+    revoke_once(state, token, &Actor::Server, AuditAction::TokenRevoked, meta, details, now).await.map(drop)
 }
 
 /// The first use of a rotated token revokes the one it replaced, unless that one was
