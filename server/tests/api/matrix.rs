@@ -1,6 +1,7 @@
 //! The permission matrix: every credential × every mutating operation of its door (REST
 //! for tokens, server functions for people) × every target, with the expected answer
-//! written out by hand. A refused cell must also leave its target unchanged.
+//! written out by hand. A refused cell must also leave its target unchanged, and change
+//! nothing anywhere: no token, project, trust policy, suspension or workspace setting.
 
 use std::collections::BTreeMap;
 
@@ -15,14 +16,16 @@ use time::{format_description::well_known::Rfc3339, Duration, OffsetDateTime};
 
 use crate::helpers::{spawn_app_with, test_settings, Kind, TestApp};
 
-const OPS: [&str; 11] =
-    ["create", "rename", "widen", "disable", "enable", "revoke", "rotate", "reduce", "tenant", "project", "suspend"];
+const OPS: [&str; 13] = [
+    "create", "rename", "widen", "disable", "enable", "revoke", "rotate", "reduce", "tenant", "project", "suspend",
+    "policy", "policy all",
+];
 const TARGETS: [&str; 5] = ["self", "narrow", "wide", "other project", "other tenant"];
 
 /// Expected answers: per credential, per operation, one per target ("-": no such cell).
 /// `ok` is any 2xx. Operations without a target take one answer.
 fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
-    let session = |token_ops: &'static str, reduce: &'static str, others: [&'static str; 3]| {
+    let session = |token_ops: &'static str, reduce: &'static str, others: [&'static str; 5]| {
         vec![
             ("create", "- ok ok ok -"),
             ("rename", token_ops),
@@ -35,6 +38,8 @@ fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             ("tenant", others[0]),
             ("project", others[1]),
             ("suspend", others[2]),
+            ("policy", others[3]),
+            ("policy all", others[4]),
         ]
     };
     let member = vec![
@@ -49,6 +54,8 @@ fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
         ("tenant", "403"),
         ("project", "403"),
         ("suspend", "403"),
+        ("policy", "403"),
+        ("policy all", "403"),
     ];
     // A token without admin scope (or a SIEM key) may change no token.
     let powerless = |tenant: &'static str, project: &'static str| {
@@ -64,12 +71,15 @@ fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
             ("tenant", tenant),
             ("project", project),
             ("suspend", "-"),
+            ("policy", "403"),
+            ("policy all", "403"),
         ]
     };
     vec![
         // The narrow target is read-only already: "Reduce to read" has nothing to lower.
-        ("owner session", session("- ok ok ok 404", "- 422 ok ok 404", ["ok", "ok", "ok"])),
-        ("admin session", session("- ok ok ok 404", "- 422 ok ok 404", ["ok", "ok", "ok"])),
+        ("owner session", session("- ok ok ok 404", "- 422 ok ok 404", ["ok", "ok", "ok", "ok", "ok"])),
+        // Only an owner lets CI tokens reach every project.
+        ("admin session", session("- ok ok ok 404", "- 422 ok ok 404", ["ok", "ok", "ok", "ok", "403"])),
         ("member session", member),
         (
             "admin token",
@@ -85,6 +95,8 @@ fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("tenant", "ok"),
                 ("project", "ok"),
                 ("suspend", "-"),
+                ("policy", "403"),
+                ("policy all", "403"),
             ],
         ),
         ("write token", powerless("403", "ok")),
@@ -103,6 +115,8 @@ fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("tenant", "403"),
                 ("project", "403"),
                 ("suspend", "-"),
+                ("policy", "403"),
+                ("policy all", "403"),
             ],
         ),
         ("project write token", powerless("403", "403")),
@@ -121,6 +135,8 @@ fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("tenant", "ok"),
                 ("project", "ok"),
                 ("suspend", "-"),
+                ("policy", "403"),
+                ("policy all", "403"),
             ],
         ),
         (
@@ -137,9 +153,13 @@ fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("tenant", "ok"),
                 ("project", "ok"),
                 ("suspend", "-"),
+                ("policy", "ok"),
+                ("policy all", "403"),
             ],
         ),
         ("SIEM key", powerless("403", "403")),
+        // A token a trust policy minted for a CI job: write, project ONE, workspace-owned.
+        ("CI-minted token", powerless("403", "403")),
         (
             "other tenant's admin token",
             vec![
@@ -154,6 +174,8 @@ fn expected() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
                 ("tenant", "ok"),
                 ("project", "ok"),
                 ("suspend", "-"),
+                ("policy", "422"), // its workspace has no project ONE
+                ("policy all", "403"),
             ],
         ),
     ]
@@ -172,6 +194,7 @@ fn credential_shape(name: &str) -> Option<(bool, Value)> {
         "workspace admin token" => (false, json!({"scopes": ["admin"], "owner": "workspace"})),
         "SIEM key" => (false, json!({"scopes": ["read"]})),
         "other tenant's admin token" => (true, json!({"scopes": ["admin"]})),
+        "CI-minted token" => (false, json!({"minted": true})),
         _ => return None,
     };
     Some((other_tenant, shape))
@@ -203,7 +226,67 @@ struct World {
 }
 
 async fn make(app: &TestApp, by: &CurrentUser, shape: Value) -> CreatedToken {
+    if shape["minted"] == true {
+        return minted(app, by).await;
+    }
     app.token(by, shape).await
+}
+
+/// A token as Trusted CI mints it (through the lifecycle's own minting, as an exchange
+/// does): write scope, project ONE, owned by the workspace, ten minutes.
+async fn minted(app: &TestApp, by: &CurrentUser) -> CreatedToken {
+    let (one,): (String,) = sqlx::query_as("SELECT id FROM projects WHERE tenant_id = $1 AND key = 'ONE'")
+        .bind(&by.tenant_id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    let ids = [one];
+    let grant = lifecycle::CiGrant {
+        tenant_id: &by.tenant_id,
+        policy_id: "matrix-policy",
+        policy_name: "matrix",
+        scopes: &[app::tokens::Scope::Read, app::tokens::Scope::Write],
+        project_ids: Some(&ids),
+        expires_at: OffsetDateTime::now_utc().unix_timestamp() + 600,
+        ip_allowlist: "",
+        minted_for: "acme/backend@refs/heads/main (run 1)",
+    };
+    let (row, token) = lifecycle::mint_for_ci(&app.state, grant, &RequestMeta::default(), json!({})).await.unwrap();
+    let summary = app::tokens::server::service::get(&app.state, &Actor::User(by.clone()), &row.id).await.unwrap();
+    CreatedToken { summary, token }
+}
+
+/// Everything a refused cell could have changed, anywhere in the database.
+async fn everything(app: &TestApp) -> String {
+    let db = &app.state.db;
+    let count = |sql: &'static str| async move {
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(db).await.unwrap();
+        n
+    };
+    let tenants: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT name, status, ip_allowlist FROM tenants ORDER BY name").fetch_all(db).await.unwrap();
+    format!(
+        "tokens {} live {} projects {} policies {} suspended {} tenants {tenants:?}",
+        count("SELECT COUNT(*) FROM api_tokens").await,
+        count("SELECT COUNT(*) FROM api_tokens WHERE status = 'active'").await,
+        count("SELECT COUNT(*) FROM projects").await,
+        count("SELECT COUNT(*) FROM trust_policies").await,
+        count("SELECT COUNT(*) FROM users WHERE status <> 'ACTIVE'").await,
+    )
+}
+
+/// A trust policy for CI tokens on project ONE (`all`: every project).
+fn policy_request(all: bool) -> Value {
+    json!({"name": "ci", "issuer": "https://token.actions.githubusercontent.com",
+        "conditions": {"repository": "acme/backend"}, "projects": if all { Value::Null } else { json!(["ONE"]) },
+        "scopes": ["write"]})
+}
+
+/// A workspace allowlist no other cell writes: a refused write stays visible. It always
+/// admits 127.0.0.1, where the tests run.
+fn new_allowlist() -> String {
+    let n = uuid::Uuid::new_v4().as_bytes()[0];
+    format!("127.0.0.1/32, 10.{n}.{}.0/24", uuid::Uuid::new_v4().as_bytes()[1])
 }
 
 fn outcome(status: StatusCode) -> String {
@@ -239,7 +322,13 @@ async fn rest(app: &TestApp, token: &str, op: &str, target: Option<&str>, shape:
         "disable" | "enable" | "revoke" => app.api("POST", &path(&format!("/{op}")), Some(token), None).await,
         "rotate" => app.api("POST", &path("/rotate"), Some(token), Some(json!({"old_token": "1h"}))).await,
         "reduce" => app.api("PATCH", &path(""), Some(token), Some(json!({"scopes": ["read"]}))).await,
-        "tenant" => app.api("PATCH", "/tenant", Some(token), Some(json!({"ip_allowlist": []}))).await,
+        "tenant" => {
+            let list: Vec<String> = new_allowlist().split(", ").map(str::to_owned).collect();
+            app.api("PATCH", "/tenant", Some(token), Some(json!({ "ip_allowlist": list }))).await
+        }
+        "policy" | "policy all" => {
+            app.api("POST", "/trust-policies", Some(token), Some(policy_request(op == "policy all"))).await
+        }
         "project" => app.api("POST", "/projects", Some(token), Some(json!({"key": new_key(), "name": "New"}))).await,
         other => panic!("no REST operation {other}"),
     };
@@ -283,7 +372,21 @@ async fn door(
         "rotate" => app.call(client, "tokens/reissue", &[("id", id), ("old_token", "1h")]).await,
         "reduce" => app.call(client, "tokens/reduce", &[("id", id), ("scope", "read")]).await,
         "tenant" => {
-            app.call(client, "tenant/update", &[("ip_allowlist", ""), ("ai_provider", ""), ("ai_model", "")]).await
+            let list = new_allowlist();
+            app.call(client, "tenant/update", &[("ip_allowlist", list.as_str()), ("ai_provider", ""), ("ai_model", "")])
+                .await
+        }
+        "policy" | "policy all" => {
+            let access = if op == "policy all" { "all" } else { "specific" };
+            let form = [
+                ("name", "ci"),
+                ("issuer", "https://token.actions.githubusercontent.com"),
+                ("conditions", "repository=acme/backend"),
+                ("project_access", access),
+                ("projects[]", "ONE"),
+                ("scope", "write"),
+            ];
+            app.call(client, "trust/create", &form).await
         }
         "project" => app.call(client, "projects/create", &[("key", new_key().as_str()), ("name", "New")]).await,
         "suspend" => {
@@ -374,9 +477,14 @@ async fn permission_matrix(app: TestApp) {
                     Some(id) => Some(summary(&app, &target_owner, id).await),
                     None => None,
                 };
+                let everything_before = everything(&app).await;
                 let status = match &cred {
                     Some((c, _)) => {
                         let shape = (op == "create").then(|| match *target_name {
+                            "self" if cred_name == "CI-minted token" => named(
+                                json!({"scopes": ["write"], "projects": ["ONE"], "owner": "workspace"}),
+                                "copy",
+                            ),
                             "self" => named(shape.as_ref().unwrap().1.clone(), "copy"),
                             name => named(target_shape(name), name),
                         });
@@ -389,6 +497,12 @@ async fn permission_matrix(app: TestApp) {
                     failures.push(format!("{cred_name} / {op} / {target_name}: expected {want}, got {got}"));
                 }
                 if got != "ok" {
+                    let everything_after = everything(&app).await;
+                    if everything_after != everything_before {
+                        failures.push(format!(
+                            "{cred_name} / {op} / {target_name}: refused but changed {everything_before} → {everything_after}"
+                        ));
+                    }
                     if let (Some(id), Some(before)) = (&target_id, before) {
                         let after = summary(&app, &target_owner, id).await;
                         if after != before {
