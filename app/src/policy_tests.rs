@@ -227,7 +227,7 @@ fn tenant_audit_member_and_project_rules() {
 fn who_may_do_what() -> String {
     let columns: Vec<(&str, Credential)> = credentials()
         .into_iter()
-        .filter(|(n, _)| !matches!(*n, "30-day admin token" | "workspace admin token"))
+        .filter(|(n, _)| !matches!(*n, "30-day admin token"))
         .collect();
     let cell = |results: Vec<Result<(), AppError>>| {
         let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -281,8 +281,14 @@ fn who_may_do_what() -> String {
             }),
         ),
         ("Grant host names", Box::new(|c| vec![change_tenant(c, TenantChange { hosts: true, ..Default::default() })])),
-        ("Manage trust policies (Trusted CI)", Box::new(|c| vec![manage_trust_policies(c, false)])),
-        ("A trust policy for every project", Box::new(|c| vec![manage_trust_policies(c, true)])),
+        (
+            "Make, change or enable a trust policy (Trusted CI)",
+            Box::new(|c| vec![mint_through_policy(c, Scope::Write, Projects::only(["P1"]), 600, NOW).map(drop)]),
+        ),
+        (
+            "A trust policy for every project",
+            Box::new(|c| vec![mint_through_policy(c, Scope::Write, Projects::All, 600, NOW).map(drop)]),
+        ),
         ("Suspend people", Box::new(|c| vec![manage_member(c, "x", Role::Member), manage_member(c, "x", Role::Owner)])),
         ("Create a project", Box::new(|c| vec![create_project(c)])),
     ];
