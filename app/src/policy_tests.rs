@@ -225,10 +225,8 @@ fn tenant_audit_member_and_project_rules() {
 
 /// The README's "Who may do what", as the functions answer it.
 fn who_may_do_what() -> String {
-    let columns: Vec<(&str, Credential)> = credentials()
-        .into_iter()
-        .filter(|(n, _)| !matches!(*n, "30-day admin token"))
-        .collect();
+    let columns: Vec<(&str, Credential)> =
+        credentials().into_iter().filter(|(n, _)| !matches!(*n, "30-day admin token")).collect();
     let cell = |results: Vec<Result<(), AppError>>| {
         let ok = results.iter().filter(|r| r.is_ok()).count();
         match ok {

@@ -122,7 +122,7 @@ pub fn TrustedCiPage() -> impl IntoView {
                             <label>
                                 "Conditions"
                                 <textarea name="conditions" rows="3" required placeholder="repository=acme/backend\nref=refs/heads/main"></textarea>
-                                <span class="hint">"One claim=value per line; * matches anything. Pin the source: repository (GitHub) or project_path (GitLab)."</span>
+                                <span class="hint">"One claim=value per line. Pin the source with an exact value: repository or repository_owner (GitHub), project_path or namespace_path (GitLab). * matches anything, in the other claims only (ref=refs/heads/*)."</span>
                             </label>
                             <fieldset>
                                 <legend>"Projects the token may use"</legend>

@@ -17,8 +17,19 @@ use time::{format_description::well_known::Rfc3339, Duration, OffsetDateTime};
 use crate::helpers::{spawn_app_with, test_settings, Kind, TestApp};
 
 const OPS: [&str; 13] = [
-    "create", "rename", "widen", "disable", "enable", "revoke", "rotate", "reduce", "tenant", "project", "suspend",
-    "policy", "policy all",
+    "create",
+    "rename",
+    "widen",
+    "disable",
+    "enable",
+    "revoke",
+    "rotate",
+    "reduce",
+    "tenant",
+    "project",
+    "suspend",
+    "policy",
+    "policy all",
 ];
 const TARGETS: [&str; 5] = ["self", "narrow", "wide", "other project", "other tenant"];
 
@@ -481,10 +492,9 @@ async fn permission_matrix(app: TestApp) {
                 let status = match &cred {
                     Some((c, _)) => {
                         let shape = (op == "create").then(|| match *target_name {
-                            "self" if cred_name == "CI-minted token" => named(
-                                json!({"scopes": ["write"], "projects": ["ONE"], "owner": "workspace"}),
-                                "copy",
-                            ),
+                            "self" if cred_name == "CI-minted token" => {
+                                named(json!({"scopes": ["write"], "projects": ["ONE"], "owner": "workspace"}), "copy")
+                            }
                             "self" => named(shape.as_ref().unwrap().1.clone(), "copy"),
                             name => named(target_shape(name), name),
                         });
