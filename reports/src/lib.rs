@@ -3,11 +3,60 @@
 //! client (which counts a file's tests before it uploads, to check the server's receipt).
 //! JUnit is read as a stream (quick-xml), Playwright into a typed tree that skips
 //! everything it does not need.
+//!
+//! Memory stays proportional to the report, never to its size times its number of tests:
+//! every title is cut to [`TITLE_MAX`] and every message to [`MESSAGE_MAX`] *while*
+//! reading, and a suite's name is cut once, before any test's title is built from it (a
+//! 32 MiB suite name shared by 10 000 tests costs 10 000 short titles, not 320 GiB). A
+//! report with more than the allowed number of results stops being read at the first one
+//! past it ([`parse_at_most`]).
 
 use serde::Deserialize;
 
 /// Longest test title kept, in characters.
 pub const TITLE_MAX: usize = 500;
+/// Longest failure message kept, in characters.
+pub const MESSAGE_MAX: usize = 10_000;
+
+/// Why a report was not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportError {
+    /// Not a report of the format, or malformed: what is wrong.
+    Invalid(String),
+    /// It holds more results than allowed (the limit).
+    TooManyResults(usize),
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportError::Invalid(why) => f.write_str(why),
+            ReportError::TooManyResults(max) => write!(f, "the report holds more than {max} test results"),
+        }
+    }
+}
+
+impl From<String> for ReportError {
+    fn from(why: String) -> Self {
+        ReportError::Invalid(why)
+    }
+}
+
+/// The first `max` characters of `s` (all of it when shorter), without copying the rest.
+fn cut(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    }
+}
+
+/// `s` as an owned string of at most `max` characters.
+fn cut_owned(mut s: String, max: usize) -> String {
+    if let Some((at, _)) = s.char_indices().nth(max) {
+        s.truncate(at);
+    }
+    s
+}
 
 /// What a test's result was. JUnit's `<error>` (the test could not run as written) stays
 /// distinct from `<failure>` (an assertion failed).
@@ -76,12 +125,17 @@ impl Format {
 }
 
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Imported>, String> {
+    parse_at_most(format, bytes, usize::MAX).map_err(|e| e.to_string())
+}
+
+/// [`parse`], refusing a report with more than `max` results as soon as it reads one more.
+pub fn parse_at_most(format: Format, bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
     let mut results = match format {
-        Format::Playwright => playwright(bytes)?,
-        Format::Junit => junit(bytes)?,
+        Format::Playwright => playwright(bytes, max)?,
+        Format::Junit => junit(bytes, max)?,
     };
     if results.is_empty() {
-        return Err("the report holds no test results".into());
+        return Err(ReportError::Invalid("the report holds no test results".into()));
     }
     for (n, result) in results.iter_mut().enumerate() {
         result.title = clean_title(&result.title, n + 1);
@@ -154,30 +208,41 @@ struct PwError {
     message: Option<String>,
 }
 
-fn playwright(bytes: &[u8]) -> Result<Vec<Imported>, String> {
+fn playwright(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
     let report: PwReport = serde_json::from_slice(bytes).map_err(|e| format!("not a Playwright JSON report: {e}"))?;
     let mut out = Vec::new();
     for suite in &report.suites {
-        walk(suite, &[], &mut out);
+        walk(suite, "", &mut out, max)?;
     }
     Ok(out)
 }
 
-fn walk(suite: &PwSuite, path: &[&str], out: &mut Vec<Imported>) {
-    let mut path = path.to_vec();
-    if !suite.title.is_empty() {
-        path.push(&suite.title);
-    }
+/// `prefix`: the enclosing suites' titles, already cut to [`TITLE_MAX`].
+fn walk(suite: &PwSuite, prefix: &str, out: &mut Vec<Imported>, max: usize) -> Result<(), ReportError> {
+    let joined;
+    let prefix = match (prefix.is_empty(), suite.title.is_empty()) {
+        (_, true) => prefix,
+        (true, false) => cut(&suite.title, TITLE_MAX),
+        (false, false) => {
+            joined = format!("{prefix} › {}", cut(&suite.title, TITLE_MAX));
+            cut(&joined, TITLE_MAX)
+        }
+    };
     for spec in &suite.specs {
         for test in &spec.tests {
-            let mut title = path.join(" › ");
+            if out.len() >= max {
+                return Err(ReportError::TooManyResults(max));
+            }
+            let mut title = String::with_capacity(prefix.len() + 64);
+            title.push_str(prefix);
             if !title.is_empty() {
                 title.push_str(" › ");
             }
-            title.push_str(&spec.title);
+            title.push_str(cut(&spec.title, TITLE_MAX));
             if !test.project_name.is_empty() {
-                title.push_str(&format!(" [{}]", test.project_name));
+                title.push_str(&format!(" [{}]", cut(&test.project_name, TITLE_MAX)));
             }
+            let title = cut_owned(title, TITLE_MAX);
             // The last attempt decides (retries may pass a flaky test).
             let last = test.results.last();
             let status = match (last.map(|r| r.status.as_str()), test.status.as_str()) {
@@ -190,18 +255,20 @@ fn walk(suite: &PwSuite, path: &[&str], out: &mut Vec<Imported>) {
                 _ => ResultStatus::Error,
             };
             let duration_ms = Some(test.results.iter().map(|r| r.duration.max(0.0)).sum::<f64>().round() as u64);
-            let message = last.and_then(|r| r.error.as_ref()).and_then(|e| e.message.clone());
+            let message =
+                last.and_then(|r| r.error.as_ref()).and_then(|e| e.message.as_deref()).map(|m| cut(m, MESSAGE_MAX).to_owned());
             out.push(Imported { title, status, duration_ms, message });
         }
     }
     for child in &suite.suites {
-        walk(child, &path, out);
+        walk(child, prefix, out, max)?;
     }
+    Ok(())
 }
 
 // ---- JUnit XML -------------------------------------------------------------------
 
-fn junit(bytes: &[u8]) -> Result<Vec<Imported>, String> {
+fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
     use quick_xml::events::Event;
 
     let mut reader = quick_xml::Reader::from_reader(bytes);
@@ -215,7 +282,7 @@ fn junit(bytes: &[u8]) -> Result<Vec<Imported>, String> {
     loop {
         let event = reader
             .read_event_into(&mut buf)
-            .map_err(|e| format!("not well-formed XML at byte {}: {e}", reader.error_position()))?;
+            .map_err(|e| ReportError::Invalid(format!("not well-formed XML at byte {}: {e}", reader.error_position())))?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
@@ -235,12 +302,15 @@ fn junit(bytes: &[u8]) -> Result<Vec<Imported>, String> {
                     b"testsuite" => {
                         saw_root = true;
                         if !empty {
-                            suites.push(attr(b"name")?.unwrap_or_default());
+                            suites.push(cut_owned(attr(b"name")?.unwrap_or_default(), TITLE_MAX));
                         }
                     }
                     b"testcase" => {
-                        let name = attr(b"name")?.ok_or("a <testcase> has no name")?;
-                        let class = attr(b"classname")?.filter(|c| !c.is_empty());
+                        if out.len() >= max {
+                            return Err(ReportError::TooManyResults(max));
+                        }
+                        let name = cut_owned(attr(b"name")?.ok_or_else(|| "a <testcase> has no name".to_string())?, TITLE_MAX);
+                        let class = attr(b"classname")?.filter(|c| !c.is_empty()).map(|c| cut_owned(c, TITLE_MAX));
                         let title = match class {
                             Some(class) => format!("{class} › {name}"),
                             None => match suites.last().filter(|s| !s.is_empty()) {
@@ -248,6 +318,7 @@ fn junit(bytes: &[u8]) -> Result<Vec<Imported>, String> {
                                 None => name,
                             },
                         };
+                        let title = cut_owned(title, TITLE_MAX);
                         let duration_ms = match attr(b"time")? {
                             Some(t) => Some(
                                 (t.trim().parse::<f64>().map_err(|_| format!("testcase time {t:?} is not a number"))?
@@ -271,7 +342,8 @@ fn junit(bytes: &[u8]) -> Result<Vec<Imported>, String> {
                                 b"error" => ResultStatus::Error,
                                 _ => ResultStatus::Skipped,
                             };
-                            case.message = attr(b"message")?.or(case.message.take());
+                            case.message =
+                                attr(b"message")?.map(|m| cut_owned(m, MESSAGE_MAX)).or(case.message.take());
                             in_message = !empty;
                         }
                     }
@@ -282,14 +354,14 @@ fn junit(bytes: &[u8]) -> Result<Vec<Imported>, String> {
                 if let Some(case) = current.as_mut() {
                     if case.message.is_none() {
                         let text = t.decode().map_err(|e| format!("bad text: {e}"))?;
-                        case.message = Some(text.into_owned());
+                        case.message = Some(cut(&text, MESSAGE_MAX).to_owned());
                     }
                 }
             }
             Event::CData(t) if in_message => {
                 if let Some(case) = current.as_mut() {
                     if case.message.is_none() {
-                        case.message = Some(String::from_utf8_lossy(&t).into_owned());
+                        case.message = Some(cut(&String::from_utf8_lossy(&t), MESSAGE_MAX).to_owned());
                     }
                 }
             }
@@ -307,9 +379,53 @@ fn junit(bytes: &[u8]) -> Result<Vec<Imported>, String> {
         buf.clear();
     }
     if !saw_root {
-        return Err("not a JUnit report: no <testsuites> or <testsuite> element".into());
+        return Err(ReportError::Invalid("not a JUnit report: no <testsuites> or <testsuite> element".into()));
     }
     Ok(out)
+}
+
+/// Peak heap use of a closure on this thread: a counting allocator for the tests.
+#[cfg(test)]
+mod peak {
+    use std::{
+        alloc::{GlobalAlloc, Layout, System},
+        cell::Cell,
+    };
+
+    thread_local! {
+        static LIVE: Cell<usize> = const { Cell::new(0) };
+        static PEAK: Cell<usize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                let _ = LIVE.try_with(|live| {
+                    live.set(live.get() + layout.size());
+                    let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+                });
+            }
+            p
+        }
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(p, layout) };
+            let _ = LIVE.try_with(|live| live.set(live.get().saturating_sub(layout.size())));
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// `f`'s result and how far the heap rose above where it stood before it ran.
+    pub fn rise<T>(f: impl FnOnce() -> T) -> (T, usize) {
+        let base = LIVE.with(Cell::get);
+        PEAK.with(|p| p.set(base));
+        let out = f();
+        (out, PEAK.with(Cell::get) - base)
+    }
 }
 
 #[cfg(test)]
@@ -370,6 +486,51 @@ mod tests {
         for r in parse(Format::Junit, junit).unwrap() {
             assert!(!r.title.trim().is_empty() && !r.title.chars().any(|c| c.is_control() && c != '\t'));
         }
+    }
+
+    /// A suite's name is cut once, not copied into every test whole: 2 000 tests under a
+    /// 256 KiB suite name raise the heap by a few MiB (titles of at most TITLE_MAX
+    /// characters), not by 2 000 × 256 KiB = 500 MiB; a message is cut while it is read.
+    #[test]
+    fn long_shared_names_cost_no_copy_per_test() {
+        let huge = "s".repeat(256 * 1024);
+        let cases: String = (0..2000).map(|n| format!("<testcase name=\"t{n}\"/>")).collect();
+        let xml = format!(
+            "<testsuites><testsuite name=\"{huge}\">{cases}<testcase name=\"f\" classname=\"{huge}\"><failure>{huge}</failure></testcase></testsuite></testsuites>"
+        );
+        let (r, rise) = peak::rise(|| parse(Format::Junit, xml.as_bytes()).unwrap());
+        assert_eq!(r.len(), 2001);
+        assert!(r[0].title.starts_with("sss") && r[0].title.chars().count() == TITLE_MAX);
+        assert_eq!(r[2000].message.as_deref().map(|m| m.chars().count()), Some(MESSAGE_MAX));
+        assert!(rise < 4 * xml.len() + (8 << 20), "JUnit: the heap rose {rise} B for a {} B report", xml.len());
+
+        let failing = |n: usize| {
+            format!(r#"{{"title":"t{n}","tests":[{{"projectName":"p","results":[{{"status":"failed","duration":1,"error":{{"message":"{huge}"}}}}]}}]}}"#)
+        };
+        let passing = |n: usize| format!(r#"{{"title":"t{n}","tests":[{{"results":[{{"status":"passed","duration":1}}]}}]}}"#);
+        let specs: Vec<String> = (0..2000).map(|n| if n < 3 { failing(n) } else { passing(n) }).collect();
+        let json = format!(
+            r#"{{"suites":[{{"title":"{huge}","specs":[],"suites":[{{"title":"{huge}","specs":[{}]}}]}}]}}"#,
+            specs.join(",")
+        );
+        let (r, rise) = peak::rise(|| parse(Format::Playwright, json.as_bytes()).unwrap());
+        assert_eq!(r.len(), 2000);
+        assert!(r.iter().all(|i| i.title.chars().count() <= TITLE_MAX));
+        assert_eq!(r[0].message.as_deref().map(|m| m.chars().count()), Some(MESSAGE_MAX));
+        assert!(rise < 4 * json.len() + (8 << 20), "Playwright: the heap rose {rise} B for a {} B report", json.len());
+    }
+
+    #[test]
+    fn reading_stops_at_the_first_result_past_the_limit() {
+        let cases: String = (0..11).map(|n| format!("<testcase name=\"t{n}\"/>")).collect();
+        let xml = format!("<testsuite>{cases}</testsuite>");
+        assert_eq!(parse_at_most(Format::Junit, xml.as_bytes(), 11).unwrap().len(), 11);
+        assert_eq!(parse_at_most(Format::Junit, xml.as_bytes(), 10), Err(ReportError::TooManyResults(10)));
+        let specs: Vec<String> =
+            (0..11).map(|n| format!(r#"{{"title":"t{n}","tests":[{{"results":[{{"status":"passed"}}]}}]}}"#)).collect();
+        let json = format!(r#"{{"suites":[{{"title":"a","specs":[{}]}}]}}"#, specs.join(","));
+        assert_eq!(parse_at_most(Format::Playwright, json.as_bytes(), 11).unwrap().len(), 11);
+        assert_eq!(parse_at_most(Format::Playwright, json.as_bytes(), 10), Err(ReportError::TooManyResults(10)));
     }
 
     #[test]
