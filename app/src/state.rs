@@ -41,6 +41,10 @@ pub struct Settings {
     /// (`localhost`, `127.0.0.1`, `[::1]`), also over plain `http://`. Tests and local
     /// development only; a production hub never needs it.
     pub oidc_insecure_loopback: bool,
+    /// The largest report body an import accepts, in bytes (`QAHUB_MAX_IMPORT_BYTES`).
+    pub import_max_bytes: usize,
+    /// The most results one import may hold (`QAHUB_MAX_IMPORT_RESULTS`).
+    pub import_max_results: usize,
 }
 
 impl Default for Settings {
@@ -55,6 +59,8 @@ impl Default for Settings {
             oidc_fetch_timeout: std::time::Duration::from_secs(5),
             oidc_min_refetch: std::time::Duration::from_secs(60),
             oidc_insecure_loopback: false,
+            import_max_bytes: 64 * 1024 * 1024,
+            import_max_results: 1_000_000,
         }
     }
 }

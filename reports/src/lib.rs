@@ -255,8 +255,10 @@ fn walk(suite: &PwSuite, prefix: &str, out: &mut Vec<Imported>, max: usize) -> R
                 _ => ResultStatus::Error,
             };
             let duration_ms = Some(test.results.iter().map(|r| r.duration.max(0.0)).sum::<f64>().round() as u64);
-            let message =
-                last.and_then(|r| r.error.as_ref()).and_then(|e| e.message.as_deref()).map(|m| cut(m, MESSAGE_MAX).to_owned());
+            let message = last
+                .and_then(|r| r.error.as_ref())
+                .and_then(|e| e.message.as_deref())
+                .map(|m| cut(m, MESSAGE_MAX).to_owned());
             out.push(Imported { title, status, duration_ms, message });
         }
     }
@@ -280,9 +282,9 @@ fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
     let mut in_message = false;
     let mut saw_root = false;
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| ReportError::Invalid(format!("not well-formed XML at byte {}: {e}", reader.error_position())))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            ReportError::Invalid(format!("not well-formed XML at byte {}: {e}", reader.error_position()))
+        })?;
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(event, Event::Empty(_));
@@ -309,7 +311,8 @@ fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
                         if out.len() >= max {
                             return Err(ReportError::TooManyResults(max));
                         }
-                        let name = cut_owned(attr(b"name")?.ok_or_else(|| "a <testcase> has no name".to_string())?, TITLE_MAX);
+                        let name =
+                            cut_owned(attr(b"name")?.ok_or_else(|| "a <testcase> has no name".to_string())?, TITLE_MAX);
                         let class = attr(b"classname")?.filter(|c| !c.is_empty()).map(|c| cut_owned(c, TITLE_MAX));
                         let title = match class {
                             Some(class) => format!("{class} › {name}"),
@@ -342,8 +345,7 @@ fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
                                 b"error" => ResultStatus::Error,
                                 _ => ResultStatus::Skipped,
                             };
-                            case.message =
-                                attr(b"message")?.map(|m| cut_owned(m, MESSAGE_MAX)).or(case.message.take());
+                            case.message = attr(b"message")?.map(|m| cut_owned(m, MESSAGE_MAX)).or(case.message.take());
                             in_message = !empty;
                         }
                     }
@@ -505,9 +507,12 @@ mod tests {
         assert!(rise < 4 * xml.len() + (8 << 20), "JUnit: the heap rose {rise} B for a {} B report", xml.len());
 
         let failing = |n: usize| {
-            format!(r#"{{"title":"t{n}","tests":[{{"projectName":"p","results":[{{"status":"failed","duration":1,"error":{{"message":"{huge}"}}}}]}}]}}"#)
+            format!(
+                r#"{{"title":"t{n}","tests":[{{"projectName":"p","results":[{{"status":"failed","duration":1,"error":{{"message":"{huge}"}}}}]}}]}}"#
+            )
         };
-        let passing = |n: usize| format!(r#"{{"title":"t{n}","tests":[{{"results":[{{"status":"passed","duration":1}}]}}]}}"#);
+        let passing =
+            |n: usize| format!(r#"{{"title":"t{n}","tests":[{{"results":[{{"status":"passed","duration":1}}]}}]}}"#);
         let specs: Vec<String> = (0..2000).map(|n| if n < 3 { failing(n) } else { passing(n) }).collect();
         let json = format!(
             r#"{{"suites":[{{"title":"{huge}","specs":[],"suites":[{{"title":"{huge}","specs":[{}]}}]}}]}}"#,

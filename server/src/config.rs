@@ -75,6 +75,14 @@ pub struct ServeArgs {
     #[arg(long, env = "QAHUB_OIDC_INSECURE_LOOPBACK", default_value_t = false)]
     pub oidc_insecure_loopback: bool,
 
+    /// The largest report an import accepts, in bytes (past it: 413 payload_too_large).
+    #[arg(long, env = "QAHUB_MAX_IMPORT_BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
+    pub max_import_bytes: u64,
+
+    /// The most test results one import may hold (past it: 413 payload_too_large).
+    #[arg(long, env = "QAHUB_MAX_IMPORT_RESULTS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_import_results: u64,
+
     /// Check every token with bcrypt (no verified-token cache): for benchmarks only.
     #[arg(long, env = "QAHUB_NO_VERIFIED_CACHE", hide = true)]
     pub no_verified_cache: bool,
@@ -129,6 +137,8 @@ impl Config {
                 },
                 public_url: serve.public_url.map(|u| u.trim_end_matches('/').to_string()),
                 oidc_insecure_loopback: serve.oidc_insecure_loopback,
+                import_max_bytes: serve.max_import_bytes as usize,
+                import_max_results: serve.max_import_results as usize,
                 ..Settings::default()
             },
             tls: serve.tls_cert.zip(serve.tls_key),

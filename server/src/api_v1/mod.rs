@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/projects/{key}/runs", get(testing::list_runs).post(testing::create_run))
         .route(
             "/projects/{key}/runs/import",
-            post(testing::import).layer(axum::extract::DefaultBodyLimit::max(testing::IMPORT_MAX)),
+            post(testing::import).layer(axum::extract::DefaultBodyLimit::max(state.settings.import_max_bytes)),
         )
         .route(
             "/projects/{key}/runs/{id}",

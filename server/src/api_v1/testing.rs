@@ -13,7 +13,7 @@ use serde_json::Value;
 use reports::Format;
 
 use app::{
-    error::AppError,
+    error::{AppError, ErrorCode},
     state::AppState,
     testing::{
         server::service, Case, CiContext, ImportAnswer, NewCase, NewRun, ResultBatch, Run, RunStatus, TestResult,
@@ -343,9 +343,6 @@ pub struct ImportParams {
     job: Option<String>,
 }
 
-/// Largest report accepted, in bytes.
-pub const IMPORT_MAX: usize = 64 * 1024 * 1024;
-
 #[utoipa::path(
     post,
     operation_id = "testing_import",
@@ -356,14 +353,14 @@ pub const IMPORT_MAX: usize = 64 * 1024 * 1024;
         ImportParams,
         ("Idempotency-Key" = Option<String>, Header, description = "1–128 printable ASCII: a repeat within 24 hours with the same key and request answers the first run (with `Idempotent-Replayed: true`) and stores nothing; the same key with another request is 409 `conflict`"),
     ),
-    request_body(content = String, description = "A Playwright JSON report or a JUnit XML file (up to 64 MiB)", content_type = "application/octet-stream"),
+    request_body(content = String, description = "A Playwright JSON report or a JUnit XML file (up to 64 MiB and 1 000 000 results by default: QAHUB_MAX_IMPORT_BYTES, QAHUB_MAX_IMPORT_RESULTS)", content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "The run (every shard counted) and what this import accepted", body = ImportAnswer,
             headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier import with the same key"))),
         Refusals,
         (status = 404, description = "No such thing here (or outside a project token's projects)", body = ErrorBody),
         (status = 409, description = "The key was used for another request, or the run key's run is completed", body = ErrorBody),
-        (status = 413, description = "The report is larger than 64 MiB", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the report is larger than the server's limit (64 MiB by default) or holds more results (1 000 000 by default); the message names the limit", body = ErrorBody),
     )
 )]
 pub async fn import(
@@ -372,9 +369,24 @@ pub async fn import(
     ApiPath(key): ApiPath<String>,
     ApiQuery(q): ApiQuery<ImportParams>,
     headers: HeaderMap,
-    ApiBytes(body): ApiBytes,
+    body: Result<ApiBytes, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.principal.require(Scope::Write)?;
+    let body = match body {
+        Ok(ApiBytes(body)) => body,
+        Err(ApiError(e)) if e.code == ErrorCode::PayloadTooLarge => {
+            let max = state.settings.import_max_bytes;
+            return Err(ApiError(AppError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "The report is larger than this server accepts: {} bytes ({} MiB, QAHUB_MAX_IMPORT_BYTES).",
+                    max,
+                    max >> 20
+                ),
+            )));
+        }
+        Err(e) => return Err(e),
+    };
     let format = Format::parse(&q.format)
         .ok_or_else(|| AppError::invalid(format!("Unknown format {:?}: use playwright or junit.", q.format)))?;
     let idempotency_key = match headers.get("idempotency-key") {

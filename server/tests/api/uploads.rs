@@ -13,8 +13,12 @@ use crate::{
 const JUNIT: &[u8] = include_bytes!("../fixtures/pytest-junit.xml");
 
 async fn import(app: &TestApp, token: &str, query: &str, key: Option<&str>, body: &[u8]) -> Api {
+    import_into(app, token, "WEB", query, key, body).await
+}
+
+async fn import_into(app: &TestApp, token: &str, project: &str, query: &str, key: Option<&str>, body: &[u8]) -> Api {
     let mut req = reqwest::Client::new()
-        .post(app.url(&format!("/api/v1/projects/WEB/runs/import?format=junit{query}")))
+        .post(app.url(&format!("/api/v1/projects/{project}/runs/import?format=junit{query}")))
         .bearer_auth(token)
         .body(body.to_vec());
     if let Some(key) = key {
@@ -92,8 +96,11 @@ async fn the_same_import_twice_with_one_key_makes_one_run(app: TestApp) {
     // A key expires after 24 hours: then it makes a new run.
     sqlx::query("UPDATE import_keys SET created_at = created_at - 90000").execute(&app.state.db).await.unwrap();
     let later = import(&app, &admin, "", Some("ci-build-41"), JUNIT).await;
+    assert_eq!(later.status, StatusCode::CREATED, "{}", later.body);
     assert!(later.headers.get("idempotent-replayed").is_none());
+    assert!(later.body["data"]["id"].is_string());
     assert_ne!(later.body["data"]["id"], first.body["data"]["id"]);
+    assert_eq!(run_count(&app, &admin).await, 4, "a new run");
 
     // Bad keys are a clear 422.
     for bad in ["x".repeat(129), "tab\there".into()] {
@@ -102,6 +109,61 @@ async fn the_same_import_twice_with_one_key_makes_one_run(app: TestApp) {
     }
     let res = import(&app, &admin, &format!("&run_key={}", "k".repeat(129)), None, JUNIT).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Keys belong to one project: a token of project WEB uploads with the docs' example key;
+/// project API's upload with the same key is its own import, not a 409 for 24 hours.
+async fn idempotency_keys_belong_to_one_project(app: TestApp) {
+    let (owner, admin) = setup(&app).await;
+    app.api("POST", "/projects", Some(&admin), Some(json!({"key": "API", "name": "API"}))).await;
+    let web = app.token(&owner, json!({"name": "web ci", "scopes": ["write"], "projects": ["WEB"]})).await.token;
+    let api = app.token(&owner, json!({"name": "api ci", "scopes": ["write"], "projects": ["API"]})).await.token;
+    let first = import_into(&app, &web, "WEB", "", Some("build-4242-e2e"), JUNIT).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let theirs = import_into(&app, &api, "API", "", Some("build-4242-e2e"), JUNIT).await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    assert!(theirs.headers.get("idempotent-replayed").is_none(), "not WEB's run");
+    assert_eq!(theirs.body["data"]["project"], "API");
+    // Each project's repeat answers its own run.
+    let again = import_into(&app, &api, "API", "", Some("build-4242-e2e"), JUNIT).await;
+    assert_eq!(
+        (again.headers["idempotent-replayed"].to_str().unwrap(), &again.body["data"]["id"]),
+        ("true", &theirs.body["data"]["id"])
+    );
+    let again = import_into(&app, &web, "WEB", "", Some("build-4242-e2e"), JUNIT).await;
+    assert_eq!(
+        (again.headers["idempotent-replayed"].to_str().unwrap(), &again.body["data"]["id"]),
+        ("true", &first.body["data"]["id"])
+    );
+}
+
+/// The body and results limits (both configurable) answer 413 naming the limit, and store nothing.
+async fn import_limits(kind: crate::helpers::Kind) {
+    let settings =
+        app::state::Settings { import_max_bytes: 8192, import_max_results: 10, ..crate::helpers::test_settings() };
+    let Some(app) = crate::helpers::spawn_app_with(kind, settings).await else { return };
+    let (_, admin) = setup(&app).await;
+    let res = import(&app, &admin, "", None, &shard_report("s", 11, 0)).await;
+    assert_eq!((res.status, res.error_code()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"), "{}", res.body);
+    let message = res.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("10 test results") && message.contains("QAHUB_MAX_IMPORT_RESULTS"), "{message}");
+    assert_eq!(import(&app, &admin, "", None, &shard_report("s", 10, 0)).await.status, StatusCode::CREATED, "ten fit");
+    let big = shard_report(&"n".repeat(9000), 1, 0);
+    let res = import(&app, &admin, "", None, &big).await;
+    assert_eq!((res.status, res.error_code()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"), "{}", res.body);
+    let message = res.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("8192 bytes") && message.contains("QAHUB_MAX_IMPORT_BYTES"), "{message}");
+    assert_eq!(run_count(&app, &admin).await, 1, "only the import that fit is stored");
+}
+
+#[tokio::test]
+async fn import_limits_sqlite() {
+    import_limits(crate::helpers::Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn import_limits_postgres() {
+    import_limits(crate::helpers::Kind::Postgres).await;
 }
 
 async fn parallel_shards_make_one_run_until_completed(app: TestApp) {
@@ -318,6 +380,7 @@ async fn the_workspace_maximum_token_lifetime_caps_tokens(app: TestApp) {
 
 on_both_databases!(
     the_same_import_twice_with_one_key_makes_one_run,
+    idempotency_keys_belong_to_one_project,
     parallel_shards_make_one_run_until_completed,
     per_token_ip_allowlists_refuse_and_only_narrow,
     the_workspace_maximum_token_lifetime_caps_tokens,

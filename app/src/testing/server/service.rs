@@ -343,8 +343,16 @@ pub async fn import(
         }
     }
     let p = project(state, actor, key).await?;
-    let parsed = reports::parse(format, bytes)
-        .map_err(|e| AppError::invalid(format!("The {} report could not be read: {e}", format.as_str())))?;
+    let max = state.settings.import_max_results;
+    let parsed = reports::parse_at_most(format, bytes, max).map_err(|e| match e {
+        reports::ReportError::TooManyResults(max) => AppError::new(
+            crate::error::ErrorCode::PayloadTooLarge,
+            format!("The report holds more than {max} test results, the most one import takes here (QAHUB_MAX_IMPORT_RESULTS); split it into shards with a run key."),
+        ),
+        reports::ReportError::Invalid(why) => {
+            AppError::invalid(format!("The {} report could not be read: {why}", format.as_str()))
+        }
+    })?;
     let tally = reports::Tally::of(&parsed);
     let receipt = Receipt {
         tests_read: tally.total,
@@ -361,11 +369,11 @@ pub async fn import(
     let mut tx = state.db.begin().await?;
     if let Some(idem) = opts.idempotency_key {
         let print = fingerprint(&p.id, format, &opts, bytes);
-        if let Some(earlier) = store::claim_key(&mut tx, tenant_id, idem, &print, now).await? {
+        if let Some(earlier) = store::claim_key(&mut tx, tenant_id, &p.id, idem, &print, now).await? {
             tx.rollback().await?;
             if earlier.fingerprint != print {
                 return Err(AppError::conflict(
-                    "This Idempotency-Key was used for another import in the last 24 hours; send a new key.",
+                    "This Idempotency-Key was used for another import into this project in the last 24 hours; send a new key.",
                 ));
             }
             let run_id =
@@ -415,7 +423,7 @@ pub async fn import(
     }
     if let Some(idem) = opts.idempotency_key {
         let text = serde_json::to_string(&receipt).map_err(|_| AppError::internal())?;
-        store::settle_key(&mut tx, tenant_id, idem, &row.id, &text).await?;
+        store::settle_key(&mut tx, tenant_id, &p.id, idem, &row.id, &text).await?;
     }
     tx.commit().await?;
     Ok(Imported { run: get_run(state, actor, key, &row.id).await?, receipt, replayed: false })

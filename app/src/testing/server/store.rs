@@ -236,12 +236,14 @@ pub struct KeyedImport {
     pub receipt: String,
 }
 
-/// Claims `key` for this import inside its transaction (keys older than a day are
-/// dropped first). `Some`: another import holds it (committed; on PostgreSQL a
-/// concurrent claim waits for the holder's commit), so this one answers from it.
+/// Claims `key` in project `project_id` for this import inside its transaction (keys
+/// older than a day are dropped first). Keys belong to one project: the same key in
+/// another project is another key. `Some`: another import holds it (committed; on
+/// PostgreSQL a concurrent claim waits for the holder's commit), so this one answers from it.
 pub async fn claim_key(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
+    project_id: &str,
     key: &str,
     fingerprint: &str,
     now: i64,
@@ -252,9 +254,11 @@ pub async fn claim_key(
         .execute(&mut **tx)
         .await?;
     let claimed = sqlx::query(
-        "INSERT INTO import_keys (tenant_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        "INSERT INTO import_keys (tenant_id, project_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(tenant_id)
+    .bind(project_id)
     .bind(key)
     .bind(fingerprint)
     .bind(now)
@@ -263,12 +267,14 @@ pub async fn claim_key(
     if claimed.rows_affected() == 1 {
         return Ok(None);
     }
-    let (fingerprint, run_id, receipt): (String, Option<String>, String) =
-        sqlx::query_as("SELECT fingerprint, run_id, receipt FROM import_keys WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant_id)
-            .bind(key)
-            .fetch_one(&mut **tx)
-            .await?;
+    let (fingerprint, run_id, receipt): (String, Option<String>, String) = sqlx::query_as(
+        "SELECT fingerprint, run_id, receipt FROM import_keys WHERE tenant_id = $1 AND project_id = $2 AND key = $3",
+    )
+    .bind(tenant_id)
+    .bind(project_id)
+    .bind(key)
+    .fetch_one(&mut **tx)
+    .await?;
     Ok(Some(KeyedImport { fingerprint, run_id, receipt }))
 }
 
@@ -276,17 +282,21 @@ pub async fn claim_key(
 pub async fn settle_key(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
+    project_id: &str,
     key: &str,
     run_id: &str,
     receipt: &str,
 ) -> Result<(), AppError> {
-    sqlx::query("UPDATE import_keys SET run_id = $1, receipt = $2 WHERE tenant_id = $3 AND key = $4")
-        .bind(run_id)
-        .bind(receipt)
-        .bind(tenant_id)
-        .bind(key)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE import_keys SET run_id = $1, receipt = $2 WHERE tenant_id = $3 AND project_id = $4 AND key = $5",
+    )
+    .bind(run_id)
+    .bind(receipt)
+    .bind(tenant_id)
+    .bind(project_id)
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
