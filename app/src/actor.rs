@@ -43,18 +43,18 @@ impl RequestMeta {
 /// (`unknown`, garbage, empty) ends the walk with `None`: the address is unknown and fails
 /// every allowlist, and an address further left (which the client wrote) is never believed.
 pub fn client_ip(peer: Option<IpAddr>, headers: &http::HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let mut entries = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        entries.extend(value.to_str().ok()?.split(',').map(str::trim));
-    }
+    // Entries split as bytes and read one by one: an unreadable one (not UTF-8, say)
+    // only matters if the walk from the right reaches it.
+    let entries: Vec<&[u8]> =
+        headers.get_all("x-forwarded-for").iter().flat_map(|value| value.as_bytes().split(|b| *b == b',')).collect();
     let mut nearest = peer;
     for entry in entries.into_iter().rev() {
-        let ip = forwarded_address(entry)?;
+        let ip = std::str::from_utf8(entry).ok().and_then(|e| forwarded_address(e.trim()))?;
         if !is_trusted(&ip) {
             return Some(ip);
         }
@@ -112,6 +112,20 @@ mod tests {
         // Trusted proxies are skipped from the right.
         assert_eq!(at("198.51.100.7, 127.0.0.1:80, 127.0.0.1").as_deref(), Some("198.51.100.7"));
         assert_eq!(at("::ffff:198.51.100.7").as_deref(), Some("198.51.100.7"));
+        // Bytes that are not UTF-8 far on the left do not hide the address the proxy added.
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-forwarded-for", http::HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.5").unwrap());
+        assert_eq!(client_ip(Some(proxy), &headers, &trusted), Some("203.0.113.5".parse().unwrap()));
+        headers.insert("x-forwarded-for", http::HeaderValue::from_bytes(b"203.0.113.5, \xff").unwrap());
+        assert_eq!(client_ip(Some(proxy), &headers, &trusted), None, "reached: unknown");
+        // A second header line (HAProxy adds one) is read after the first.
+        let mut headers = http::HeaderMap::new();
+        headers.append("x-forwarded-for", "10.1.2.3".parse().unwrap());
+        headers.append("x-forwarded-for", "203.0.113.5".parse().unwrap());
+        assert_eq!(client_ip(Some(proxy), &headers, &trusted), Some("203.0.113.5".parse().unwrap()));
+        // A peer written as an IPv4-mapped IPv6 address is the proxy it maps to.
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(Some(mapped), &headers, &trusted), Some("203.0.113.5".parse().unwrap()));
     }
 }
 

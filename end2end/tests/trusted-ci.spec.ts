@@ -56,7 +56,7 @@ test("an owner trusts a CI job in the page, and the token it mints shows in the 
     await open(page, testInfo, "/settings/developer/trusted-ci");
     await expect(page.getByRole("heading", { name: "Trusted CI" })).toBeVisible();
     const name = `backend ${testInfo.project.name}`;
-    await page.getByLabel("Name").fill(name);
+    await page.getByLabel("Name", { exact: true }).fill(name);
     await page.getByRole("combobox", { name: /^Issuer/ }).selectOption({ label: "Another issuer (URL below)" });
     await page.getByLabel("Issuer URL").fill(issuer.url);
     await page.getByLabel("Audience").fill(AUDIENCE);

@@ -21,6 +21,8 @@ use crate::{
 };
 
 const AUDIENCE: &str = "https://qa.test";
+/// What every refusal before a good signature says (the reason is in the server log).
+const UNVERIFIED: &str = "not signed by a key of an issuer this workspace trusts";
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/fixtures/oidc/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -371,7 +373,7 @@ async fn every_refusal_says_which_check_failed(app: TestApp) {
         &EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
     )
     .unwrap();
-    assert!(exchange(&app, &mixed).await.body["error"]["message"].as_str().unwrap().contains("does not fit"));
+    assert!(exchange(&app, &mixed).await.body["error"]["message"].as_str().unwrap().contains(UNVERIFIED));
     // A bad signature.
     let good = w.issuer.sign("rsa1", github_claims(&url, "11"));
     let (head, _) = good.rsplit_once('.').unwrap();
@@ -485,6 +487,13 @@ async fn two_workspaces_trusting_one_repository_never_meet(app: TestApp) {
     let untrusting = exchange_in(&app, &job("refs/heads/main", "5"), Some("Hooli")).await;
     assert_eq!((unknown.status, unknown.error_code()), (StatusCode::UNAUTHORIZED, "oidc_invalid"));
     assert_eq!(unknown.body["error"], untrusting.body["error"], "nothing tells whether a workspace exists");
+    // Nor whether it trusts the issuer: a forged signature to a trusting workspace is
+    // answered as a workspace that trusts nothing.
+    let good = job("refs/heads/main", "6");
+    let (head, _) = good.rsplit_once('.').unwrap();
+    let forged = format!("{head}.{}", "A".repeat(86));
+    let trusting = exchange_in(&app, &forged, Some("Acme")).await;
+    assert_eq!(trusting.body["error"], untrusting.body["error"], "a forged token learns nothing");
 
     // Each workspace sees and touches only its own policies.
     let theirs = app.api("GET", "/trust-policies", Some(&globex), None).await.body["data"].clone();
@@ -581,12 +590,32 @@ async fn a_policy_speaks_for_its_creator_at_every_exchange(app: TestApp) {
     assert!(refused_because(&exchange(&app, &job()).await).contains("disabled"));
     app.api("POST", &format!("{token_path}/enable"), Some(&w.admin), None).await;
     assert_eq!(exchange(&app, &job()).await.status, StatusCode::CREATED);
+    // Being rotated away, it stops at retire_at: nothing minted outlives that.
+    app.sql("UPDATE api_tokens SET retire_at = $1 WHERE id = $2", &creator.summary.id, now() + 60).await;
+    let res = exchange(&app, &job()).await;
+    let expires = time::OffsetDateTime::parse(
+        res.body["data"]["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(expires.unix_timestamp() <= now() + 60, "cut to the rotation's end, got {expires}");
+    app.sql("UPDATE api_tokens SET retire_at = NULL WHERE id = $2 AND $1 = $1", &creator.summary.id, 0).await;
     // Narrowed to write: it may no longer manage trusted CI, so neither may its policy.
     let narrowed = app.api("PATCH", &token_path, Some(&w.admin), Some(json!({"scopes": ["write"]}))).await;
     assert_eq!(narrowed.status, StatusCode::OK, "{}", narrowed.body);
     assert!(refused_because(&exchange(&app, &job()).await).contains("may no longer mint"));
     app.api("POST", &format!("{token_path}/revoke"), Some(&w.admin), None).await;
     assert!(refused_because(&exchange(&app, &job()).await).contains("revoked"));
+    // A lapsed policy never blocks a good one that matches the same job.
+    let good = policy_by(&app, &w, &w.admin, "a good one").await;
+    let res = exchange(&app, &job()).await;
+    assert_eq!(
+        (res.status, res.body["data"]["policy_id"].as_str()),
+        (StatusCode::CREATED, Some(good.as_str())),
+        "{}",
+        res.body
+    );
+    app.api("DELETE", &format!("/trust-policies/{good}"), Some(&w.admin), None).await;
     app.api("DELETE", &format!("/trust-policies/{policy}"), Some(&w.admin), None).await;
 
     // A person's token never makes a policy that mints workspace tokens.
@@ -729,7 +758,7 @@ async fn issuers_are_urls_and_the_hub_fetches_nothing_else(app: TestApp) {
     // A discovery document naming another host's keys: refused, that host never asked.
     w.issuer.point_jwks_to(&format!("{}/jwks", elsewhere.url()));
     let res = exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "2"))).await;
-    assert!(res.body["error"]["message"].as_str().unwrap().contains("could not be fetched"), "{}", res.body);
+    assert!(res.body["error"]["message"].as_str().unwrap().contains(UNVERIFIED), "{}", res.body);
     assert_eq!((w.issuer.discoveries(), elsewhere.fetches()), (1, 0));
 }
 
@@ -806,7 +835,7 @@ async fn long_lived_id_tokens_and_encryption_keys_are_refused(app: TestApp) {
     let url = w.issuer.url();
     let res = exchange(&app, &w.issuer.sign("ec1", github_claims(&url, "1"))).await;
     assert_eq!(res.error_code(), "oidc_invalid");
-    assert!(res.body["error"]["message"].as_str().unwrap().contains("does not fit"), "{}", res.body);
+    assert!(res.body["error"]["message"].as_str().unwrap().contains(UNVERIFIED), "{}", res.body);
     assert_eq!(exchange(&app, &w.issuer.sign("rsa1", github_claims(&url, "2"))).await.status, StatusCode::CREATED);
 
     let mut claims = github_claims(&url, "3");
@@ -817,6 +846,20 @@ async fn long_lived_id_tokens_and_encryption_keys_are_refused(app: TestApp) {
     let mut claims = github_claims(&url, "4");
     claims["exp"] = json!(now() + 86_000);
     assert_eq!(exchange(&app, &w.issuer.sign("rsa1", claims)).await.status, StatusCode::CREATED, "a day is fine");
+    // Times the JWT library would round or overflow are refused, not read as "now".
+    for (claim, value) in
+        [("exp", json!(now() as f64 + 300.5)), ("exp", json!(1e30)), ("iat", json!(-9_000_000_000_000i64))]
+    {
+        let mut claims = github_claims(&url, &format!("t-{claim}-{value}"));
+        claims[claim] = value.clone();
+        let res = exchange(&app, &w.issuer.sign("rsa1", claims)).await;
+        assert_eq!(
+            (res.status, res.error_code()),
+            (StatusCode::UNAUTHORIZED, "oidc_invalid"),
+            "{claim}={value}: {}",
+            res.body
+        );
+    }
 }
 
 async fn who_may_make_a_policy_and_what_it_may_say(app: TestApp) {
@@ -954,7 +997,7 @@ async fn a_slow_issuer_stalls_nothing_else() {
         (ok, me, t.elapsed())
     });
     assert_eq!(res.error_code(), "oidc_invalid");
-    assert!(res.body["error"]["message"].as_str().unwrap().contains("could not be fetched"), "{}", res.body);
+    assert!(res.body["error"]["message"].as_str().unwrap().contains(UNVERIFIED), "{}", res.body);
     assert!(started.elapsed() < Duration::from_secs(10), "bounded by the fetch timeout: {:?}", started.elapsed());
     assert_eq!((health.0, health.1), (StatusCode::OK, StatusCode::OK));
     assert!(health.2 < Duration::from_millis(400), "other requests go on meanwhile: {:?}", health.2);

@@ -149,7 +149,11 @@ pub fn credential_of(row: &store::AuthRow, project_ids: Option<Vec<String>>, now
     let reach = Reach {
         scope: top_scope(&token.scopes).unwrap_or(Scope::Read),
         projects: project_ids.map_or(Projects::All, Projects::only),
-        expires_at: token.expires_at,
+        // A token being rotated away stops at `retire_at`: nothing it gives outlives that.
+        expires_at: match (token.expires_at, token.retire_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
         owner: token.owner,
         addresses: Addresses::from_list(parse_allowlist(&token.ip_allowlist).unwrap_or_default()),
     };

@@ -186,10 +186,9 @@ impl Guard {
     /// 429 past either limit.
     pub fn attempt(&self, prefix: &str, ip: Option<IpAddr>) -> Result<(), AppError> {
         self.by_prefix.check((prefix.to_string(), ip))?;
-        if let Some(ip) = ip {
-            self.by_ip.check(ip)?;
-        }
-        Ok(())
+        // An unknown address (a forwarded-for entry that is no address) shares one budget:
+        // it never escapes the limit.
+        self.by_ip.check(ip.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)))
     }
 
     /// Drops what bcrypt verified for this key (the row changed under it).

@@ -50,6 +50,14 @@ fn invalid(why: &str) -> AppError {
     AppError::new(ErrorCode::OidcInvalid, format!("The ID token was refused: {why}."))
 }
 
+/// Every refusal before the signature is known to be good says the same, so a forged
+/// token learns nothing: not whether the named workspace exists, nor which issuers it
+/// trusts, nor whether it got as far as the key. The precise reason goes to the log.
+fn refused_unverified(why: &str) -> AppError {
+    tracing::info!(why, "an OIDC exchange was refused before its signature verified");
+    invalid("it is not signed by a key of an issuer this workspace trusts (iss, kid, algorithm and signature are checked; see the server log)")
+}
+
 fn no_policy(why: &str) -> AppError {
     AppError::new(ErrorCode::OidcNoPolicy, why)
 }
@@ -202,8 +210,7 @@ pub async fn exchange(
         None => Vec::new(),
     };
     if candidates.is_empty() {
-        // The same answer for a workspace that does not exist: nothing is told about others.
-        return Err(invalid("no active trust policy of this workspace trusts its issuer"));
+        return Err(refused_unverified("the workspace does not exist, or no active policy of it trusts the issuer"));
     }
     let jwk = state
         .issuers
@@ -211,13 +218,13 @@ pub async fn exchange(
         .await
         .map_err(|e| {
             tracing::warn!(issuer, error = %e, "could not fetch an OIDC issuer's keys");
-            invalid("the issuer's keys could not be fetched")
+            refused_unverified("the issuer's keys could not be fetched")
         })?
-        .ok_or_else(|| invalid("it is signed with a key (kid) the issuer does not publish"))?;
+        .ok_or_else(|| refused_unverified("it is signed with a key (kid) the issuer does not publish"))?;
     if !key_fits(&jwk, header.alg) {
-        return Err(invalid("its algorithm does not fit the issuer's key"));
+        return Err(refused_unverified("its algorithm does not fit the issuer's key (or the key is for encryption)"));
     }
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the issuer's key cannot be used"))?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| refused_unverified("the issuer's key cannot be used"))?;
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[&issuer]);
     validation.leeway = LEEWAY_SECS;
@@ -230,16 +237,22 @@ pub async fn exchange(
             ErrorKind::ExpiredSignature => invalid("it has expired"),
             ErrorKind::ImmatureSignature => invalid("it is not valid yet (nbf)"),
             ErrorKind::InvalidIssuer => invalid("its issuer does not match"),
-            ErrorKind::InvalidSignature => invalid("its signature does not verify"),
+            ErrorKind::InvalidSignature => refused_unverified("its signature does not verify"),
             ErrorKind::MissingRequiredClaim(claim) => invalid(&format!("it has no {claim} claim")),
             _ => invalid("it failed verification"),
         })?
         .claims;
     let now = now();
-    let iat = claims["iat"].as_i64().filter(|iat| *iat <= now + LEEWAY_SECS as i64);
-    let Some(iat) = iat else { return Err(invalid("it was issued in the future (iat)")) };
-    let exp = claims["exp"].as_i64().unwrap_or(now);
-    if exp - iat > ID_TOKEN_LIFETIME_MAX_SECS {
+    // Whole seconds in range only: a decimal or huge `exp` the JWT library accepts
+    // would otherwise slip past the lifetime bound and the replay record.
+    let seconds = |claim: &str| claims[claim].as_i64().filter(|t| (0..=i64::from(u32::MAX) * 4).contains(t));
+    let (Some(iat), Some(exp)) = (seconds("iat"), seconds("exp")) else {
+        return Err(invalid("its iat and exp must be whole seconds since 1970"));
+    };
+    if iat > now + LEEWAY_SECS as i64 {
+        return Err(invalid("it was issued in the future (iat)"));
+    }
+    if exp.saturating_sub(iat) > ID_TOKEN_LIFETIME_MAX_SECS {
         return Err(invalid("it is valid for more than a day (exp − iat); CI ID tokens live minutes"));
     }
     let audiences: Vec<String> = match &claims["aud"] {
@@ -248,29 +261,38 @@ pub async fn exchange(
         _ => Vec::new(),
     };
 
-    let Some(policy) = candidates.iter().find(|p| matches(p, &audiences, &claims)) else {
+    let matching: Vec<&PolicyRow> = candidates.iter().filter(|p| matches(p, &audiences, &claims)).collect();
+    if matching.is_empty() {
         let aud_known = candidates.iter().any(|p| audiences.contains(&p.policy.audience));
         return Err(no_policy(if aud_known {
             "No active trust policy of this workspace matches this job's claims (repository, ref, …)."
         } else {
             "No active trust policy of this workspace expects this token's audience (aud); request the ID token for the hub's URL."
         }));
+    }
+    // Each policy speaks for its creator: the first matching one whose creator, as it
+    // stands now, could mint the token itself. A lapsed policy never blocks a good one.
+    let mut lapsed = None;
+    let mut chosen = None;
+    for policy in matching {
+        let why = match credential_now(&state.db, &policy.tenant_id, &policy.creator, now).await? {
+            Err(Lapsed(why)) => why,
+            Ok(cred) => match may_mint(&cred, &policy.policy, policy.project_ids.as_deref(), now) {
+                Ok(reach) => {
+                    chosen = Some((policy, reach));
+                    break;
+                }
+                Err(e) => format!("whoever saved it may no longer mint its tokens ({})", e.message),
+            },
+        };
+        lapsed.get_or_insert((policy.policy.name.clone(), why));
+    }
+    let Some((policy, reach)) = chosen else {
+        let (name, why) = lapsed.unwrap_or_default();
+        return Err(no_policy(&format!(
+            "The trust policy \"{name}\" matches this job but mints nothing: {why}. An owner or admin saves it again to let it mint."
+        )));
     };
-
-    // The policy speaks for its creator: that credential, as it stands now, must be able
-    // to mint this token itself.
-    let lapsed = |why: &str| {
-        no_policy(&format!(
-            "The trust policy \"{}\" matches this job but mints nothing: {why}. An owner or admin saves it again to let it mint.",
-            policy.policy.name
-        ))
-    };
-    let cred = match credential_now(&state.db, &policy.tenant_id, &policy.creator, now).await? {
-        Ok(cred) => cred,
-        Err(Lapsed(why)) => return Err(lapsed(&why)),
-    };
-    let reach = may_mint(&cred, &policy.policy, policy.project_ids.as_deref(), now)
-        .map_err(|e| lapsed(&format!("whoever saved it may no longer mint its tokens ({})", e.message)))?;
 
     if !store::first_use_of(&state.db, &replay_key(&issuer, &claims), exp, now).await? {
         return Err(invalid("it was exchanged before (a replayed ID token)"));

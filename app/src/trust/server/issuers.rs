@@ -56,6 +56,7 @@ impl Issuers {
     /// `insecure_loopback`: `QAHUB_OIDC_INSECURE_LOOPBACK` (see [`check_issuer`]).
     pub fn new(timeout: Duration, min_refetch: Duration, insecure_loopback: bool) -> Self {
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(Screened { insecure_loopback }))
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -138,10 +139,46 @@ impl Issuers {
     }
 }
 
-/// Whether `host` is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+/// Whether the hub may connect to `ip` for an issuer: never a link-local (cloud
+/// metadata), unspecified, multicast or broadcast address; loopback only with the opt-in.
+fn may_connect(ip: std::net::IpAddr, insecure_loopback: bool) -> bool {
+    let ip = ip.to_canonical();
+    let host = match ip {
+        std::net::IpAddr::V4(v4) => Host::Ipv4(v4),
+        std::net::IpAddr::V6(v6) => Host::Ipv6(v6),
+    };
+    !is_forbidden_address(&host) && (insecure_loopback || !ip.is_loopback())
+}
+
+/// The issuers' DNS: a name is checked again where it resolves, so a domain pointing at
+/// 169.254.169.254 or 127.0.0.1 reaches nothing (an IP written in the URL is checked by
+/// [`check_issuer`]).
+struct Screened {
+    insecure_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for Screened {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let insecure_loopback = self.insecure_loopback;
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let allowed: Vec<std::net::SocketAddr> =
+                found.filter(|addr| may_connect(addr.ip(), insecure_loopback)).collect();
+            if allowed.is_empty() {
+                return Err(format!("{} resolves only to addresses the hub never fetches from", name.as_str()).into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether `host` is this machine: `localhost` (and names under it), 127.0.0.0/8 or `::1`.
 fn is_loopback(host: &Host<&str>) -> bool {
     match host {
-        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
         Host::Ipv4(ip) => ip.is_loopback(),
         Host::Ipv6(ip) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
     }
@@ -246,6 +283,8 @@ mod tests {
         assert_eq!(ok("http://127.0.0.1:8080", true).unwrap(), "http://127.0.0.1:8080");
         assert!(ok("http://127.0.0.1:8080", false).is_err(), "loopback needs the opt-in");
         assert!(ok("https://localhost", false).is_err(), "loopback needs the opt-in, https too");
+        assert!(ok("https://localhost./x", false).is_err(), "a trailing dot is still localhost");
+        assert!(ok("https://evil.localhost", false).is_err(), "names under localhost are loopback");
         for bad in [
             "http://gitlab.example.com",
             "https://",
@@ -267,6 +306,34 @@ mod tests {
         ] {
             assert!(ok(bad, true).is_err(), "{bad:?} is refused");
         }
+    }
+
+    #[test]
+    fn resolved_addresses_are_screened() {
+        for (ip, loopback, ok) in [
+            ("203.0.113.7", false, true),
+            ("10.1.2.3", false, true),
+            ("127.0.0.1", false, false),
+            ("127.0.0.1", true, true),
+            ("::1", false, false),
+            ("169.254.169.254", true, false),
+            ("::ffff:169.254.169.254", true, false),
+            ("fe80::1", true, false),
+            ("0.0.0.0", true, false),
+            ("224.0.0.1", true, false),
+        ] {
+            assert_eq!(may_connect(ip.parse().unwrap(), loopback), ok, "{ip} (loopback allowed: {loopback})");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_a_forbidden_address_is_never_fetched() {
+        use reqwest::dns::Resolve;
+        let screened = Screened { insecure_loopback: false };
+        let refused = screened.resolve("localhost".parse().unwrap()).await;
+        assert!(refused.is_err(), "localhost resolves to loopback only");
+        let allowed = Screened { insecure_loopback: true }.resolve("localhost".parse().unwrap()).await;
+        assert!(allowed.is_ok_and(|mut a| a.next().is_some()));
     }
 
     #[test]

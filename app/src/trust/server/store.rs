@@ -161,7 +161,8 @@ pub async fn save(
          token_lifetime_minutes, status, created_by, created_at, updated_at, creator_kind, creator_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
          ON CONFLICT (id) DO UPDATE SET name = $3, audience = $5, conditions = $6, all_projects = $7, scopes = $8, \
-         token_lifetime_minutes = $9, status = $10, updated_at = $12, creator_kind = $13, creator_id = $14",
+         token_lifetime_minutes = $9, status = $10, updated_at = $12, creator_kind = $13, creator_id = $14 \
+         WHERE trust_policies.tenant_id = $2",
     )
     .bind(&p.id)
     .bind(tenant_id)
