@@ -27,6 +27,15 @@ impl Backend {
     }
 }
 
+/// The backend a pool talks to.
+pub fn backend_of(db: &Db) -> Backend {
+    if db.connect_options().database_url.scheme().starts_with("postgres") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
 /// A URL fit for an error message: any password replaced.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

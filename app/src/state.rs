@@ -45,6 +45,9 @@ pub struct Settings {
     pub import_max_bytes: usize,
     /// The most results one import may hold (`QAHUB_MAX_IMPORT_RESULTS`).
     pub import_max_results: usize,
+    /// An unfinished import on another server instance with no sign of life for this
+    /// long is abandoned (that instance died): a retry with its key takes it over.
+    pub import_abandoned_after: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             oidc_insecure_loopback: false,
             import_max_bytes: 64 * 1024 * 1024,
             import_max_results: 1_000_000,
+            import_abandoned_after: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -117,6 +121,10 @@ pub struct Shared {
     pub usage: Arc<Usage>,
     /// OIDC issuers' keys, cached (`trust::server::issuers`).
     pub issuers: Arc<crate::trust::server::issuers::Issuers>,
+    /// This server process, as the imports it runs name it (a random id per start).
+    pub instance_id: String,
+    /// The imports this process is writing now (by import id).
+    pub live_imports: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -157,6 +165,8 @@ impl AppState {
             expired_use_logged: Arc::default(),
             usage: Arc::default(),
             issuers,
+            instance_id: crate::db::new_id(),
+            live_imports: Default::default(),
         })))
     }
 }

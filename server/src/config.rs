@@ -83,6 +83,11 @@ pub struct ServeArgs {
     #[arg(long, env = "QAHUB_MAX_IMPORT_RESULTS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_import_results: u64,
 
+    /// Seconds without a sign of life after which another instance's unfinished import
+    /// counts as abandoned (a retry with its Idempotency-Key then takes it over).
+    #[arg(long, env = "QAHUB_IMPORT_ABANDONED_AFTER", default_value_t = 30, hide = true)]
+    pub import_abandoned_after: u64,
+
     /// Check every token with bcrypt (no verified-token cache): for benchmarks only.
     #[arg(long, env = "QAHUB_NO_VERIFIED_CACHE", hide = true)]
     pub no_verified_cache: bool,
@@ -139,6 +144,7 @@ impl Config {
                 oidc_insecure_loopback: serve.oidc_insecure_loopback,
                 import_max_bytes: serve.max_import_bytes as usize,
                 import_max_results: serve.max_import_results as usize,
+                import_abandoned_after: std::time::Duration::from_secs(serve.import_abandoned_after),
                 ..Settings::default()
             },
             tls: serve.tls_cert.zip(serve.tls_key),

@@ -53,6 +53,8 @@ pub enum RunStatus {
     Open,
     Passed,
     Failed,
+    /// Results are still landing (an import is writing them); never set by hand.
+    Importing,
 }
 
 impl RunStatus {
@@ -61,10 +63,13 @@ impl RunStatus {
             RunStatus::Open => "open",
             RunStatus::Passed => "passed",
             RunStatus::Failed => "failed",
+            RunStatus::Importing => "importing",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [RunStatus::Open, RunStatus::Passed, RunStatus::Failed].into_iter().find(|r| r.as_str() == s)
+        [RunStatus::Open, RunStatus::Passed, RunStatus::Failed, RunStatus::Importing]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 }
 

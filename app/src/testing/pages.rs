@@ -181,6 +181,9 @@ pub fn RunPage() -> impl IntoView {
                                 {run_badge(run.status)}
                             </div>
                             <p class="lead"><CountsLine c=run.counts /> {format!(" · {} results · {}", run.counts.total, duration(run.duration_ms))}</p>
+                            {(run.status == RunStatus::Importing).then(|| view! {
+                                <p class="notice" role="status">{format!("Importing: {} results have landed so far. Reload for more.", run.counts.total)}</p>
+                            })}
                             <dl class="facts">
                                 <dt>"Uploaded"</dt><dd>{when(run.created_at)} {run.uploaded_by.clone().map(|by| format!(" by {by}"))}</dd>
                                 {run.source.clone().map(|s| view! { <dt>"Report"</dt><dd>{s}</dd> })}

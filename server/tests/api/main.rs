@@ -8,6 +8,7 @@ mod copies;
 mod crash;
 mod delivery;
 mod health;
+mod imports;
 mod insights;
 mod limits;
 mod matrix;

@@ -57,6 +57,7 @@ impl Server {
             .env("QAHUB_TOKEN_RATE_LIMIT", "1000000")
             .env("QAHUB_AUTH_ATTEMPTS_PER_IP", "1000000")
             .env("QAHUB_AUTH_ATTEMPTS_PER_PREFIX", "1000000")
+            .env("QAHUB_IMPORT_ABANDONED_AFTER", "2")
             .env("QAHUB_LOG", if log_dir.is_some() { "debug" } else { "warn" })
             .stdout(if log_dir.is_some() { file("stdout.log") } else { Stdio::null() })
             .stderr(if log_dir.is_some() { file("server.log") } else { Stdio::inherit() })

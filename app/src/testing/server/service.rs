@@ -162,6 +162,7 @@ pub async fn create_run(state: &AppState, actor: &Actor, key: &str, name: &str) 
         shards: 0,
         uploaded_by: Some(uploader(actor)),
         ci: CiContext::default(),
+        importing: 0,
     };
     let mut tx = state.db.begin().await?;
     store::insert_run(&mut tx, &p.id, &row).await?;
@@ -186,6 +187,11 @@ pub async fn update_run(state: &AppState, actor: &Actor, key: &str, id: &str, re
         row.name = normalize_run_name(&name)?;
     }
     if let Some(status) = req.status {
+        if status == RunStatus::Importing {
+            return Err(AppError::invalid(
+                "A run is importing only while an import writes it: set open, passed or failed.",
+            ));
+        }
         row.status = status;
     }
     row.updated_at = now();
@@ -325,10 +331,25 @@ fn fingerprint(project_id: &str, format: Format, opts: &ImportOptions<'_>, bytes
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A run from a report: cases matched (or created) by title, one result each, all in
-/// one transaction. A malformed report is a 422 that says what is wrong. With a run key
-/// the results join the key's open run (409 once it is completed); with an idempotency
-/// key a repeat answers the first import and stores nothing.
+/// Results written per transaction. Each batch holds SQLite's write lock for a few
+/// milliseconds; between batches the import leaves it as long to everyone else, so a
+/// revocation in another workspace never waits behind a big import.
+pub const IMPORT_BATCH: usize = 500;
+
+/// How often a repeat waits to see whether the import holding its key has landed.
+const KEY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A run from a report: cases matched (or created) by title, one result each. The
+/// report is read first (bounded: titles and messages cut while reading, at most
+/// `import_max_results` results); then one short transaction claims the idempotency key
+/// and makes the run (shown as `importing`); then the results land in transactions of
+/// [`IMPORT_BATCH`], in a task of their own so a dropped connection never leaves an
+/// import half-done; the last one settles the key and the run's status. A malformed
+/// report is a 422 that says what is wrong; too big a one a 413 naming the limit. With a
+/// run key the results join the key's open run (409 once it is completed). With an
+/// idempotency key a repeat answers the first import (waiting for it to land if it is
+/// still landing), and a repeat after a crash takes back what the abandoned import wrote
+/// and lands the report once.
 pub async fn import(
     state: &AppState,
     actor: &Actor,
@@ -364,75 +385,255 @@ pub async fn import(
             error: tally.error,
         },
     };
-    let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?;
-    let now = now();
-    let mut tx = state.db.begin().await?;
-    if let Some(idem) = opts.idempotency_key {
-        let print = fingerprint(&p.id, format, &opts, bytes);
-        if let Some(earlier) = store::claim_key(&mut tx, tenant_id, &p.id, idem, &print, now).await? {
-            tx.rollback().await?;
-            if earlier.fingerprint != print {
-                return Err(AppError::conflict(
-                    "This Idempotency-Key was used for another import into this project in the last 24 hours; send a new key.",
-                ));
+    // Everything is checked before anything is written.
+    let rows = parsed
+        .into_iter()
+        .map(|r| {
+            Ok(Landing {
+                title: normalize_title(&r.title)?,
+                status: r.status.into(),
+                duration_ms: r.duration_ms,
+                message: clip_message(r.message),
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?.to_string();
+    let default_name = format!("{} import {}", format.as_str(), timestamp(now()).date());
+    let name = normalize_run_name(opts.name.unwrap_or(&default_name))?;
+    let ci = opts.ci.clone().checked()?;
+    let print = opts.idempotency_key.map(|_| fingerprint(&p.id, format, &opts, bytes));
+    let import_id = new_id();
+    let holder = store::Holder { import_id: &import_id, instance: &state.instance_id };
+
+    // 1. One short transaction: the key, and the run (importing).
+    let started = std::time::Instant::now();
+    let row = loop {
+        let now = now();
+        let mut tx = state.db.begin().await?;
+        if let (Some(idem), Some(print)) = (opts.idempotency_key, &print) {
+            if let Some(earlier) = store::claim_key(&mut tx, &tenant_id, &p.id, idem, print, &holder, now).await? {
+                if earlier.fingerprint != *print {
+                    tx.rollback().await?;
+                    return Err(AppError::conflict(
+                        "This Idempotency-Key was used for another import into this project in the last 24 hours; send a new key.",
+                    ));
+                }
+                if !earlier.receipt.is_empty() {
+                    tx.rollback().await?;
+                    let run_id = earlier.run_id.ok_or_else(AppError::internal)?;
+                    let receipt = serde_json::from_str(&earlier.receipt).unwrap_or_default();
+                    return Ok(Imported { run: get_run(state, actor, key, &run_id).await?, receipt, replayed: true });
+                }
+                if !abandoned(state, &earlier, now) {
+                    // Still landing: wait for it, then answer it (a client's retry after
+                    // a dropped connection gets the run, not an error).
+                    tx.rollback().await?;
+                    if started.elapsed() > state.settings.import_abandoned_after * 2 {
+                        return Err(AppError::conflict(
+                            "The first import with this key is still landing; retry in a minute.",
+                        ));
+                    }
+                    tokio::time::sleep(KEY_POLL).await;
+                    continue;
+                }
+                // Abandoned (its server died mid-way): take the key over (first, so that
+                // deleting the old run does not take the key with it), take back what the
+                // abandoned import wrote, then land the report again.
+                if !store::take_over_key(&mut tx, &tenant_id, &p.id, idem, earlier.import_id.as_deref(), &holder, now)
+                    .await?
+                {
+                    tx.rollback().await?;
+                    tokio::time::sleep(KEY_POLL).await;
+                    continue;
+                }
+                if let Some(run_id) = &earlier.run_id {
+                    store::take_back(&mut tx, run_id, earlier.import_id.as_deref().unwrap_or_default()).await?;
+                }
             }
-            let run_id =
-                earlier.run_id.ok_or_else(|| AppError::conflict("The first import with this key is still running."))?;
-            let receipt = serde_json::from_str(&earlier.receipt).unwrap_or_default();
-            return Ok(Imported { run: get_run(state, actor, key, &run_id).await?, receipt, replayed: true });
+        }
+        let failed = tally.failed + tally.error > 0;
+        let mut row = RunRow {
+            id: new_id(),
+            name: name.clone(),
+            status: match (opts.run_key, failed) {
+                (Some(_), _) => RunStatus::Open,
+                (None, true) => RunStatus::Failed,
+                (None, false) => RunStatus::Passed,
+            },
+            source: Some(format.as_str().to_string()),
+            created_at: now,
+            updated_at: now,
+            run_key: opts.run_key.map(str::to_owned),
+            shards: if opts.run_key.is_some() { 0 } else { 1 },
+            uploaded_by: Some(uploader(actor)),
+            ci: ci.clone(),
+            importing: if opts.run_key.is_some() { 0 } else { 1 },
+        };
+        store::insert_run(&mut tx, &p.id, &row).await?;
+        if let Some(run_key) = opts.run_key {
+            row = store::add_shard(&mut tx, &p.id, run_key, now).await?.ok_or_else(|| {
+                AppError::conflict(format!("The run with run key {run_key:?} is completed; use a new run key."))
+            })?;
+        }
+        if let Some(idem) = opts.idempotency_key {
+            store::hold_key(&mut tx, &tenant_id, &p.id, idem, &import_id, &row.id, now).await?;
+        }
+        tx.commit().await?;
+        break row;
+    };
+
+    // 2. The results, batch by batch, in a task of its own.
+    let landing = Landing::job(state, &tenant_id, &p.id, &row.id, &import_id, opts.idempotency_key, &receipt);
+    let done = tokio::spawn(landing.run(rows)).await.map_err(|_| AppError::internal())?;
+    done?;
+    Ok(Imported { run: get_run(state, actor, key, &row.id).await?, receipt, replayed: false })
+}
+
+/// Whether an unfinished import holding a key will never finish: this process does not
+/// run it, or another instance ran it and has shown no sign of life for a while.
+fn abandoned(state: &AppState, earlier: &store::KeyedImport, now: i64) -> bool {
+    let Some(import_id) = &earlier.import_id else { return true };
+    if earlier.instance.as_deref() == Some(state.instance_id.as_str()) {
+        return !state.live_imports.lock().unwrap_or_else(|e| e.into_inner()).contains(import_id);
+    }
+    let quiet = now - earlier.heartbeat_at.unwrap_or(0);
+    quiet >= state.settings.import_abandoned_after.as_secs() as i64
+}
+
+/// One result on its way into the database.
+struct Landing {
+    title: String,
+    status: ResultStatus,
+    duration_ms: Option<u64>,
+    message: Option<String>,
+}
+
+/// An import's second part: everything it needs, owned, so it outlives the request.
+struct LandingJob {
+    state: AppState,
+    tenant_id: String,
+    project_id: String,
+    run_id: String,
+    import_id: String,
+    idempotency_key: Option<String>,
+    receipt: String,
+}
+
+/// Marks an import as running in this process while it lives.
+struct Live<'a>(&'a AppState, String);
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.live_imports.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+    }
+}
+
+impl Landing {
+    fn job(
+        state: &AppState,
+        tenant_id: &str,
+        project_id: &str,
+        run_id: &str,
+        import_id: &str,
+        idempotency_key: Option<&str>,
+        receipt: &Receipt,
+    ) -> LandingJob {
+        state.live_imports.lock().unwrap_or_else(|e| e.into_inner()).insert(import_id.to_string());
+        LandingJob {
+            state: state.clone(),
+            tenant_id: tenant_id.to_string(),
+            project_id: project_id.to_string(),
+            run_id: run_id.to_string(),
+            import_id: import_id.to_string(),
+            idempotency_key: idempotency_key.map(str::to_owned),
+            receipt: serde_json::to_string(receipt).unwrap_or_default(),
         }
     }
-    let default_name = format!("{} import {}", format.as_str(), timestamp(now).date());
-    let failed = tally.failed + tally.error > 0;
-    let mut row = RunRow {
-        id: new_id(),
-        name: normalize_run_name(opts.name.unwrap_or(&default_name))?,
-        status: match (opts.run_key, failed) {
-            (Some(_), _) => RunStatus::Open,
-            (None, true) => RunStatus::Failed,
-            (None, false) => RunStatus::Passed,
-        },
-        source: Some(format.as_str().to_string()),
-        created_at: now,
-        updated_at: now,
-        run_key: opts.run_key.map(str::to_owned),
-        shards: if opts.run_key.is_some() { 0 } else { 1 },
-        uploaded_by: Some(uploader(actor)),
-        ci: opts.ci.clone().checked()?,
-    };
-    store::insert_run(&mut tx, &p.id, &row).await?;
-    let mut seq = 1;
-    if let Some(run_key) = opts.run_key {
-        row = store::add_shard(&mut tx, &p.id, run_key, now).await?.ok_or_else(|| {
-            AppError::conflict(format!("The run with run key {run_key:?} is completed; use a new run key."))
-        })?;
-        seq = store::next_seq(&mut tx, &row.id).await?;
+}
+
+impl LandingJob {
+    async fn run(self, rows: Vec<Landing>) -> Result<(), AppError> {
+        let _live = Live(&self.state, self.import_id.clone());
+        let result = self.land(&rows).await;
+        if result.is_err() {
+            // Nothing half-done: take back what landed and give the key up, so a retry
+            // starts afresh.
+            let undo = async {
+                let mut tx = self.state.db.begin().await?;
+                store::take_back(&mut tx, &self.run_id, &self.import_id).await?;
+                tx.commit().await?;
+                if let Some(idem) = &self.idempotency_key {
+                    store::release_key(&self.state.db, &self.tenant_id, &self.project_id, idem, &self.import_id)
+                        .await?;
+                }
+                Ok::<_, AppError>(())
+            };
+            if let Err(e) = undo.await {
+                tracing::warn!(error = %e, run = %self.run_id, "could not take back a failed import");
+            }
+        }
+        result
     }
-    for r in parsed {
-        let title = normalize_title(&r.title)?;
-        let case_id = store::case_by_title(&mut tx, &p.id, &title, now).await?;
-        let message = clip_message(r.message);
-        let new = NewResultRow {
-            case_id: &case_id,
-            status: r.status.into(),
-            duration_ms: r.duration_ms,
-            message: message.as_deref(),
-        };
-        store::insert_result(&mut tx, &row.id, seq, &new, now).await?;
-        seq += 1;
+
+    async fn land(&self, rows: &[Landing]) -> Result<(), AppError> {
+        let sqlite = crate::db::backend_of(&self.state.db) == crate::db::Backend::Sqlite;
+        for batch in rows.chunks(IMPORT_BATCH) {
+            let started = std::time::Instant::now();
+            let now = now();
+            let mut tx = self.state.db.begin().await?;
+            let seq = store::begin_batch(&mut tx, &self.run_id, now).await?;
+            if let Some(idem) = &self.idempotency_key {
+                let ours = store::hold_key(
+                    &mut tx,
+                    &self.tenant_id,
+                    &self.project_id,
+                    idem,
+                    &self.import_id,
+                    &self.run_id,
+                    now,
+                )
+                .await?;
+                if !ours {
+                    return Err(AppError::conflict("Another import took this Idempotency-Key over; this one stopped."));
+                }
+            }
+            let titles: Vec<&str> = batch.iter().map(|r| r.title.as_str()).collect();
+            let cases = store::cases_for_titles(&mut tx, &self.project_id, &titles, now).await?;
+            let new: Vec<NewResultRow<'_>> = batch
+                .iter()
+                .map(|r| {
+                    Ok(NewResultRow {
+                        case_id: cases.get(&r.title).ok_or_else(AppError::internal)?,
+                        status: r.status,
+                        duration_ms: r.duration_ms,
+                        message: r.message.as_deref(),
+                    })
+                })
+                .collect::<Result<_, AppError>>()?;
+            store::insert_results(&mut tx, &self.run_id, &self.import_id, seq, &new, now).await?;
+            tx.commit().await?;
+            if sqlite {
+                // SQLite has one writer: leave the lock to others as long as this batch held it.
+                tokio::time::sleep(started.elapsed().min(std::time::Duration::from_millis(20))).await;
+            }
+        }
+        let now = now();
+        let mut tx = self.state.db.begin().await?;
+        store::import_landed(&mut tx, &self.run_id, now).await?;
+        if let Some(idem) = &self.idempotency_key {
+            store::settle_key(&mut tx, &self.tenant_id, &self.project_id, idem, &self.import_id, &self.receipt).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
-    if let Some(idem) = opts.idempotency_key {
-        let text = serde_json::to_string(&receipt).map_err(|_| AppError::internal())?;
-        store::settle_key(&mut tx, tenant_id, &p.id, idem, &row.id, &text).await?;
-    }
-    tx.commit().await?;
-    Ok(Imported { run: get_run(state, actor, key, &row.id).await?, receipt, replayed: false })
 }
 
 /// Closes a run that shards were adding to: no import joins it afterwards. Completing a
 /// completed run answers it as it is, so a retried `complete` is harmless.
 pub async fn complete_run(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<Run, AppError> {
     let (_, row) = run_row(state, actor, key, id).await?;
-    store::complete_run(&state.db, &row.id, now()).await?;
+    if !store::complete_run(&state.db, &row.id, now()).await? {
+        return Err(AppError::conflict("Imports are still landing in this run; complete it once they are done."));
+    }
     get_run(state, actor, key, id).await
 }

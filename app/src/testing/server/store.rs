@@ -131,29 +131,32 @@ pub struct RunRow {
     pub shards: i64,
     pub uploaded_by: Option<String>,
     pub ci: CiContext,
+    /// Imports still writing their results into it.
+    pub importing: i64,
 }
 
-const RUN_COLUMNS: &str =
-    "id, name, status, source, created_at, updated_at, run_key, shards, uploaded_by, commit_sha, branch, build_url, job";
+const RUN_COLUMNS: &str = "id, name, status, source, created_at, updated_at, run_key, shards, uploaded_by, \
+     commit_sha, branch, build_url, job, importing";
 
 fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
-    let status: String = row.try_get(2)?;
+    let status: String = row.try_get("status")?;
     Ok(RunRow {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
         status: RunStatus::parse(&status).unwrap_or(RunStatus::Open),
-        source: row.try_get(3)?,
-        created_at: row.try_get(4)?,
-        updated_at: row.try_get(5)?,
-        run_key: row.try_get(6)?,
-        shards: row.try_get(7)?,
-        uploaded_by: row.try_get(8)?,
+        source: row.try_get("source")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        run_key: row.try_get("run_key")?,
+        shards: row.try_get("shards")?,
+        uploaded_by: row.try_get("uploaded_by")?,
         ci: CiContext {
-            commit: row.try_get(9)?,
-            branch: row.try_get(10)?,
-            build_url: row.try_get(11)?,
-            job: row.try_get(12)?,
+            commit: row.try_get("commit_sha")?,
+            branch: row.try_get("branch")?,
+            build_url: row.try_get("build_url")?,
+            job: row.try_get("job")?,
         },
+        importing: row.try_get("importing")?,
     })
 }
 
@@ -161,8 +164,8 @@ fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
 pub async fn insert_run(tx: &mut Transaction<'_, Any>, project_id: &str, run: &RunRow) -> Result<bool, AppError> {
     let done = sqlx::query(
         "INSERT INTO runs (id, project_id, name, status, source, created_at, updated_at, run_key, shards, \
-         uploaded_by, commit_sha, branch, build_url, job) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING",
+         uploaded_by, commit_sha, branch, build_url, job, importing) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING",
     )
     .bind(&run.id)
     .bind(project_id)
@@ -178,14 +181,14 @@ pub async fn insert_run(tx: &mut Transaction<'_, Any>, project_id: &str, run: &R
     .bind(&run.ci.branch)
     .bind(&run.ci.build_url)
     .bind(&run.ci.job)
+    .bind(run.importing)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Counts one more shard into the open run with this key and returns it, locked for the
-/// rest of the transaction (a row lock on PostgreSQL, the write lock on SQLite), so
-/// parallel shards number their results one after another. `None`: it is completed.
+/// Counts one more shard (and one more import landing) into the open run with this key
+/// and returns it. `None`: it is completed.
 pub async fn add_shard(
     tx: &mut Transaction<'_, Any>,
     project_id: &str,
@@ -193,7 +196,8 @@ pub async fn add_shard(
     now: i64,
 ) -> Result<Option<RunRow>, AppError> {
     let done = sqlx::query(
-        "UPDATE runs SET shards = shards + 1, updated_at = $1 WHERE project_id = $2 AND run_key = $3 AND status = 'open'",
+        "UPDATE runs SET shards = shards + 1, importing = importing + 1, updated_at = $1 \
+         WHERE project_id = $2 AND run_key = $3 AND status = 'open'",
     )
     .bind(now)
     .bind(project_id)
@@ -211,17 +215,24 @@ pub async fn add_shard(
     Ok(Some(run_row(&row)?))
 }
 
-/// Closes an open run: failed when any result failed or errored, else passed.
-pub async fn complete_run(db: &Db, run_id: &str, now: i64) -> Result<(), AppError> {
-    sqlx::query(
+/// Closes an open run whose imports have all landed: failed when any result failed or
+/// errored, else passed. `false`: imports are still landing in it.
+pub async fn complete_run(db: &Db, run_id: &str, now: i64) -> Result<bool, AppError> {
+    let done = sqlx::query(
         "UPDATE runs SET updated_at = $1, status = CASE WHEN EXISTS (SELECT 1 FROM results r WHERE r.run_id = runs.id \
-         AND r.status IN ('failed', 'error')) THEN 'failed' ELSE 'passed' END WHERE id = $2 AND status = 'open'",
+         AND r.status IN ('failed', 'error')) THEN 'failed' ELSE 'passed' END WHERE id = $2 AND status = 'open' \
+         AND importing = 0",
     )
     .bind(now)
     .bind(run_id)
     .execute(db)
     .await?;
-    Ok(())
+    if done.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let (importing,): (i64,) =
+        sqlx::query_as("SELECT importing FROM runs WHERE id = $1").bind(run_id).fetch_one(db).await?;
+    Ok(importing == 0)
 }
 
 // ---- idempotency keys -------------------------------------------------------------
@@ -233,7 +244,18 @@ pub const IMPORT_KEY_TTL_SECS: i64 = 24 * 3600;
 pub struct KeyedImport {
     pub fingerprint: String,
     pub run_id: Option<String>,
+    /// Empty until the import has landed.
     pub receipt: String,
+    /// The import holding the key, the server instance running it, its last sign of life.
+    pub import_id: Option<String>,
+    pub instance: Option<String>,
+    pub heartbeat_at: Option<i64>,
+}
+
+/// Who holds a key: this import, on this server instance.
+pub struct Holder<'a> {
+    pub import_id: &'a str,
+    pub instance: &'a str,
 }
 
 /// Claims `key` in project `project_id` for this import inside its transaction (keys
@@ -246,6 +268,7 @@ pub async fn claim_key(
     project_id: &str,
     key: &str,
     fingerprint: &str,
+    holder: &Holder<'_>,
     now: i64,
 ) -> Result<Option<KeyedImport>, AppError> {
     sqlx::query("DELETE FROM import_keys WHERE tenant_id = $1 AND created_at < $2")
@@ -254,47 +277,129 @@ pub async fn claim_key(
         .execute(&mut **tx)
         .await?;
     let claimed = sqlx::query(
-        "INSERT INTO import_keys (tenant_id, project_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO import_keys (tenant_id, project_id, key, fingerprint, created_at, import_id, instance, heartbeat_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $5) ON CONFLICT DO NOTHING",
     )
     .bind(tenant_id)
     .bind(project_id)
     .bind(key)
     .bind(fingerprint)
     .bind(now)
+    .bind(holder.import_id)
+    .bind(holder.instance)
     .execute(&mut **tx)
     .await?;
     if claimed.rows_affected() == 1 {
         return Ok(None);
     }
-    let (fingerprint, run_id, receipt): (String, Option<String>, String) = sqlx::query_as(
-        "SELECT fingerprint, run_id, receipt FROM import_keys WHERE tenant_id = $1 AND project_id = $2 AND key = $3",
+    let row = sqlx::query(
+        "SELECT fingerprint, run_id, receipt, import_id, instance, heartbeat_at FROM import_keys \
+         WHERE tenant_id = $1 AND project_id = $2 AND key = $3",
     )
     .bind(tenant_id)
     .bind(project_id)
     .bind(key)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(Some(KeyedImport { fingerprint, run_id, receipt }))
+    Ok(Some(KeyedImport {
+        fingerprint: row.try_get("fingerprint")?,
+        run_id: row.try_get("run_id")?,
+        receipt: row.try_get("receipt")?,
+        import_id: row.try_get("import_id")?,
+        instance: row.try_get("instance")?,
+        heartbeat_at: row.try_get("heartbeat_at")?,
+    }))
 }
 
-/// Records what the import that claimed `key` made.
+/// Hands a key whose import was abandoned to this one (only if it still names the
+/// abandoned import: two retries never both take it).
+pub async fn take_over_key(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    project_id: &str,
+    key: &str,
+    abandoned: Option<&str>,
+    holder: &Holder<'_>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE import_keys SET import_id = $1, instance = $2, heartbeat_at = $3, run_id = NULL, receipt = '' \
+         WHERE tenant_id = $4 AND project_id = $5 AND key = $6 AND receipt = '' \
+         AND COALESCE(import_id, '') = COALESCE($7, '')",
+    )
+    .bind(holder.import_id)
+    .bind(holder.instance)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(project_id)
+    .bind(key)
+    .bind(abandoned)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The run a key's import writes to, and a sign of life each batch; `false` when the key
+/// is no longer this import's (it was taken over: this import must stop).
+pub async fn hold_key(
+    tx: &mut Transaction<'_, Any>,
+    tenant_id: &str,
+    project_id: &str,
+    key: &str,
+    import_id: &str,
+    run_id: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE import_keys SET run_id = $1, heartbeat_at = $2 \
+         WHERE tenant_id = $3 AND project_id = $4 AND key = $5 AND import_id = $6",
+    )
+    .bind(run_id)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(project_id)
+    .bind(key)
+    .bind(import_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives a key up (its import failed and took back what it wrote): a retry starts afresh.
+pub async fn release_key(
+    db: &Db,
+    tenant_id: &str,
+    project_id: &str,
+    key: &str,
+    import_id: &str,
+) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM import_keys WHERE tenant_id = $1 AND project_id = $2 AND key = $3 AND import_id = $4")
+        .bind(tenant_id)
+        .bind(project_id)
+        .bind(key)
+        .bind(import_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records what the import that holds `key` made: a repeat now answers it.
 pub async fn settle_key(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
     project_id: &str,
     key: &str,
-    run_id: &str,
+    import_id: &str,
     receipt: &str,
 ) -> Result<(), AppError> {
     sqlx::query(
-        "UPDATE import_keys SET run_id = $1, receipt = $2 WHERE tenant_id = $3 AND project_id = $4 AND key = $5",
+        "UPDATE import_keys SET receipt = $1 WHERE tenant_id = $2 AND project_id = $3 AND key = $4 AND import_id = $5",
     )
-    .bind(run_id)
     .bind(receipt)
     .bind(tenant_id)
     .bind(project_id)
     .bind(key)
+    .bind(import_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -320,7 +425,8 @@ pub async fn list_runs(
 ) -> Result<Vec<RunRow>, AppError> {
     let (at, id) = before.unwrap_or((i64::MAX, String::new()));
     let rows = sqlx::query(&format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE project_id = $1 AND ($2 = '' OR status = $2) AND ($6 = '' OR run_key = $6) \
+        "SELECT {RUN_COLUMNS} FROM runs WHERE project_id = $1 \
+         AND ($2 = '' OR ($2 = 'importing' AND importing > 0) OR (status = $2 AND importing = 0)) AND ($6 = '' OR run_key = $6) \
          AND (created_at < $3 OR (created_at = $3 AND ($4 = '' OR id < $4))) ORDER BY created_at DESC, id DESC LIMIT $5"
     ))
     .bind(project_id)
@@ -395,7 +501,8 @@ pub fn run_from(row: RunRow, project: &str, counts: Counts, duration_ms: u64) ->
         id: row.id,
         project: project.to_string(),
         name: row.name,
-        status: row.status,
+        // Importing until its last result has landed, then what it stored.
+        status: if row.importing > 0 { RunStatus::Importing } else { row.status },
         source: row.source,
         counts,
         duration_ms,
@@ -444,6 +551,129 @@ pub async fn insert_result(
     .bind(seq)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Case ids by title in the project, creating the cases it lacks: one query to read, one
+/// multi-row insert for the missing (a title another import created meanwhile is read
+/// back). `titles` holds at most a batch.
+pub async fn cases_for_titles(
+    tx: &mut Transaction<'_, Any>,
+    project_id: &str,
+    titles: &[&str],
+    now: i64,
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    let mut unique: Vec<&str> = titles.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut found = select_cases(tx, project_id, &unique).await?;
+    let missing: Vec<&str> = unique.iter().copied().filter(|t| !found.contains_key(*t)).collect();
+    if !missing.is_empty() {
+        let values: Vec<String> =
+            (0..missing.len()).map(|i| format!("(${}, $1, ${}, '', $2, $2)", 3 + 2 * i, 4 + 2 * i)).collect();
+        let sql = format!(
+            "INSERT INTO cases (id, project_id, title, description, created_at, updated_at) VALUES {} \
+             ON CONFLICT (project_id, title) DO NOTHING",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(project_id).bind(now);
+        for title in &missing {
+            query = query.bind(crate::db::new_id()).bind(*title);
+        }
+        query.execute(&mut **tx).await?;
+        found.extend(select_cases(tx, project_id, &missing).await?);
+    }
+    Ok(found)
+}
+
+async fn select_cases(
+    tx: &mut Transaction<'_, Any>,
+    project_id: &str,
+    titles: &[&str],
+) -> Result<std::collections::HashMap<String, String>, AppError> {
+    if titles.is_empty() {
+        return Ok(Default::default());
+    }
+    let placeholders: Vec<String> = (0..titles.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!("SELECT title, id FROM cases WHERE project_id = $1 AND title IN ({})", placeholders.join(", "));
+    let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(project_id);
+    for title in titles {
+        query = query.bind(*title);
+    }
+    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
+}
+
+/// Results numbered from `first_seq`, in one multi-row insert, marked with the import
+/// that wrote them.
+pub async fn insert_results(
+    tx: &mut Transaction<'_, Any>,
+    run_id: &str,
+    import_id: &str,
+    first_seq: i64,
+    rows: &[NewResultRow<'_>],
+    now: i64,
+) -> Result<(), AppError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let b = 4 + 6 * i;
+            format!("(${b}, $1, ${}, ${}, ${}, ${}, $2, ${}, $3)", b + 1, b + 2, b + 3, b + 4, b + 5)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO results (id, run_id, case_id, status, duration_ms, message, created_at, seq, import_id) VALUES {}",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(run_id).bind(now).bind(import_id);
+    for (i, r) in rows.iter().enumerate() {
+        query = query
+            .bind(crate::db::new_id())
+            .bind(r.case_id)
+            .bind(r.status.as_str())
+            .bind(r.duration_ms.map(|d| d.min(i64::MAX as u64) as i64))
+            .bind(r.message)
+            .bind(first_seq + i as i64);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The start of one batch's transaction: the run's row is written first (its last sign of
+/// life, and on PostgreSQL a row lock that numbers parallel shards' batches one after
+/// another); returns the next free `seq`.
+pub async fn begin_batch(tx: &mut Transaction<'_, Any>, run_id: &str, now: i64) -> Result<i64, AppError> {
+    sqlx::query("UPDATE runs SET updated_at = $1 WHERE id = $2").bind(now).bind(run_id).execute(&mut **tx).await?;
+    next_seq(tx, run_id).await
+}
+
+/// One import has landed in the run.
+pub async fn import_landed(tx: &mut Transaction<'_, Any>, run_id: &str, now: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE runs SET importing = importing - 1, updated_at = $1 WHERE id = $2 AND importing > 0")
+        .bind(now)
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Takes back what an import that will never finish wrote: its results, and its run when
+/// the run was its own (a shard leaves the run to the others, one shard fewer).
+pub async fn take_back(tx: &mut Transaction<'_, Any>, run_id: &str, import_id: &str) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM results WHERE run_id = $1 AND import_id = $2")
+        .bind(run_id)
+        .bind(import_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE runs SET importing = importing - 1, shards = CASE WHEN shards > 0 THEN shards - 1 ELSE 0 END \
+         WHERE id = $1 AND run_key IS NOT NULL AND importing > 0",
+    )
+    .bind(run_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM runs WHERE id = $1 AND run_key IS NULL").bind(run_id).execute(&mut **tx).await?;
     Ok(())
 }
 
