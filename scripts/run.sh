@@ -6,5 +6,8 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
 QAHUB_SKIP_BROWSER=1 scripts/setup.sh
 # --precompress: brotli and gzip copies of the bundle, served to browsers that accept them.
+started=$SECONDS
+echo "run: building the release (usually 10.5 minutes on an idle 2-core machine the first time, seconds after)" >&2
 cargo leptos build --release --precompress
+echo "run:   built in $((SECONDS - started)) s" >&2
 exec target/release/qahub serve "$@"

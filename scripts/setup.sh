@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing QA Hub needs, skipping whatever is already there,
 # so a warm machine pays nothing and a brand-new one gets everything. Each phase prints
-# what it does, how long it usually takes on 2 cores, and how long it took.
+# what it does, how long it took on an idle 2-core machine (BENCHMARKS.md, "The first
+# run"; longer while other builds share the cores), and how long it took now.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,13 +55,13 @@ if [ "${QAHUB_SKIP_BROWSER:-}" != 1 ] && [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  phase "building cargo-leptos $CARGO_LEPTOS_VERSION from source" "6 minutes"
+  phase "building cargo-leptos $CARGO_LEPTOS_VERSION from source" "13 minutes on an idle 2-core machine"
   cargo install --locked "${TOOL_PROFILE[@]}" "cargo-leptos@$CARGO_LEPTOS_VERSION"
   done_phase
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
-  phase "building wasm-bindgen-cli $WASM_BINDGEN_VERSION from source" "3 minutes"
+  phase "building wasm-bindgen-cli $WASM_BINDGEN_VERSION from source" "2 minutes on an idle 2-core machine"
   # without --locked: its lockfile wants a crate version the registry mirror lacks
   cargo install "${TOOL_PROFILE[@]}" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   done_phase

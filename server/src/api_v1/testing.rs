@@ -397,7 +397,7 @@ pub async fn import(
     };
     let ci = CiContext { commit: q.commit, branch: q.branch, build_url: q.build_url, job: q.job };
     let opts = service::ImportOptions { name: q.name.as_deref(), run_key: q.run_key.as_deref(), idempotency_key, ci };
-    let done = service::import(&state, &auth.actor(), &key, format, opts, &body).await?;
+    let done = service::import(&state, &auth.actor(), &key, format, opts, body).await?;
     let answer = ImportAnswer { data: done.run, receipt: done.receipt };
     let mut res = (StatusCode::CREATED, Json(answer)).into_response();
     if done.replayed {

@@ -262,3 +262,28 @@ async fn cross_site_posts_are_refused(app: TestApp) {
 }
 
 on_both_databases!(cross_site_posts_are_refused);
+
+/// A person's web session never reaches `/api/v1`: the signed-in browser's cookie is no
+/// credential there, only an API token is.
+async fn web_sessions_never_reach_the_api(app: TestApp) {
+    app.bootstrap("Acme", "owner@example.com").await;
+    let client = app.login("owner@example.com").await;
+    // The session works where it belongs…
+    let (status, _) = app.call(&client, "tokens/list", &[]).await;
+    assert_eq!(status, StatusCode::OK, "the session is live");
+    // …and nowhere under /api/v1, whatever the method.
+    for (method, path) in [("GET", "/api/v1/me"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/projects")] {
+        let res = client
+            .request(method.parse().unwrap(), app.url(path))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(r#"{"key":"SESS","name":"x"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(code(&body), "missing_token", "{method} {path}");
+    }
+}
+
+on_both_databases!(web_sessions_never_reach_the_api);

@@ -56,6 +56,22 @@ async fn no_secret_in_logs_answers_or_the_database() {
         client.post(format!("{base}/api/v1/leaked-tokens")).json(&leak).send().await.unwrap().text().await.unwrap(),
     );
     answers.push(call(reqwest::Method::GET, "/me", &third, None).await.unwrap().text().await.unwrap());
+    // People sign in with the right password and a wrong one: neither is ever written.
+    let mut statuses = Vec::new();
+    for password in ["the owner password", "a wrong password 77"] {
+        let res = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{base}/_qh/login"))
+            .form(&[("email", "o@example.com"), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+        answers.push(res.text().await.unwrap());
+    }
 
     server.stop();
 
@@ -74,6 +90,14 @@ async fn no_secret_in_logs_answers_or_the_database() {
             assert!(!bytes.windows(needle.len()).any(|w| w == needle), "a secret appears in {name}");
         }
     }
-    assert!(!log.contains("the owner password"));
+    for password in ["the owner password", "a wrong password 77"] {
+        for (name, bytes) in &haystacks {
+            assert!(!bytes.windows(password.len()).any(|w| w == password.as_bytes()), "a password appears in {name}");
+        }
+    }
+    // The sign-ins reached the server, one let in and one refused: the search above looked
+    // where a password would have been written.
+    assert_ne!(statuses[0], statuses[1], "the right and the wrong password were answered differently: {statuses:?}");
+    assert!(statuses[1] == 401 || statuses[1] == 422, "the wrong password was refused: {statuses:?}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -356,8 +356,9 @@ pub async fn import(
     key: &str,
     format: Format,
     opts: ImportOptions<'_>,
-    bytes: &[u8],
+    body: impl AsRef<[u8]>,
 ) -> Result<Imported, AppError> {
+    let bytes = body.as_ref();
     for (what, value) in [("run_key", opts.run_key), ("Idempotency-Key", opts.idempotency_key)] {
         if value.is_some_and(|v| !valid_key(v)) {
             return Err(AppError::invalid(format!("{what} has 1 to 128 printable ASCII characters.")));
@@ -385,23 +386,19 @@ pub async fn import(
             error: tally.error,
         },
     };
-    // Everything is checked before anything is written.
-    let rows = parsed
-        .into_iter()
-        .map(|r| {
-            Ok(Landing {
-                title: normalize_title(&r.title)?,
-                status: r.status.into(),
-                duration_ms: r.duration_ms,
-                message: clip_message(r.message),
-            })
-        })
-        .collect::<Result<Vec<_>, AppError>>()?;
+    // Everything is checked before anything is written (in place: no second copy).
+    let mut rows = parsed;
+    for r in &mut rows {
+        r.title = normalize_title(&r.title)?;
+        r.message = clip_message(r.message.take());
+    }
     let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?.to_string();
     let default_name = format!("{} import {}", format.as_str(), timestamp(now()).date());
     let name = normalize_run_name(opts.name.unwrap_or(&default_name))?;
     let ci = opts.ci.clone().checked()?;
     let print = opts.idempotency_key.map(|_| fingerprint(&p.id, format, &opts, bytes));
+    // The report is read: its bytes go now, not when the last result has landed.
+    drop(body);
     let import_id = new_id();
     let holder = store::Holder { import_id: &import_id, instance: &state.instance_id };
 
@@ -500,13 +497,8 @@ fn abandoned(state: &AppState, earlier: &store::KeyedImport, now: i64) -> bool {
     quiet >= state.settings.import_abandoned_after.as_secs() as i64
 }
 
-/// One result on its way into the database.
-struct Landing {
-    title: String,
-    status: ResultStatus,
-    duration_ms: Option<u64>,
-    message: Option<String>,
-}
+/// The results of a report on their way into the database.
+struct Landing;
 
 /// An import's second part: everything it needs, owned, so it outlives the request.
 struct LandingJob {
@@ -552,7 +544,7 @@ impl Landing {
 }
 
 impl LandingJob {
-    async fn run(self, rows: Vec<Landing>) -> Result<(), AppError> {
+    async fn run(self, rows: Vec<reports::Imported>) -> Result<(), AppError> {
         let _live = Live(&self.state, self.import_id.clone());
         let result = self.land(&rows).await;
         if result.is_err() {
@@ -575,12 +567,17 @@ impl LandingJob {
         result
     }
 
-    async fn land(&self, rows: &[Landing]) -> Result<(), AppError> {
+    async fn land(&self, rows: &[reports::Imported]) -> Result<(), AppError> {
         let sqlite = crate::db::backend_of(&self.state.db) == crate::db::Backend::Sqlite;
         for batch in rows.chunks(IMPORT_BATCH) {
             let started = std::time::Instant::now();
             let now = now();
             let mut tx = self.state.db.begin().await?;
+            if !sqlite {
+                // Plan each statement with its values and the table as it is now: a plan
+                // cached while `cases` was small would scan it whole once it is not.
+                sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await?;
+            }
             let seq = store::begin_batch(&mut tx, &self.run_id, now).await?;
             if let Some(idem) = &self.idempotency_key {
                 let ours = store::hold_key(
@@ -598,20 +595,31 @@ impl LandingJob {
                 }
             }
             let titles: Vec<&str> = batch.iter().map(|r| r.title.as_str()).collect();
+            let locked = started.elapsed();
             let cases = store::cases_for_titles(&mut tx, &self.project_id, &titles, now).await?;
+            let cased = started.elapsed();
             let new: Vec<NewResultRow<'_>> = batch
                 .iter()
                 .map(|r| {
                     Ok(NewResultRow {
                         case_id: cases.get(&r.title).ok_or_else(AppError::internal)?,
-                        status: r.status,
+                        status: r.status.into(),
                         duration_ms: r.duration_ms,
                         message: r.message.as_deref(),
                     })
                 })
                 .collect::<Result<_, AppError>>()?;
             store::insert_results(&mut tx, &self.run_id, &self.import_id, seq, &new, now).await?;
+            let inserted = started.elapsed();
             tx.commit().await?;
+            tracing::debug!(
+                rows = batch.len(),
+                ?locked,
+                cases = ?(cased - locked),
+                results = ?(inserted - cased),
+                commit = ?(started.elapsed() - inserted),
+                "an import batch landed"
+            );
             if sqlite {
                 // SQLite has one writer: leave the lock to others as long as this batch held it.
                 tokio::time::sleep(started.elapsed().min(std::time::Duration::from_millis(20))).await;
