@@ -263,7 +263,10 @@ pub async fn add_results(
     let (p, row) = run_row(state, actor, key, run_id).await?;
     let now = now();
     let mut tx = state.db.begin().await?;
-    let mut seq = store::next_seq(&mut tx, &row.id).await?;
+    // Written first: on SQLite a transaction that reads and then writes fails at once when
+    // another connection committed in between (its snapshot is stale); one that writes
+    // first queues for the lock instead.
+    let mut seq = store::begin_batch(&mut tx, &row.id, now).await?;
     for (i, r) in batch.into_iter().enumerate() {
         let case_id = match (r.case_id, r.title) {
             (Some(id), _) => {
