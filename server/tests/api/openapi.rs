@@ -80,10 +80,8 @@ async fn every_documented_operation_is_served_and_every_route_documented(app: Te
     documented.sort();
     // The routes as the router declares them (read from its source, never written out
     // again here), less the document itself.
-    let mut served: Vec<String> = router_operations()
-        .into_iter()
-        .filter(|op| op != "GET /api/v1/openapi.json")
-        .collect();
+    let mut served: Vec<String> =
+        router_operations().into_iter().filter(|op| op != "GET /api/v1/openapi.json").collect();
     assert!(served.len() > 40, "the router's routes were read: {served:?}");
     served.sort();
     assert_eq!(documented, served, "the document lists exactly the API's operations");

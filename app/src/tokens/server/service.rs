@@ -71,21 +71,26 @@ async fn summaries(state: &AppState, rows: &[TokenRow]) -> Result<Vec<TokenSumma
     let keys = store::project_keys(&state.db, &restricted).await?;
     let now = now();
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    // Written counts, plus what this instance counted since its last batch.
+    // Written counts, plus what this instance counted since its last batch — read while
+    // no batch is half-way between the two.
     let from_day = window_start(now);
+    let steady = state.usage.steady().await;
     let used = store::usage_totals(&state.db, &ids, from_day).await?;
     let replacements = store::replacements(&state.db, &ids).await?;
     let cap = match rows.first() {
         Some(row) => crate::tenants::server::max_token_lifetime(&state.db, &row.tenant_id).await?,
         None => None,
     };
+    let pending: Vec<UsageCounts> = rows.iter().map(|row| state.usage.pending(&row.id, from_day)).collect();
+    drop(steady);
     Ok(rows
         .iter()
-        .map(|row| {
+        .zip(pending)
+        .map(|(row, pending)| {
             let projects = (!row.all_projects)
                 .then(|| keys.iter().filter(|(t, _, _)| *t == row.id).map(|(_, _, k)| k.clone()).collect());
             let mut extras = Extras {
-                used: state.usage.pending(&row.id, from_day),
+                used: pending,
                 replaced_by: replacements.iter().rfind(|(old, _, _)| *old == row.id).map(|(_, new, _)| new.clone()),
             };
             if let Some((_, written)) = used.iter().find(|(id, _)| *id == row.id) {

@@ -88,6 +88,7 @@ impl Usage {
         let from_day = day_of(now) - (USAGE_DAYS - 1);
         self.hints
             .get_with_by_ref(token_id, async {
+                let _steady = self.steady().await;
                 let mut used = self.pending(token_id, from_day);
                 match store::usage_totals(db, &[token_id], from_day).await {
                     Ok(rows) => rows.into_iter().for_each(|(_, c)| used.add(c)),
@@ -96,6 +97,13 @@ impl Usage {
                 crate::tokens::least_privilege(scopes, created, today, used)
             })
             .await
+    }
+
+    /// Held while written and pending counts are read together: a batch being written
+    /// has left `pending` but is not in the database yet, so a reader must not look then
+    /// (it would see neither, and, say, a token's least-privilege hint would vanish).
+    pub async fn steady(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writing.lock().await
     }
 
     /// What this instance counted for `token_id` since `from_day` and has not written yet.
