@@ -39,13 +39,9 @@ test("the page is hydrated with JavaScript, and plain HTML without", async ({ pa
     expect(wasm).toBe(true);
   } else {
     await page.waitForLoadState("networkidle");
-    // Without JavaScript the page's scripts never ran: no wasm was even fetched, and the
-    // body carries no hydration mark (both are checked once the network has settled,
-    // so a late hydration would show).
-    const wasm = await page.evaluate(() =>
-      performance.getEntriesByType("resource").some((e) => /\/pkg\/qahub\.[\w-]+\.wasm$/.test(e.name)),
-    );
-    expect(wasm).toBe(false);
+    // Without JavaScript the page's scripts never ran. The browser may still preload the
+    // wasm (a <link rel=preload>), so the check is the hydration mark itself, read once
+    // the network has settled — when, with JavaScript, the hydrated branch above sees it.
     expect(await body.getAttribute("data-hydrated")).toBeNull();
   }
 });
