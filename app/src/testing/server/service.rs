@@ -483,7 +483,7 @@ pub async fn import(
     };
 
     // 2. The results, batch by batch, in a task of its own.
-    let landing = Landing::job(state, &tenant_id, &p.id, &row.id, &import_id, opts.idempotency_key, &receipt);
+    let landing = LandingJob::new(state, &tenant_id, &p.id, &row.id, &import_id, opts.idempotency_key, &receipt);
     let done = tokio::spawn(landing.run(rows)).await.map_err(|_| AppError::internal())?;
     done?;
     Ok(Imported { run: get_run(state, actor, key, &row.id).await?, receipt, replayed: false })
@@ -499,9 +499,6 @@ fn abandoned(state: &AppState, earlier: &store::KeyedImport, now: i64) -> bool {
     let quiet = now - earlier.heartbeat_at.unwrap_or(0);
     quiet >= state.settings.import_abandoned_after.as_secs() as i64
 }
-
-/// The results of a report on their way into the database.
-struct Landing;
 
 /// An import's second part: everything it needs, owned, so it outlives the request.
 struct LandingJob {
@@ -523,8 +520,9 @@ impl Drop for Live<'_> {
     }
 }
 
-impl Landing {
-    fn job(
+impl LandingJob {
+    /// The job, registered as live in this process until it ends.
+    fn new(
         state: &AppState,
         tenant_id: &str,
         project_id: &str,
@@ -532,7 +530,7 @@ impl Landing {
         import_id: &str,
         idempotency_key: Option<&str>,
         receipt: &Receipt,
-    ) -> LandingJob {
+    ) -> Self {
         state.live_imports.lock().unwrap_or_else(|e| e.into_inner()).insert(import_id.to_string());
         LandingJob {
             state: state.clone(),
@@ -544,9 +542,7 @@ impl Landing {
             receipt: serde_json::to_string(receipt).unwrap_or_default(),
         }
     }
-}
 
-impl LandingJob {
     async fn run(self, rows: Vec<reports::Imported>) -> Result<(), AppError> {
         let _live = Live(&self.state, self.import_id.clone());
         let result = self.land(&rows).await;
