@@ -486,12 +486,61 @@ impl TokenSummary {
 }
 
 /// The answer to creation and rotation: the summary and, this once, the full token.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Its `Debug` never shows the token ([`Redacted`]): a log line or a panic message that
+/// prints it prints no secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub summary: TokenSummary,
     pub token: String,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken").field("summary", &self.summary).field("token", &Redacted).finish()
+    }
+}
+
+/// What `Debug` shows in place of a secret.
+pub struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let summary: TokenSummary = serde_json::from_value(serde_json::json!({
+            "id": "t1", "name": "ci", "prefix": "abcd1234", "scopes": ["read"], "projects": null,
+            "created_at": "2026-12-02T00:00:00Z", "created_by": null, "expires_at": null, "last_used_at": null,
+            "last_used_ip": null, "status": "active", "rate_limit_per_minute": null, "owner": "user",
+            "suggested_scope": null, "replaced_by": null, "retire_at": null, "retire_on_first_use": false,
+            "ip_allowlist": [], "beyond_max_lifetime": false, "minted_for": null
+        }))
+        .unwrap();
+        let secret = "qh_abcd1234_SECRETSECRETSECRETSECRETSECRETSECRETSECR";
+        let created = CreatedToken { summary, token: secret.into() };
+        let shown = format!("{created:?} {created:#?}");
+        assert!(!shown.contains("SECRETSECRET") && shown.contains("[redacted]"), "{shown}");
+        let minted = crate::trust::OidcToken {
+            token: secret.into(),
+            expires_at: time::OffsetDateTime::UNIX_EPOCH,
+            projects: None,
+            scopes: vec![],
+            policy_id: "p".into(),
+        };
+        assert!(!format!("{minted:?}").contains("SECRETSECRET"));
+        let exchange =
+            crate::trust::OidcExchange { id_token: "eyJhbGciOiJSUzI1NiJ9.SECRETCLAIMS.sig".into(), workspace: None };
+        assert!(!format!("{exchange:?}").contains("SECRETCLAIMS"));
+    }
 }
 
 /// What happens to the old token when one is rotated.

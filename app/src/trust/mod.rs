@@ -125,8 +125,8 @@ pub struct UpdateTrustPolicy {
     pub token_lifetime_minutes: Option<u32>,
 }
 
-/// `POST /api/v1/oidc/token`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `POST /api/v1/oidc/token`. `Debug` never shows the ID token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OidcExchange {
@@ -138,8 +138,9 @@ pub struct OidcExchange {
     pub workspace: Option<String>,
 }
 
-/// What the exchange answers: a workspace token restricted as the policy says.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the exchange answers: a workspace token restricted as the policy says. `Debug`
+/// never shows the token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OidcToken {
     /// The full token, shown once.
@@ -151,6 +152,27 @@ pub struct OidcToken {
     pub projects: Option<Vec<String>>,
     pub scopes: Vec<Scope>,
     pub policy_id: String,
+}
+
+impl std::fmt::Debug for OidcExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcExchange")
+            .field("id_token", &crate::tokens::Redacted)
+            .field("workspace", &self.workspace)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for OidcToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcToken")
+            .field("token", &crate::tokens::Redacted)
+            .field("expires_at", &self.expires_at)
+            .field("projects", &self.projects)
+            .field("scopes", &self.scopes)
+            .field("policy_id", &self.policy_id)
+            .finish()
+    }
 }
 
 /// `*` matches any run of characters (also none); everything else matches itself.
