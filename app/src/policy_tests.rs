@@ -561,3 +561,41 @@ proptest! {
         }
     }
 }
+
+/// Boundaries and the small rules that `cargo mutants` found unguarded by these tests
+/// (`Reach::excess`'s equal expiry, `covers`, `see_token`, `edit_project`, an unchanged
+/// maximum lifetime, `Projects::ids`, a member and trust policies).
+#[test]
+fn boundaries_and_the_small_rules() {
+    use Scope::*;
+    use TokenOwner::*;
+    let mine = reach(Admin, &[], Some(10), Workspace);
+    assert!(mine.excess(&reach(Read, &[], Some(10), User)).is_none(), "the same expiry is within reach");
+    let a_second_later = Reach { expires_at: Some(NOW + 10 * DAY + 1), ..reach(Read, &[], None, User) };
+    assert!(mine.excess(&a_second_later).is_some(), "a second longer is not");
+    assert!(mine.covers(&reach(Read, &[], Some(10), User)));
+    assert!(!mine.covers(&reach(Read, &[], None, User)));
+
+    let p1 = token("p", reach(Admin, &["P1"], None, User), false);
+    assert!(see_token(&p1, &reach(Read, &["P1"], None, User)));
+    assert!(!see_token(&p1, &reach(Read, &["P2"], None, User)));
+    assert!(!see_token(&p1, &reach(Read, &[], None, User)), "an all-projects token is not a project token's to see");
+
+    assert_eq!(short(edit_project(&person(Role::Member))), "forbidden");
+    assert_eq!(short(edit_project(&person(Role::Admin))), "ok");
+    assert_eq!(short(edit_project(&token("r", reach(Read, &[], None, User), false))), "scope");
+    assert_eq!(short(edit_project(&token("w", reach(Write, &[], None, User), false))), "ok");
+    assert_eq!(short(edit_project(&token("a", reach(Admin, &[], None, User), false))), "ok");
+
+    let lifetime = |before, after| TenantChange { max_lifetime: Some((before, after)), ..Default::default() };
+    let admin_token = token("t", reach(Admin, &[], None, User), false);
+    assert_eq!(short(change_tenant(&admin_token, lifetime(Some(30), Some(30)))), "ok", "unchanged is not raised");
+    assert_eq!(short(change_tenant(&admin_token, lifetime(Some(30), Some(31)))), "forbidden");
+
+    assert_eq!(Projects::All.ids(), None);
+    let only = Projects::only(["P1", "P2"]);
+    assert_eq!(only.ids().map(|ids| ids.iter().cloned().collect::<Vec<_>>()), Some(vec!["P1".into(), "P2".into()]));
+
+    assert_eq!(short(manage_trust_policies(&person(Role::Member), false)), "forbidden");
+    assert_eq!(short(manage_trust_policies(&person(Role::Admin), false)), "ok");
+}
