@@ -150,24 +150,12 @@ async fn bench(label: &str, db: &str, million: bool) {
     // Warm up: one small import, then the baseline.
     import(&client, &server, &importer, "junit", junit(1000)).await;
     let ids: Vec<String> = {
-        let list: Value = client
-            .get(format!("{}/api/v1/tokens?limit=200", server.base))
-            .bearer_auth(&their_admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        // Every token of the other workspace, page by page: (prefix, id).
         let mut all: Vec<(String, String)> = Vec::new();
-        let mut page = list;
+        let mut cursor = String::new();
         loop {
-            for t in page["data"].as_array().unwrap() {
-                all.push((t["prefix"].as_str().unwrap().to_string(), t["id"].as_str().unwrap().to_string()));
-            }
-            let Some(cursor) = page["next_cursor"].as_str().map(str::to_owned) else { break };
-            page = client
-                .get(format!("{}/api/v1/tokens?limit=200&cursor={cursor}", server.base))
+            let page: Value = client
+                .get(format!("{}/api/v1/tokens?limit=200{cursor}", server.base))
                 .bearer_auth(&their_admin)
                 .send()
                 .await
@@ -175,6 +163,13 @@ async fn bench(label: &str, db: &str, million: bool) {
                 .json()
                 .await
                 .unwrap();
+            for t in page["data"].as_array().unwrap() {
+                all.push((t["prefix"].as_str().unwrap().to_string(), t["id"].as_str().unwrap().to_string()));
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
         }
         victims
             .iter()
