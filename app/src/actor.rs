@@ -13,10 +13,11 @@ use time::OffsetDateTime;
 
 use crate::{
     audit::Party,
+    credentials::{api_token, session, Credential, TokenKind},
     error::AppError,
-    people::{CurrentUser, Role},
-    policy::{Credential, Projects, Reach},
-    tokens::{top_scope, Prefix, Scope, TokenOwner, SIEM_PREFIX},
+    people::CurrentUser,
+    policy::{self, Action, Projects, Reach},
+    tokens::{top_scope, Prefix, Scope, TokenOwner},
 };
 
 #[derive(Clone, Debug, Default)]
@@ -162,8 +163,11 @@ pub struct TokenPrincipal {
     /// The token's own IP allowlist (empty: any address the workspace admits).
     pub ip_allowlist: Vec<ipnet::IpNet>,
     pub created_by: Option<String>,
-    /// The creator's role, or `admin` for a workspace (service) token.
-    pub owner_role: Option<Role>,
+    /// An ordinary API token, a SIEM key or a CI-minted token.
+    pub kind: TokenKind,
+    /// Whoever owns it may still manage tokens (the workspace always; a person while an
+    /// owner or admin).
+    pub creator_manages: bool,
     pub owner: TokenOwner,
     pub ai: AiSettings,
     /// Requests per minute this token may make (token, tenant or server default).
@@ -178,7 +182,7 @@ impl TokenPrincipal {
         top_scope(&self.scopes)
     }
 
-    /// 403 `insufficient_scope` unless the token has `needed` (or a scope implying it).
+    /// TEMPORARY: the route gate, until every handler leaves it to `Actor::permit`.
     pub fn require(&self, needed: Scope) -> Result<(), AppError> {
         self.needed.fetch_max(needed as u8, Ordering::Relaxed);
         if self.top_scope().is_some_and(|top| top >= needed) {
@@ -190,32 +194,26 @@ impl TokenPrincipal {
 
     /// What the token carries, as the rules compare it.
     pub fn reach(&self) -> Reach {
-        Reach {
-            scope: self.top_scope().unwrap_or(Scope::Read),
-            projects: match &self.projects {
+        Reach::of_token(
+            &self.scopes,
+            match &self.projects {
                 None => Projects::All,
                 Some(p) => Projects::only(p.ids.iter().cloned()),
             },
-            expires_at: self.expires_at.map(OffsetDateTime::unix_timestamp),
-            owner: self.owner,
-            addresses: crate::policy::Addresses::from_list(self.ip_allowlist.clone()),
-        }
+            self.expires_at.map(OffsetDateTime::unix_timestamp),
+            self.retire_at.map(OffsetDateTime::unix_timestamp),
+            self.owner,
+            self.ip_allowlist.clone(),
+        )
+    }
+
+    /// The credential this token is (an API token, a SIEM key or a CI-minted token).
+    pub fn credential(&self) -> Credential {
+        api_token::of_token(&self.token_id, self.kind, self.reach(), self.creator_manages)
     }
 
     pub fn may_see_project(&self, project_id: &str) -> bool {
         self.projects.as_ref().is_none_or(|p| p.ids.iter().any(|id| id == project_id))
-    }
-}
-
-/// A token as a credential: its reach, whether it is a SIEM key, and whether whoever owns
-/// it may still manage tokens (`owner_role`: the creator's role, `Admin` for a
-/// workspace token). Authentication and a trust policy's creator check both use this.
-pub fn token_credential(id: &str, reach: Reach, name: &str, owner_role: Option<Role>) -> Credential {
-    Credential::Token {
-        id: id.to_string(),
-        reach,
-        siem: name.starts_with(SIEM_PREFIX),
-        creator_manages: owner_role.is_some_and(Role::can_manage),
     }
 }
 
@@ -259,15 +257,25 @@ impl Actor {
     /// What the rules in `policy` see of this actor.
     pub fn credential(&self) -> Credential {
         match self {
-            Actor::User(u) => Credential::Person { user_id: u.user_id.clone(), role: u.role },
-            Actor::Token(t) => token_credential(&t.token_id, t.reach(), &t.name, t.owner_role),
+            Actor::User(u) => session::of_user(u),
+            Actor::Token(t) => t.credential(),
             Actor::System => Credential::Operator,
-            // It acts only where a rule already decided (a leak, a rotation's end).
-            Actor::Server => Credential::Operator,
-            // It mints only what its policy says (no rule asks it for more); as a
-            // credential it may do nothing.
-            Actor::TrustedCi { .. } => Credential::Person { user_id: String::new(), role: Role::Member },
+            Actor::Server => Credential::Server,
+            Actor::TrustedCi { .. } => Credential::TrustPolicy,
         }
+    }
+
+    /// The first question of every domain function: may this actor set out to do
+    /// `action` at all ([`policy::permit`])? The answer is the credential the action's
+    /// own rule is asked with next. For a token it also notes the scope the request
+    /// needed, which is what the request counts as in the token's usage.
+    pub fn permit(&self, action: Action) -> Result<Credential, AppError> {
+        let cred = self.credential();
+        if let (Actor::Token(t), Credential::Token { .. } | Credential::CiToken { .. }) = (self, &cred) {
+            t.needed.fetch_max(action.scope() as u8, Ordering::Relaxed);
+        }
+        policy::permit(&cred, action)?;
+        Ok(cred)
     }
 
     /// `None`: every project of the tenant; otherwise only these project ids.

@@ -16,6 +16,10 @@ pub mod trust;
 #[cfg(feature = "ssr")]
 pub mod actor;
 #[cfg(feature = "ssr")]
+pub mod addresses;
+#[cfg(feature = "ssr")]
+pub mod credentials;
+#[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod policy;

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 
+pub use crate::credentials::Credential;
 use crate::{
     error::{AppError, ErrorCode},
     people::Role,
@@ -136,73 +137,86 @@ impl Reach {
     pub fn covers(&self, other: &Reach) -> bool {
         self.excess(other).is_none()
     }
+
+    /// What a token carries: its top scope, its projects, its owner kind, its address
+    /// list, and its life — cut at `retire_at` when a rotation replaced it, since it stops
+    /// working then and nothing it gives may outlive that.
+    pub fn of_token(
+        scopes: &[Scope],
+        projects: Projects,
+        expires_at: Option<i64>,
+        retire_at: Option<i64>,
+        owner: TokenOwner,
+        allowlist: Vec<IpNet>,
+    ) -> Self {
+        Reach {
+            scope: crate::tokens::top_scope(scopes).unwrap_or(Scope::Read),
+            projects,
+            expires_at: match (expires_at, retire_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            owner,
+            addresses: Addresses::from_list(allowlist),
+        }
+    }
 }
 
 fn refusal(message: &str) -> AppError {
     AppError::new(ErrorCode::InsufficientScope, message)
 }
 
-/// The acting credential, as far as permissions go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Credential {
-    /// A signed-in person (the pages).
-    Person { user_id: String, role: Role },
-    /// An API token (`/api/v1`).
-    Token {
-        id: String,
-        reach: Reach,
-        /// A `SIEM-LOG-ONLY` key: the audit log and nothing else.
-        siem: bool,
-        /// The token's creator may still manage tokens (always true for workspace tokens).
-        creator_manages: bool,
-    },
-    /// The operator's command line.
-    Operator,
+/// What a request sets out to do: every door names one before anything else, through
+/// [`permit`], and then asks the action's own rule about its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Reading projects, cases, runs and results.
+    ReadTestData,
+    /// Creating, changing and deleting projects, cases, runs and results; imports.
+    WriteTestData,
+    /// Listing, creating, changing and rotating API tokens ([`create_token`], [`edit_token`] …).
+    ManageTokens,
+    /// Reading the audit log ([`read_audit`]).
+    ReadAudit,
+    /// Reading or changing the workspace's settings ([`change_tenant`]).
+    WorkspaceSettings,
+    /// Trust policies (Trusted CI: [`manage_trust_policies`], [`mint_through_policy`]).
+    ManageTrust,
+    /// Suspending and reactivating people ([`manage_member`]).
+    ManagePeople,
 }
 
-impl Credential {
-    /// The most this credential may give a token it creates or changes; refused when it
-    /// may not manage tokens at all.
-    pub fn minting_reach(&self) -> Result<Reach, AppError> {
+impl Action {
+    /// The scope a token needs for it.
+    pub fn scope(self) -> Scope {
         match self {
-            Credential::Operator => Ok(Reach::full()),
-            Credential::Person { role, .. } if role.can_manage() => Ok(Reach::full()),
-            Credential::Person { .. } => Err(AppError::forbidden("Only owners and admins can manage API tokens.")),
-            Credential::Token { siem: true, .. } => Err(AppError::new(
-                ErrorCode::RestrictedEndpoint,
-                "This key may only read the audit log (GET /api/v1/audit-logs).",
-            )),
-            Credential::Token { reach, .. } if reach.scope < Scope::Admin => {
-                Err(AppError::insufficient_scope(Scope::Admin))
+            Action::ReadTestData => Scope::Read,
+            Action::WriteTestData => Scope::Write,
+            Action::ManageTokens
+            | Action::ReadAudit
+            | Action::WorkspaceSettings
+            | Action::ManageTrust
+            | Action::ManagePeople => Scope::Admin,
+        }
+    }
+}
+
+/// May `cred` set out to do `action` at all? A token (API or CI-minted) needs the action's
+/// scope; a SIEM key only reads the audit log; the server and a minting trust policy ask
+/// for nothing. People and the operator pass: their roles are asked by the action's own
+/// rule, with the target, next.
+pub fn permit(cred: &Credential, action: Action) -> Result<(), AppError> {
+    match cred {
+        Credential::SiemKey { .. } if action == Action::ReadAudit => Ok(()),
+        Credential::SiemKey { .. } | Credential::Server | Credential::TrustPolicy => Err(cred.refusal_of_kind()),
+        Credential::Token { reach, .. } | Credential::CiToken { reach, .. } => {
+            if reach.scope >= action.scope() {
+                Ok(())
+            } else {
+                Err(AppError::insufficient_scope(action.scope()))
             }
-            Credential::Token { creator_manages: false, .. } => {
-                Err(AppError::forbidden("The person who created this token can no longer manage API tokens."))
-            }
-            Credential::Token { reach, .. } => Ok(reach.clone()),
         }
-    }
-
-    fn token_id(&self) -> Option<&str> {
-        match self {
-            Credential::Token { id, .. } => Some(id),
-            _ => None,
-        }
-    }
-
-    fn projects(&self) -> &Projects {
-        match self {
-            Credential::Token { reach, .. } => &reach.projects,
-            _ => &Projects::All,
-        }
-    }
-
-    /// An owner or admin person, or the operator: trusted with tenant-wide limits.
-    fn is_manager_person(&self) -> bool {
-        match self {
-            Credential::Operator => true,
-            Credential::Person { role, .. } => role.can_manage(),
-            Credential::Token { .. } => false,
-        }
+        Credential::Person { .. } | Credential::Operator => Ok(()),
     }
 }
 
@@ -230,10 +244,7 @@ pub fn create_token(cred: &Credential, new: &Reach) -> Result<(), AppError> {
 /// A token's lifetime never exceeds the creating credential's: a later expiry is cut to
 /// it (so two "30 days" a second apart still fit); "never" from an expiring token is refused.
 pub fn bound_expiry(cred: &Credential, expires_at: Option<i64>) -> Result<Option<i64>, AppError> {
-    let limit = match cred {
-        Credential::Token { reach, .. } => reach.expires_at,
-        _ => None,
-    };
+    let limit = cred.token_reach().and_then(|reach| reach.expires_at);
     match (limit, expires_at) {
         (Some(_), None) => Err(refusal("A token cannot create a token that outlives it.")),
         (Some(limit), Some(at)) => Ok(Some(at.min(limit))),
@@ -280,6 +291,44 @@ pub fn rotate_token(cred: &Credential, old: &TokenFacts, new: &Reach) -> Result<
     create_token(cred, new)
 }
 
+/// The workspace's longest token lifetime, and the three things it does — each asked
+/// here, so "N days" means the same seconds everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxLifetime {
+    pub days: u32,
+}
+
+impl MaxLifetime {
+    const DAY: i64 = 86_400;
+
+    pub fn seconds(self) -> i64 {
+        i64::from(self.days) * Self::DAY
+    }
+
+    /// Creating a token or giving one a new expiry: an expiry past the maximum, or
+    /// never, is refused (422, naming the maximum).
+    pub fn refuse_beyond(self, expires_at: Option<i64>, now: i64) -> Result<(), AppError> {
+        if expires_at.is_none_or(|at| at > now + self.seconds()) {
+            let days = self.days;
+            return Err(AppError::invalid(format!(
+                "This workspace's tokens live at most {days} days (its maximum token lifetime): choose an expiry within {days} days."
+            )));
+        }
+        Ok(())
+    }
+
+    /// A rotation answers a leak, so it is never refused: the new token's expiry is cut
+    /// to the maximum instead.
+    pub fn cut(self, expires_at: Option<i64>, now: i64) -> i64 {
+        expires_at.unwrap_or(i64::MAX).min(now + self.seconds())
+    }
+
+    /// A token made before the maximum that lives longer (flagged `beyond_max_lifetime`).
+    pub fn exceeded_by(self, created_at: i64, expires_at: Option<i64>) -> bool {
+        expires_at.is_none_or(|at| at - created_at > self.seconds())
+    }
+}
+
 /// What of the audit log a credential reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuditView {
@@ -292,16 +341,15 @@ pub enum AuditView {
 /// Owners and admins, admin tokens and `SIEM-LOG-ONLY` keys read the log; a project
 /// credential (SIEM key or not) reads only entries about its projects.
 pub fn read_audit(cred: &Credential) -> Result<AuditView, AppError> {
-    let allowed = match cred {
-        Credential::Operator => true,
-        Credential::Person { role, .. } => role.can_manage(),
-        Credential::Token { siem, reach, .. } => *siem || reach.scope == Scope::Admin,
-    };
-    if !allowed {
-        return Err(match cred {
-            Credential::Token { .. } => AppError::insufficient_scope(Scope::Admin),
-            _ => AppError::forbidden("Only owners and admins can read the audit log."),
-        });
+    match cred {
+        Credential::Operator | Credential::SiemKey { .. } => {}
+        Credential::Person { role, .. } if role.can_manage() => {}
+        Credential::Person { .. } => return Err(AppError::forbidden("Only owners and admins can read the audit log.")),
+        Credential::Token { reach, .. } if reach.scope == Scope::Admin => {}
+        Credential::Token { .. } | Credential::CiToken { .. } => {
+            return Err(AppError::insufficient_scope(Scope::Admin))
+        }
+        Credential::Server | Credential::TrustPolicy => return Err(cred.refusal_of_kind()),
     }
     Ok(match cred.projects() {
         Projects::All => AuditView::All,
@@ -348,7 +396,11 @@ pub fn change_tenant(cred: &Credential, change: TenantChange) -> Result<(), AppE
         Credential::Operator => Ok(()),
         Credential::Person { role, .. } if role.can_manage() => Ok(()),
         Credential::Person { .. } => Err(AppError::forbidden("Only owners and admins can change workspace settings.")),
-        Credential::Token { .. } => {
+        Credential::Token { .. }
+        | Credential::SiemKey { .. }
+        | Credential::CiToken { .. }
+        | Credential::Server
+        | Credential::TrustPolicy => {
             let mine = cred.minting_reach()?;
             if mine.projects != Projects::All {
                 return Err(AppError::new(
@@ -378,7 +430,11 @@ pub fn manage_trust_policies(cred: &Credential, every_project: bool) -> Result<(
             }
             return Ok(());
         }
-        Credential::Token { .. } => {}
+        Credential::Token { .. }
+        | Credential::SiemKey { .. }
+        | Credential::CiToken { .. }
+        | Credential::Server
+        | Credential::TrustPolicy => {}
     }
     let mine = cred.minting_reach()?;
     if mine.projects != Projects::All {
@@ -444,13 +500,14 @@ pub fn manage_member(cred: &Credential, target_user: &str, target_role: Role) ->
 /// tokens with write scope (a project token only reaches its own projects).
 pub fn edit_project(cred: &Credential) -> Result<(), AppError> {
     match cred {
-        Credential::Person { role, .. } if !role.can_manage() => {
-            Err(AppError::forbidden("Only owners and admins can change projects."))
-        }
-        Credential::Token { reach, .. } if reach.scope < Scope::Write => {
+        Credential::Operator => Ok(()),
+        Credential::Person { role, .. } if role.can_manage() => Ok(()),
+        Credential::Person { .. } => Err(AppError::forbidden("Only owners and admins can change projects.")),
+        Credential::Token { reach, .. } | Credential::CiToken { reach, .. } if reach.scope < Scope::Write => {
             Err(AppError::insufficient_scope(Scope::Write))
         }
-        _ => Ok(()),
+        Credential::Token { .. } | Credential::CiToken { .. } => Ok(()),
+        Credential::SiemKey { .. } | Credential::Server | Credential::TrustPolicy => Err(cred.refusal_of_kind()),
     }
 }
 
@@ -461,13 +518,14 @@ pub fn create_project(cred: &Credential) -> Result<(), AppError> {
         Credential::Operator => Ok(()),
         Credential::Person { role, .. } if role.can_manage() => Ok(()),
         Credential::Person { .. } => Err(AppError::forbidden("Only owners and admins can create projects.")),
-        Credential::Token { reach, .. } if reach.scope < Scope::Write => {
+        Credential::Token { reach, .. } | Credential::CiToken { reach, .. } if reach.scope < Scope::Write => {
             Err(AppError::insufficient_scope(Scope::Write))
         }
-        Credential::Token { reach, .. } if reach.projects != Projects::All => {
+        Credential::Token { reach, .. } | Credential::CiToken { reach, .. } if reach.projects != Projects::All => {
             Err(AppError::new(ErrorCode::ProjectRestricted, "A project token cannot create projects."))
         }
-        Credential::Token { .. } => Ok(()),
+        Credential::Token { .. } | Credential::CiToken { .. } => Ok(()),
+        Credential::SiemKey { .. } | Credential::Server | Credential::TrustPolicy => Err(cred.refusal_of_kind()),
     }
 }
 

@@ -20,7 +20,11 @@ fn reach(scope: Scope, projects: &[&str], expires_in_days: Option<i64>, owner: T
 }
 
 fn token(id: &str, reach: Reach, siem: bool) -> Credential {
-    Credential::Token { id: id.into(), reach, siem, creator_manages: true }
+    if siem {
+        Credential::SiemKey { id: id.into(), projects: reach.projects }
+    } else {
+        Credential::Token { id: id.into(), reach, creator_manages: true }
+    }
 }
 
 fn person(role: Role) -> Credential {
@@ -42,6 +46,10 @@ fn credentials() -> Vec<(&'static str, Credential)> {
         ("30-day admin token", token("t-30d", reach(Admin, &[], Some(30), User), false)),
         ("workspace admin token", token("t-ws", reach(Admin, &[], None, Workspace), false)),
         ("SIEM key", token("t-siem", reach(Read, &[], None, User), true)),
+        (
+            "CI-minted token",
+            Credential::CiToken { id: "t-ci".into(), reach: reach(Write, &["P1"], Some(1), Workspace) },
+        ),
     ]
 }
 
@@ -86,6 +94,7 @@ fn token_actions_by_credential_and_target() {
         ("30-day admin token", ["ok", "scope", "scope"]),
         ("workspace admin token", ["ok", "ok", "ok"]),
         ("SIEM key", ["siem", "siem", "siem"]),
+        ("CI-minted token", ["scope", "scope", "scope"]),
     ];
     let creds = credentials();
     assert_eq!(creds.len(), expected.len());
@@ -179,6 +188,7 @@ fn tenant_audit_member_and_project_rules() {
         ("30-day admin token", "ok"),
         ("workspace admin token", "ok"),
         ("SIEM key", "siem"),
+        ("CI-minted token", "scope"),
     ];
     for (name, want) in expected {
         assert_eq!(short(change_tenant(&by(name), allowlist)), want, "{name}");
@@ -223,6 +233,67 @@ fn tenant_audit_member_and_project_rules() {
     assert_eq!(short(create_project(&by("member"))), "forbidden");
 }
 
+#[test]
+fn every_credential_kind_sets_out_only_on_what_it_is_for() {
+    use Action::*;
+    // Columns: read data, write data, tokens, audit, workspace settings, trusted CI, people.
+    let expected: &[(&str, [&str; 7])] = &[
+        ("owner", ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+        ("admin", ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+        // Members pass the first question; each action's own rule refuses them later.
+        ("member", ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+        ("admin token", ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+        ("write token", ["ok", "ok", "scope", "scope", "scope", "scope", "scope"]),
+        ("read token", ["ok", "scope", "scope", "scope", "scope", "scope", "scope"]),
+        ("project admin token", ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+        ("30-day admin token", ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+        ("workspace admin token", ["ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+        ("SIEM key", ["siem", "siem", "siem", "ok", "siem", "siem", "siem"]),
+        ("CI-minted token", ["ok", "ok", "scope", "scope", "scope", "scope", "scope"]),
+    ];
+    let actions = [ReadTestData, WriteTestData, ManageTokens, ReadAudit, WorkspaceSettings, ManageTrust, ManagePeople];
+    let creds = credentials();
+    assert_eq!(creds.len(), expected.len());
+    for ((name, cred), (expected_name, cells)) in creds.iter().zip(expected) {
+        assert_eq!(name, expected_name);
+        for (action, want) in actions.iter().zip(cells) {
+            assert_eq!(short(permit(cred, *action)), *want, "{name} sets out to {action:?}");
+        }
+    }
+    // The operator may; the server and a minting trust policy ask for nothing.
+    for action in actions {
+        assert_eq!(short(permit(&Credential::Operator, action)), "ok");
+        assert_eq!(short(permit(&Credential::Server, action)), "forbidden");
+        assert_eq!(short(permit(&Credential::TrustPolicy, action)), "forbidden");
+    }
+}
+
+#[test]
+fn the_server_a_minting_policy_a_siem_key_and_a_ci_token_are_refused_by_every_rule() {
+    let ci = Credential::CiToken { id: "ci".into(), reach: reach(Scope::Write, &[], Some(1), TokenOwner::Workspace) };
+    // A SIEM key carrying admin scope, for all projects, forever: still only the audit log.
+    let siem = token("siem", Reach::full(), true);
+    let small = reach(Scope::Read, &["P1"], Some(1), TokenOwner::User);
+    let target = TokenFacts { id: "x".into(), reach: small.clone(), rate_limit: None };
+    let all = TenantChange { ip_allowlist: true, ..Default::default() };
+    for (name, cred) in
+        [("server", Credential::Server), ("policy", Credential::TrustPolicy), ("SIEM", siem), ("CI", ci)]
+    {
+        let is_ci = name == "CI";
+        assert!(create_token(&cred, &small).is_err(), "{name} creates a token");
+        assert!(change_status(&cred, &target).is_err(), "{name} revokes a token");
+        assert!(edit_token(&cred, &target, &target, 1200).is_err(), "{name} edits a token");
+        assert!(change_tenant(&cred, all).is_err(), "{name} changes the workspace");
+        assert!(manage_trust_policies(&cred, false).is_err(), "{name} manages trusted CI");
+        assert!(mint_through_policy(&cred, Scope::Read, Projects::only(["P1"]), 60, NOW).is_err(), "{name} mints");
+        assert!(manage_member(&cred, "x", Role::Member).is_err(), "{name} suspends");
+        assert_eq!(read_audit(&cred).is_ok(), name == "SIEM", "{name} reads the audit log");
+        // Test data is what a CI token is for; the others never touch it.
+        assert_eq!(create_project(&cred).is_ok(), is_ci, "{name} creates a project");
+        assert_eq!(edit_project(&cred).is_ok(), is_ci, "{name} edits a project");
+    }
+}
+
 /// The README's "Who may do what", as the functions answer it.
 fn who_may_do_what() -> String {
     let columns: Vec<(&str, Credential)> =
@@ -237,6 +308,8 @@ fn who_may_do_what() -> String {
     };
     type Row = (&'static str, Box<dyn Fn(&Credential) -> Vec<Result<(), AppError>>>);
     let rows: Vec<Row> = vec![
+        ("Read test data (projects, cases, runs, results)", Box::new(|c| vec![permit(c, Action::ReadTestData)])),
+        ("Write test data (cases, runs, results, imports)", Box::new(|c| vec![permit(c, Action::WriteTestData)])),
         ("Create a token", Box::new(|c| targets().iter().map(|t| create_token(c, &t.reach)).collect())),
         (
             "Edit, disable, enable, revoke a token",

@@ -5,26 +5,38 @@ use serde_json::json;
 
 use crate::{
     actor::{Actor, RequestMeta},
+    addresses::{allowlist_admits, normalize_host, parse_allowlist},
     audit::{server as audit, AuditAction, Party},
     db::{now, Db},
     error::AppError,
-    policy::{self, TenantChange},
+    policy::{self, Action, TenantChange},
     state::AppState,
     tenants::{Ai, TenantSettings, UpdateTenant},
-    tokens::server::auth::{allowlist_admits, normalize_host, parse_allowlist},
 };
 
 /// The workspace's longest token lifetime in days, if it has one.
 pub async fn max_token_lifetime(db: &Db, tenant_id: &str) -> Result<Option<u32>, AppError> {
-    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT max_token_lifetime_days FROM tenants WHERE id = $1")
+    let days: Option<Option<i64>> = sqlx::query_scalar("SELECT max_token_lifetime_days FROM tenants WHERE id = $1")
         .bind(tenant_id)
         .fetch_optional(db)
         .await?;
-    Ok(row.and_then(|(days,)| days).and_then(|d| u32::try_from(d).ok()))
+    Ok(days.flatten().and_then(|d| u32::try_from(d).ok()))
 }
 
 pub async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> {
-    type Row = (String, String, String, String, Option<String>, Option<String>, i64, Option<i64>, Option<i64>);
+    /// A `tenants` row, read by column name.
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: String,
+        name: String,
+        status: String,
+        ip_allowlist: String,
+        ai_provider: Option<String>,
+        ai_model: Option<String>,
+        ai_quota_exhausted: i64,
+        token_rate_limit: Option<i64>,
+        max_token_lifetime_days: Option<i64>,
+    }
     let row: Option<Row> = sqlx::query_as(
         "SELECT id, name, status, ip_allowlist, ai_provider, ai_model, ai_quota_exhausted, token_rate_limit, \
          max_token_lifetime_days FROM tenants WHERE id = $1",
@@ -32,21 +44,20 @@ pub async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> 
     .bind(tenant_id)
     .fetch_optional(db)
     .await?;
-    let (id, name, status, allowlist, provider, model, exhausted, rate_limit, max_lifetime) =
-        row.ok_or_else(|| AppError::not_found("Workspace"))?;
-    let hosts: Vec<(String,)> = sqlx::query_as("SELECT host FROM tenant_hosts WHERE tenant_id = $1 ORDER BY host")
+    let row = row.ok_or_else(|| AppError::not_found("Workspace"))?;
+    let hosts: Vec<String> = sqlx::query_scalar("SELECT host FROM tenant_hosts WHERE tenant_id = $1 ORDER BY host")
         .bind(tenant_id)
         .fetch_all(db)
         .await?;
     Ok(TenantSettings {
-        id,
-        name,
-        status,
-        ip_allowlist: allowlist.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-        hosts: hosts.into_iter().map(|(h,)| h).collect(),
-        ai: Ai { provider, model, quota_exhausted: exhausted != 0 },
-        token_rate_limit_per_minute: rate_limit.and_then(|n| u32::try_from(n).ok()),
-        max_token_lifetime_days: max_lifetime.and_then(|n| u32::try_from(n).ok()),
+        id: row.id,
+        name: row.name,
+        status: row.status,
+        ip_allowlist: row.ip_allowlist.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        hosts,
+        ai: Ai { provider: row.ai_provider, model: row.ai_model, quota_exhausted: row.ai_quota_exhausted != 0 },
+        token_rate_limit_per_minute: row.token_rate_limit.and_then(|n| u32::try_from(n).ok()),
+        max_token_lifetime_days: row.max_token_lifetime_days.and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -54,6 +65,7 @@ pub async fn load(db: &Db, tenant_id: &str) -> Result<TenantSettings, AppError> 
 pub const MAX_LIFETIME_DAYS: u32 = 3650;
 
 pub async fn get(state: &AppState, actor: &Actor) -> Result<TenantSettings, AppError> {
+    actor.permit(Action::WorkspaceSettings)?;
     load(&state.db, actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?).await
 }
 
@@ -63,6 +75,7 @@ pub async fn update(
     meta: &RequestMeta,
     req: UpdateTenant,
 ) -> Result<TenantSettings, AppError> {
+    let cred = actor.permit(Action::WorkspaceSettings)?;
     let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?;
     let before = load(&state.db, tenant_id).await?;
     let change = TenantChange {
@@ -76,7 +89,7 @@ pub async fn update(
             .filter(|after| *after != before.max_token_lifetime_days)
             .map(|after| (before.max_token_lifetime_days, after)),
     };
-    policy::change_tenant(&actor.credential(), change)?;
+    policy::change_tenant(&cred, change)?;
     let now = now();
     let mut tx = state.db.begin().await?;
     if let Some(list) = &req.ip_allowlist {
@@ -181,9 +194,9 @@ pub fn grantable_host(input: &str) -> Result<String, AppError> {
 pub async fn set_host(state: &AppState, tenant: &str, host: &str, add: bool) -> Result<String, AppError> {
     let host = if add { grantable_host(host)? } else { normalize_host(host) };
     let name = crate::people::normalize_tenant_name(tenant)?;
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM tenants WHERE name = $1").bind(&name).fetch_optional(&state.db).await?;
-    let (tenant_id,) = row.ok_or_else(|| AppError::not_found(&format!("Workspace {name:?}")))?;
+    let tenant_id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1").bind(&name).fetch_optional(&state.db).await?;
+    let tenant_id = tenant_id.ok_or_else(|| AppError::not_found(&format!("Workspace {name:?}")))?;
     let now = now();
     let mut tx = state.db.begin().await?;
     let changed = if add {

@@ -86,6 +86,56 @@ impl ExpiresIn {
     }
 }
 
+/// How a token's expiry was chosen, as the create form offers it and the token keeps it
+/// (`expiry_policy`): a rotation gives the new token the same choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryChoice {
+    Never,
+    Days30,
+    Days90,
+    /// An explicit date (`expires_at`).
+    Custom,
+}
+
+impl ExpiryChoice {
+    pub const ALL: [ExpiryChoice; 4] =
+        [ExpiryChoice::Never, ExpiryChoice::Days30, ExpiryChoice::Days90, ExpiryChoice::Custom];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryChoice::Never => ExpiresIn::Never.as_str(),
+            ExpiryChoice::Days30 => ExpiresIn::Days30.as_str(),
+            ExpiryChoice::Days90 => ExpiresIn::Days90.as_str(),
+            ExpiryChoice::Custom => "custom",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// The fixed lifetime, for the choices that have one.
+    pub fn fixed(self) -> Option<ExpiresIn> {
+        match self {
+            ExpiryChoice::Never => Some(ExpiresIn::Never),
+            ExpiryChoice::Days30 => Some(ExpiresIn::Days30),
+            ExpiryChoice::Days90 => Some(ExpiresIn::Days90),
+            ExpiryChoice::Custom => None,
+        }
+    }
+}
+
+impl From<Expiry> for ExpiryChoice {
+    fn from(expiry: Expiry) -> Self {
+        match expiry {
+            Expiry::In(ExpiresIn::Never) => ExpiryChoice::Never,
+            Expiry::In(ExpiresIn::Days30) => ExpiryChoice::Days30,
+            Expiry::In(ExpiresIn::Days90) => ExpiryChoice::Days90,
+            Expiry::At(_) => ExpiryChoice::Custom,
+        }
+    }
+}
+
 /// How a token's expiry is chosen: a fixed lifetime, or an explicit moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expiry {
@@ -663,18 +713,21 @@ impl CreateTokenForm {
             "specific" => Some(self.projects),
             other => return Err(AppError::invalid(format!("Unknown project access {other:?}."))),
         };
-        let (expires_in, expires_at) = match self.expiration.as_str() {
-            "" | "never" => (Some(ExpiresIn::Never), None),
-            "30d" => (Some(ExpiresIn::Days30), None),
-            "90d" => (Some(ExpiresIn::Days90), None),
-            "custom" => {
+        let choice = match self.expiration.as_str() {
+            "" => ExpiryChoice::Never,
+            other => {
+                ExpiryChoice::parse(other).ok_or_else(|| AppError::invalid(format!("Unknown expiration {other:?}.")))?
+            }
+        };
+        let (expires_in, expires_at) = match choice.fixed() {
+            Some(fixed) => (Some(fixed), None),
+            None => {
                 let format = time::macros::format_description!("[year]-[month]-[day]");
                 let date = time::Date::parse(self.expires_on.trim(), &format)
                     .map_err(|_| AppError::invalid("Pick an expiry date."))?;
                 let end_of_day = date.with_hms(23, 59, 59).expect("valid time").assume_utc();
                 (None, Some(end_of_day))
             }
-            other => return Err(AppError::invalid(format!("Unknown expiration {other:?}."))),
         };
         let owner = match self.owner.as_str() {
             "" | "user" => TokenOwner::User,

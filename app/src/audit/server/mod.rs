@@ -7,7 +7,7 @@ use crate::{
     audit::{AuditAction, AuditEntry, Party},
     db::{timestamp, Db},
     error::AppError,
-    policy::{self, AuditView},
+    policy::{self, Action, AuditView},
 };
 
 /// One event to record.
@@ -26,7 +26,7 @@ pub struct Event<'a> {
 pub async fn record(tx: &mut Transaction<'_, Any>, now: i64, event: Event<'_>) -> Result<(), AppError> {
     let actor = event.actor.party();
     let target = event.target.unwrap_or(Party { kind: String::new(), id: None, label: None });
-    let (id,): (i64,) = sqlx::query_as(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO audit_log (tenant_id, created_at, action, actor_type, actor_id, actor_label, \
          target_type, target_id, target_label, ip, user_agent, details) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
@@ -63,20 +63,22 @@ pub async fn record_alone(db: &Db, now: i64, event: Event<'_>) -> Result<(), App
     Ok(())
 }
 
-type Row = (
-    i64,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// An `audit_log` row, read by column name (`ENTRY_COLUMNS`).
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    created_at: i64,
+    action: String,
+    actor_type: String,
+    actor_id: Option<String>,
+    actor_label: Option<String>,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    target_label: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    details: Option<String>,
+}
 
 /// Which entries one query reads: a window of ids in one direction, an action, a view.
 struct Query<'a> {
@@ -90,8 +92,11 @@ struct Query<'a> {
     limit: i64,
 }
 
-const ENTRY_COLUMNS: &str = "a.id, a.created_at, a.action, a.actor_type, a.actor_id, a.actor_label, \
-     a.target_type, a.target_id, a.target_label, a.ip, a.user_agent, a.details";
+/// Aliased so that each column's name is the `Row` field it fills.
+const ENTRY_COLUMNS: &str = "a.id AS id, a.created_at AS created_at, a.action AS action, \
+     a.actor_type AS actor_type, a.actor_id AS actor_id, a.actor_label AS actor_label, \
+     a.target_type AS target_type, a.target_id AS target_id, a.target_label AS target_label, \
+     a.ip AS ip, a.user_agent AS user_agent, a.details AS details";
 
 /// The SQL for a view: a project view reads entries about at least one project and
 /// about none outside its projects (`$7…` are its ids).
@@ -146,15 +151,29 @@ async fn fetch(db: &Db, q: Query<'_>) -> Result<Vec<AuditEntry>, AppError> {
     Ok(entries)
 }
 
-fn entry((id, at, action, actor_type, actor_id, actor_label, tt, tid, tl, ip, ua, details): Row) -> AuditEntry {
+fn entry(row: Row) -> AuditEntry {
+    let Row {
+        id,
+        created_at,
+        action,
+        actor_type,
+        actor_id,
+        actor_label,
+        target_type,
+        target_id,
+        target_label,
+        ip,
+        user_agent,
+        details,
+    } = row;
     AuditEntry {
         id: id.to_string(),
-        created_at: timestamp(at),
+        created_at: timestamp(created_at),
         action,
         actor: Party { kind: actor_type, id: actor_id, label: actor_label },
-        target: tt.map(|kind| Party { kind, id: tid, label: tl }),
+        target: target_type.map(|kind| Party { kind, id: target_id, label: target_label }),
         ip,
-        user_agent: ua,
+        user_agent,
         details: details.and_then(|d| serde_json::from_str(&d).ok()),
     }
 }
@@ -179,7 +198,7 @@ pub async fn page(
     action: Option<AuditAction>,
     limit: Option<i64>,
 ) -> Result<(Vec<AuditEntry>, Option<String>), AppError> {
-    let view = policy::read_audit(&actor.credential())?;
+    let view = policy::read_audit(&actor.permit(Action::ReadAudit)?)?;
     let tenant_id = tenant_of(actor)?;
     let limit = limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -200,7 +219,7 @@ pub async fn recent(
     action: Option<AuditAction>,
     limit: i64,
 ) -> Result<(Vec<AuditEntry>, Option<String>), AppError> {
-    let view = policy::read_audit(&actor.credential())?;
+    let view = policy::read_audit(&actor.permit(Action::ReadAudit)?)?;
     let tenant_id = tenant_of(actor)?;
     let before_id = Some(parse_cursor(before)?.unwrap_or(i64::MAX));
     let query = Query { tenant_id, since: None, after_id: None, before_id, action, view: &view, limit };

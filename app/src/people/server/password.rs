@@ -3,7 +3,9 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use crate::{error::AppError, state::AppState};
+use tokio::sync::Semaphore;
+
+use crate::error::AppError;
 
 pub async fn hash(password: String, cost: u32) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || bcrypt::non_truncating_hash(password, cost))
@@ -26,12 +28,13 @@ pub fn random_password() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 32)
 }
 
-/// `verify`, with at most as many checks at once as the machine has cores, so a flood of
-/// wrong secrets queues here instead of taking every blocking thread.
-pub async fn verify_bounded(state: &AppState, secret: String, hash: String) -> Result<bool, AppError> {
+/// `verify`, with at most as many checks at once as `permits` allows (the server gives as
+/// many as the machine has cores, `AppState::bcrypt_permits`), so a flood of wrong secrets
+/// queues here instead of taking every blocking thread.
+pub async fn verify_bounded(permits: &Semaphore, secret: String, hash: String) -> Result<bool, AppError> {
     let waiting = metrics::gauge!("qahub_bcrypt_waiting");
     waiting.increment(1.0);
-    let permit = state.bcrypt_permits.acquire().await;
+    let permit = permits.acquire().await;
     waiting.decrement(1.0);
     let _permit = permit.map_err(|_| AppError::internal())?;
     let started = std::time::Instant::now();

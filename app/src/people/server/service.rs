@@ -246,7 +246,8 @@ async fn member(state: &AppState, actor: &Actor, user_id: &str) -> Result<Member
 /// suspension is of the account, so a person who also belongs to other workspaces is
 /// left to the operator.
 async fn suspension_refusal(state: &AppState, actor: &Actor, target: &Member) -> Result<Option<AppError>, AppError> {
-    if let Err(refused) = crate::policy::manage_member(&actor.credential(), &target.user_id, target.role) {
+    let cred = actor.permit(crate::policy::Action::ManagePeople)?;
+    if let Err(refused) = crate::policy::manage_member(&cred, &target.user_id, target.role) {
         return Ok(Some(refused));
     }
     // The operator suspends accounts, wherever they belong.

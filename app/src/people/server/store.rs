@@ -15,6 +15,15 @@ pub struct UserRow {
     pub status: AccountStatus,
 }
 
+/// A `users` row as stored, read by column name.
+#[derive(sqlx::FromRow)]
+struct UserRecord {
+    id: String,
+    email: String,
+    password_hash: String,
+    status: String,
+}
+
 /// A person's membership of one tenant, with both their statuses.
 pub struct MembershipRow {
     pub user: CurrentUser,
@@ -32,13 +41,13 @@ pub async fn claim_instance(tx: &mut Transaction<'_, Any>, now: i64) -> Result<b
 }
 
 pub async fn is_set_up(db: &Db) -> Result<bool, AppError> {
-    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(db).await?;
-    let (claimed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM instance").fetch_one(db).await?;
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(db).await?;
+    let claimed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instance").fetch_one(db).await?;
     Ok(users > 0 || claimed > 0)
 }
 
 pub async fn count_users(tx: &mut Transaction<'_, Any>) -> Result<i64, AppError> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&mut **tx).await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut **tx).await?;
     Ok(n)
 }
 
@@ -54,9 +63,9 @@ pub async fn insert_tenant(tx: &mut Transaction<'_, Any>, id: &str, name: &str, 
 }
 
 pub async fn find_tenant_id(db: &Db, name: &str) -> Result<Option<String>, AppError> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT id FROM tenants WHERE name = $1").bind(name).fetch_optional(db).await?;
-    Ok(row.map(|(id,)| id))
+    let id: Option<String> =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1").bind(name).fetch_optional(db).await?;
+    Ok(id)
 }
 
 pub async fn insert_user(
@@ -95,36 +104,52 @@ pub async fn insert_membership(
 }
 
 pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, AppError> {
-    let row: Option<(String, String, String, String)> =
-        sqlx::query_as("SELECT id, email, password_hash, status FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(db)
-            .await?;
-    Ok(row.map(|(id, email, password_hash, status)| UserRow {
-        id,
-        email,
-        password_hash,
-        status: AccountStatus::parse(&status),
+    let row: Option<UserRecord> = sqlx::query_as("SELECT id, email, password_hash, status FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|row| UserRow {
+        id: row.id,
+        email: row.email,
+        password_hash: row.password_hash,
+        status: AccountStatus::parse(&row.status),
     }))
 }
 
-const MEMBERSHIP_SELECT: &str = "SELECT u.id, u.email, t.id, t.name, m.role, u.status, t.status \
+/// Every column has an alias: users and tenants both have `id` and `status`.
+const MEMBERSHIP_SELECT: &str = "SELECT u.id AS user_id, u.email AS email, t.id AS tenant_id, \
+     t.name AS tenant_name, m.role AS role, u.status AS user_status, t.status AS tenant_status \
      FROM memberships m JOIN users u ON u.id = m.user_id JOIN tenants t ON t.id = m.tenant_id";
 
-type MembershipTuple = (String, String, String, String, String, String, String);
+/// A row of `MEMBERSHIP_SELECT`, read by column name.
+#[derive(sqlx::FromRow)]
+struct MembershipRecord {
+    user_id: String,
+    email: String,
+    tenant_id: String,
+    tenant_name: String,
+    role: String,
+    user_status: String,
+    tenant_status: String,
+}
 
-fn membership(row: MembershipTuple) -> Result<MembershipRow, AppError> {
-    let (user_id, email, tenant_id, tenant_name, role, user_status, tenant_status) = row;
+fn membership(row: MembershipRecord) -> Result<MembershipRow, AppError> {
     Ok(MembershipRow {
-        user: CurrentUser { user_id, email, tenant_id, tenant_name, role: Role::parse(&role)? },
-        user_status: AccountStatus::parse(&user_status),
-        tenant_status: AccountStatus::parse(&tenant_status),
+        user: CurrentUser {
+            user_id: row.user_id,
+            email: row.email,
+            tenant_id: row.tenant_id,
+            tenant_name: row.tenant_name,
+            role: Role::parse(&row.role)?,
+        },
+        user_status: AccountStatus::parse(&row.user_status),
+        tenant_status: AccountStatus::parse(&row.tenant_status),
     })
 }
 
 /// The user's memberships, oldest first (the first is where a sign-in lands).
 pub async fn memberships_of(db: &Db, user_id: &str) -> Result<Vec<MembershipRow>, AppError> {
-    let rows: Vec<MembershipTuple> =
+    let rows: Vec<MembershipRecord> =
         sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.user_id = $1 ORDER BY m.created_at, t.name"))
             .bind(user_id)
             .fetch_all(db)
@@ -133,7 +158,7 @@ pub async fn memberships_of(db: &Db, user_id: &str) -> Result<Vec<MembershipRow>
 }
 
 pub async fn membership_of(db: &Db, user_id: &str, tenant_id: &str) -> Result<Option<MembershipRow>, AppError> {
-    let row: Option<MembershipTuple> =
+    let row: Option<MembershipRecord> =
         sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.user_id = $1 AND m.tenant_id = $2"))
             .bind(user_id)
             .bind(tenant_id)
@@ -154,7 +179,7 @@ pub async fn set_tenant_status(db: &Db, name: &str, status: AccountStatus) -> Re
 
 /// Every membership of a tenant, by email.
 pub async fn members_of(db: &Db, tenant_id: &str) -> Result<Vec<MembershipRow>, AppError> {
-    let rows: Vec<MembershipTuple> =
+    let rows: Vec<MembershipRecord> =
         sqlx::query_as(&format!("{MEMBERSHIP_SELECT} WHERE m.tenant_id = $1 ORDER BY u.email"))
             .bind(tenant_id)
             .fetch_all(db)

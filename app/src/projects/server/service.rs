@@ -9,6 +9,7 @@ use crate::{
     audit::{server as audit, AuditAction, Party},
     db::{new_id, now, timestamp},
     error::AppError,
+    policy::{self, Action},
     projects::{normalize_key, normalize_name, Project},
     state::AppState,
 };
@@ -18,7 +19,7 @@ fn tenant_of(actor: &Actor) -> Result<&str, AppError> {
 }
 
 fn require_editor(actor: &Actor) -> Result<(), AppError> {
-    crate::policy::edit_project(&actor.credential())
+    policy::edit_project(&actor.permit(Action::WriteTestData)?)
 }
 
 fn target(p: &Project) -> Party {
@@ -26,6 +27,7 @@ fn target(p: &Project) -> Party {
 }
 
 pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Project>, AppError> {
+    actor.permit(Action::ReadTestData)?;
     let mut projects = store::list(&state.db, tenant_of(actor)?).await?;
     if let Some(allowed) = actor.project_ids() {
         projects.retain(|p| allowed.contains(&p.id));
@@ -36,6 +38,12 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Project>, AppEr
 /// A project by key; a project outside a project token's list is "not found", exactly
 /// like a missing one.
 pub async fn get(state: &AppState, actor: &Actor, key: &str) -> Result<Project, AppError> {
+    get_for(state, actor, key, Action::ReadTestData).await
+}
+
+/// A project by key, for `action` on its test data (asked of `policy::permit` first).
+pub async fn get_for(state: &AppState, actor: &Actor, key: &str, action: Action) -> Result<Project, AppError> {
+    actor.permit(action)?;
     let not_found = || AppError::not_found("Project");
     let key = normalize_key(key).map_err(|_| not_found())?;
     let project = store::find(&state.db, tenant_of(actor)?, &key).await?.ok_or_else(not_found)?;
@@ -52,7 +60,7 @@ pub async fn create(
     key: &str,
     name: &str,
 ) -> Result<Project, AppError> {
-    crate::policy::create_project(&actor.credential())?;
+    policy::create_project(&actor.permit(Action::WriteTestData)?)?;
     let tenant_id = tenant_of(actor)?;
     let project =
         Project { id: new_id(), key: normalize_key(key)?, name: normalize_name(name)?, created_at: timestamp(now()) };

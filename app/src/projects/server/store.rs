@@ -8,10 +8,17 @@ use crate::{
     projects::Project,
 };
 
-type ProjectRow = (String, String, String, i64);
+/// A `projects` row, read by column name.
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: String,
+    key: String,
+    name: String,
+    created_at: i64,
+}
 
-fn project((id, key, name, created_at): ProjectRow) -> Project {
-    Project { id, key, name, created_at: timestamp(created_at) }
+fn project(row: ProjectRow) -> Project {
+    Project { id: row.id, key: row.key, name: row.name, created_at: timestamp(row.created_at) }
 }
 
 pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<Project>, AppError> {

@@ -1,6 +1,7 @@
-//! Rules for cases, runs and results. Every call first resolves the project through
-//! `projects::server::service::get`, so project tokens and other tenants get the same 404
-//! as for a missing project. Scopes are checked by the route.
+//! Rules for cases, runs and results. Every call first asks `Actor::permit` for reading
+//! or writing test data (every door: `/api/v1`, the pages, the CLI), then resolves the
+//! project through `projects::server::service::get`, so project tokens and other tenants
+//! get the same 404 as for a missing project.
 
 use reports::Format;
 
@@ -9,6 +10,7 @@ use crate::{
     actor::Actor,
     db::{new_id, now, timestamp},
     error::AppError,
+    policy::Action,
     projects::{server::service as projects, Project},
     state::AppState,
     testing::{
@@ -66,6 +68,7 @@ pub async fn list_cases(
 }
 
 pub async fn create_case(state: &AppState, actor: &Actor, key: &str, req: NewCase) -> Result<Case, AppError> {
+    actor.permit(Action::WriteTestData)?;
     let p = project(state, actor, key).await?;
     let now = timestamp(now());
     let case = Case {
@@ -92,6 +95,7 @@ pub async fn update_case(
     id: &str,
     req: UpdateCase,
 ) -> Result<Case, AppError> {
+    actor.permit(Action::WriteTestData)?;
     let mut case = get_case(state, actor, key, id).await?;
     if let Some(title) = req.title {
         case.title = normalize_title(&title)?;
@@ -105,6 +109,7 @@ pub async fn update_case(
 }
 
 pub async fn delete_case(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<(), AppError> {
+    actor.permit(Action::WriteTestData)?;
     let case = get_case(state, actor, key, id).await?;
     store::delete_case(&state.db, &case.id).await
 }
@@ -149,6 +154,7 @@ fn normalize_run_name(name: &str) -> Result<String, AppError> {
 }
 
 pub async fn create_run(state: &AppState, actor: &Actor, key: &str, name: &str) -> Result<Run, AppError> {
+    actor.permit(Action::WriteTestData)?;
     let p = project(state, actor, key).await?;
     let now = now();
     let row = RunRow {
@@ -182,6 +188,7 @@ pub async fn get_run(state: &AppState, actor: &Actor, key: &str, id: &str) -> Re
 }
 
 pub async fn update_run(state: &AppState, actor: &Actor, key: &str, id: &str, req: UpdateRun) -> Result<Run, AppError> {
+    actor.permit(Action::WriteTestData)?;
     let (_, mut row) = run_row(state, actor, key, id).await?;
     if let Some(name) = req.name {
         row.name = normalize_run_name(&name)?;
@@ -200,6 +207,7 @@ pub async fn update_run(state: &AppState, actor: &Actor, key: &str, id: &str, re
 }
 
 pub async fn delete_run(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<(), AppError> {
+    actor.permit(Action::WriteTestData)?;
     let (_, row) = run_row(state, actor, key, id).await?;
     store::delete_run(&state.db, &row.id).await
 }
@@ -257,6 +265,7 @@ pub async fn add_results(
     run_id: &str,
     batch: Vec<NewResult>,
 ) -> Result<Run, AppError> {
+    actor.permit(Action::WriteTestData)?;
     if batch.is_empty() || batch.len() > BATCH_MAX {
         return Err(AppError::invalid(format!("Send between 1 and {BATCH_MAX} results at a time.")));
     }
@@ -361,6 +370,7 @@ pub async fn import(
     opts: ImportOptions<'_>,
     body: impl AsRef<[u8]>,
 ) -> Result<Imported, AppError> {
+    actor.permit(Action::WriteTestData)?;
     let bytes = body.as_ref();
     for (what, value) in [("run_key", opts.run_key), ("Idempotency-Key", opts.idempotency_key)] {
         if value.is_some_and(|v| !valid_key(v)) {
@@ -638,6 +648,7 @@ impl LandingJob {
 /// Closes a run that shards were adding to: no import joins it afterwards. Completing a
 /// completed run answers it as it is, so a retried `complete` is harmless.
 pub async fn complete_run(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<Run, AppError> {
+    actor.permit(Action::WriteTestData)?;
     let (_, row) = run_row(state, actor, key, id).await?;
     if !store::complete_run(&state.db, &row.id, now()).await? {
         return Err(AppError::conflict("Imports are still landing in this run; complete it once they are done."));

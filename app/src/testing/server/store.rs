@@ -10,12 +10,12 @@ use crate::{
 
 fn case_from(row: &AnyRow, project: &str) -> Result<Case, sqlx::Error> {
     Ok(Case {
-        id: row.try_get(0)?,
+        id: row.try_get("id")?,
         project: project.to_string(),
-        title: row.try_get(1)?,
-        description: row.try_get(2)?,
-        created_at: timestamp(row.try_get(3)?),
-        updated_at: timestamp(row.try_get(4)?),
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        created_at: timestamp(row.try_get("created_at")?),
+        updated_at: timestamp(row.try_get("updated_at")?),
     })
 }
 
@@ -90,13 +90,13 @@ pub async fn case_by_title(
     title: &str,
     now: i64,
 ) -> Result<String, AppError> {
-    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM cases WHERE project_id = $1 AND title = $2")
+    let found = sqlx::query("SELECT id FROM cases WHERE project_id = $1 AND title = $2")
         .bind(project_id)
         .bind(title)
         .fetch_optional(&mut **tx)
         .await?;
-    if let Some((id,)) = found {
-        return Ok(id);
+    if let Some(row) = found {
+        return Ok(row.try_get("id")?);
     }
     let id = crate::db::new_id();
     sqlx::query("INSERT INTO cases (id, project_id, title, description, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $4)")
@@ -110,7 +110,7 @@ pub async fn case_by_title(
 }
 
 pub async fn case_exists(tx: &mut Transaction<'_, Any>, project_id: &str, id: &str) -> Result<bool, AppError> {
-    let found: Option<(String,)> = sqlx::query_as("SELECT id FROM cases WHERE project_id = $1 AND id = $2")
+    let found = sqlx::query("SELECT id FROM cases WHERE project_id = $1 AND id = $2")
         .bind(project_id)
         .bind(id)
         .fetch_optional(&mut **tx)
@@ -230,9 +230,8 @@ pub async fn complete_run(db: &Db, run_id: &str, now: i64) -> Result<bool, AppEr
     if done.rows_affected() == 1 {
         return Ok(true);
     }
-    let (importing,): (i64,) =
-        sqlx::query_as("SELECT importing FROM runs WHERE id = $1").bind(run_id).fetch_one(db).await?;
-    Ok(importing == 0)
+    let row = sqlx::query("SELECT importing FROM runs WHERE id = $1").bind(run_id).fetch_one(db).await?;
+    Ok(row.try_get::<i64, _>("importing")? == 0)
 }
 
 // ---- idempotency keys -------------------------------------------------------------
@@ -456,6 +455,15 @@ pub async fn delete_run(db: &Db, id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// How many results of one run have one status, and their summed duration.
+#[derive(sqlx::FromRow)]
+struct StatusCount {
+    run_id: String,
+    status: String,
+    result_count: i64,
+    total_ms: f64,
+}
+
 /// Result counts and total duration per run, for a set of runs.
 pub async fn counts(db: &Db, run_ids: &[&str]) -> Result<Vec<(String, Counts, u64)>, AppError> {
     if run_ids.is_empty() {
@@ -465,11 +473,12 @@ pub async fn counts(db: &Db, run_ids: &[&str]) -> Result<Vec<(String, Counts, u6
     let sql = format!(
         // Summed as floating point: durations are stored up to i64::MAX, and an integer
         // SUM of a few of those overflows (an error on both databases).
-        "SELECT run_id, status, COUNT(*), CAST(COALESCE(SUM(CAST(duration_ms AS DOUBLE PRECISION)), 0) AS DOUBLE PRECISION) \
+        "SELECT run_id, status, COUNT(*) AS result_count, \
+         CAST(COALESCE(SUM(CAST(duration_ms AS DOUBLE PRECISION)), 0) AS DOUBLE PRECISION) AS total_ms \
          FROM results WHERE run_id IN ({}) GROUP BY run_id, status",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query_as::<_, (String, String, i64, f64)>(&sql);
+    let mut query = sqlx::query_as::<_, StatusCount>(&sql);
     for id in run_ids {
         query = query.bind(*id);
     }
@@ -479,12 +488,12 @@ pub async fn counts(db: &Db, run_ids: &[&str]) -> Result<Vec<(String, Counts, u6
         .map(|id| {
             let mut c = Counts::default();
             let mut duration = 0u64;
-            for (_, status, n, ms) in rows.iter().filter(|(r, ..)| r == id) {
-                let n = *n as u64;
+            for row in rows.iter().filter(|r| r.run_id == *id) {
+                let n = row.result_count as u64;
                 c.total += n;
                 // `as` saturates: a sum past u64::MAX reads as u64::MAX.
-                duration = duration.saturating_add(ms.max(0.0) as u64);
-                match ResultStatus::parse(status) {
+                duration = duration.saturating_add(row.total_ms.max(0.0) as u64);
+                match ResultStatus::parse(&row.status) {
                     Some(ResultStatus::Passed) => c.passed += n,
                     Some(ResultStatus::Failed) => c.failed += n,
                     Some(ResultStatus::Skipped) => c.skipped += n,
@@ -525,9 +534,11 @@ pub struct NewResultRow<'a> {
 }
 
 pub async fn next_seq(tx: &mut Transaction<'_, Any>, run_id: &str) -> Result<i64, AppError> {
-    let (max,): (Option<i64>,) =
-        sqlx::query_as("SELECT MAX(seq) FROM results WHERE run_id = $1").bind(run_id).fetch_one(&mut **tx).await?;
-    Ok(max.unwrap_or(0) + 1)
+    let row = sqlx::query("SELECT MAX(seq) AS max_seq FROM results WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get::<Option<i64>, _>("max_seq")?.unwrap_or(0) + 1)
 }
 
 pub async fn insert_result(
@@ -552,6 +563,13 @@ pub async fn insert_result(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// A case's id by its title.
+#[derive(sqlx::FromRow)]
+struct CaseTitle {
+    title: String,
+    id: String,
 }
 
 /// Case ids by title in the project, creating the cases it lacks: one query to read, one
@@ -596,11 +614,11 @@ async fn select_cases(
     }
     let placeholders: Vec<String> = (0..titles.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!("SELECT title, id FROM cases WHERE project_id = $1 AND title IN ({})", placeholders.join(", "));
-    let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(project_id);
+    let mut query = sqlx::query_as::<_, CaseTitle>(&sql).bind(project_id);
     for title in titles {
         query = query.bind(*title);
     }
-    Ok(query.fetch_all(&mut **tx).await?.into_iter().collect())
+    Ok(query.fetch_all(&mut **tx).await?.into_iter().map(|c| (c.title, c.id)).collect())
 }
 
 /// Results numbered from `first_seq`, in one multi-row insert, marked with the import
@@ -693,26 +711,28 @@ pub async fn list_results(
     .fetch_all(db)
     .await?;
     rows.iter()
-        .map(|row| Ok((row.try_get::<i64, _>(7)?, result_from(row, run_id)?)))
+        .map(|row| Ok((row.try_get::<i64, _>("seq")?, result_from(row, run_id)?)))
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Into::into)
 }
 
-/// The columns `result_from` reads, in its order (then `seq`).
-const RESULT_COLUMNS: &str = "r.id, r.case_id, c.title, r.status, r.duration_ms, r.message, r.created_at, r.seq";
+/// The columns `result_from` reads (and `seq`), each named by its alias: the case's
+/// columns are aliased apart from the result's.
+const RESULT_COLUMNS: &str = "r.id AS id, r.case_id AS case_id, c.title AS case_title, r.status AS status, \
+     r.duration_ms AS duration_ms, r.message AS message, r.created_at AS created_at, r.seq AS seq";
 
 fn result_from(row: &AnyRow, run_id: &str) -> Result<TestResult, sqlx::Error> {
-    let status: String = row.try_get(3)?;
-    let duration: Option<i64> = row.try_get(4)?;
+    let status: String = row.try_get("status")?;
+    let duration: Option<i64> = row.try_get("duration_ms")?;
     Ok(TestResult {
-        id: row.try_get(0)?,
+        id: row.try_get("id")?,
         run_id: run_id.to_string(),
-        case_id: row.try_get(1)?,
-        case_title: row.try_get(2)?,
+        case_id: row.try_get("case_id")?,
+        case_title: row.try_get("case_title")?,
         status: ResultStatus::parse(&status).unwrap_or(ResultStatus::Error),
         duration_ms: duration.map(|d| d.max(0) as u64),
-        message: row.try_get(5)?,
-        created_at: timestamp(row.try_get(6)?),
+        message: row.try_get("message")?,
+        created_at: timestamp(row.try_get("created_at")?),
     })
 }
 
@@ -737,13 +757,15 @@ pub async fn results_for_page(
         format!("%{escaped}%")
     });
     let filter = "r.run_id = $1 AND ($2 = '' OR r.status = $2) AND ($3 = '' OR LOWER(c.title) LIKE $3 ESCAPE '\\')";
-    let (total,): (i64,) =
-        sqlx::query_as(&format!("SELECT COUNT(*) FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter}"))
-            .bind(run_id)
-            .bind(status.map_or("", ResultStatus::as_str))
-            .bind(pattern.as_deref().unwrap_or(""))
-            .fetch_one(db)
-            .await?;
+    let total: i64 = sqlx::query(&format!(
+        "SELECT COUNT(*) AS total FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter}"
+    ))
+    .bind(run_id)
+    .bind(status.map_or("", ResultStatus::as_str))
+    .bind(pattern.as_deref().unwrap_or(""))
+    .fetch_one(db)
+    .await?
+    .try_get("total")?;
     let rows = sqlx::query(&format!(
         "SELECT {RESULT_COLUMNS} FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter} \
          ORDER BY CASE r.status WHEN 'failed' THEN 0 WHEN 'error' THEN 1 WHEN 'skipped' THEN 2 ELSE 3 END, r.seq \

@@ -32,7 +32,8 @@ pub(super) fn CreateDialog() -> impl IntoView {
     let projects = Resource::new(|| (), |_| list_projects());
     let (read, write, admin) = (RwSignal::new(true), RwSignal::new(false), RwSignal::new(false));
     let specific = RwSignal::new(false);
-    let expiration = RwSignal::new("30d".to_string());
+    let expiration = RwSignal::new(ExpiryChoice::Days30.as_str().to_string());
+    let chosen = move |choice: ExpiryChoice| ExpiryChoice::parse(&expiration.get()) == Some(choice);
     let filter = RwSignal::new(String::new());
     // Until the page is hydrated every field shows, so the form works as plain HTML.
     let js = RwSignal::new(false);
@@ -128,17 +129,17 @@ pub(super) fn CreateDialog() -> impl IntoView {
                 <label>
                     "Expiration"
                     <select name="expiration" on:change=move |ev| expiration.set(event_target_value(&ev))>
-                        <option value="never">"Never"</option>
-                        <option value="30d" selected>"30 days"</option>
-                        <option value="90d">"90 days"</option>
-                        <option value="custom">"Custom date"</option>
+                        <option value=ExpiryChoice::Never.as_str()>"Never"</option>
+                        <option value=ExpiryChoice::Days30.as_str() selected>"30 days"</option>
+                        <option value=ExpiryChoice::Days90.as_str()>"90 days"</option>
+                        <option value=ExpiryChoice::Custom.as_str()>"Custom date"</option>
                     </select>
                 </label>
-                <label class:collapsed=move || js.get() && expiration.get() != "custom">
+                <label class:collapsed=move || js.get() && !chosen(ExpiryChoice::Custom)>
                     "Expiry date" <input type="date" name="expires_on" />
                     <span class="hint">"The token works until the end of that day (UTC)."</span>
                 </label>
-                {move || (expiration.get() == "never").then(|| view! {
+                {move || chosen(ExpiryChoice::Never).then(|| view! {
                     <p class="warning" role="status">"A token that never expires keeps working if it leaks. Prefer an expiry and rotate it."</p>
                 })}
                 <label>

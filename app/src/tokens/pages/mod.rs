@@ -24,8 +24,8 @@ use crate::{
             list_tokens, load_token_detail, ChangeTokenStatus, IssueToken, ReduceTokenScope, ReissueToken, RenameToken,
             LIST_URL,
         },
-        expires_soon, relative_time, CreatedToken, Scope, TokenOwner, TokenStatus, TokenSummary, TokenUsage,
-        USAGE_DAYS,
+        expires_soon, relative_time, CreatedToken, ExpiryChoice, Scope, TokenOwner, TokenStatus, TokenSummary,
+        TokenUsage, USAGE_DAYS,
     },
 };
 

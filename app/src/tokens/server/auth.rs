@@ -10,22 +10,22 @@ use std::{
     },
 };
 
-use ipnet::IpNet;
-
 use super::{format, guard, lifecycle, store};
+use crate::addresses::{allowlist_admits, normalize_host, parse_allowlist};
 use crate::{
-    actor::{token_credential, Actor, AiSettings, ProjectScope, RequestMeta, TokenPrincipal},
+    actor::{Actor, AiSettings, ProjectScope, RequestMeta, TokenPrincipal},
     audit::{server as audit, AuditAction, Party},
+    credentials::{api_token, siem_key, Credential, TokenKind},
     db::{now, timestamp},
     error::{AppError, ErrorCode},
     people::{server::password, AccountStatus, Role},
-    policy::{Addresses, Credential, Projects, Reach},
+    policy::{Projects, Reach},
     state::AppState,
-    tokens::{top_scope, Scope, TokenOwner, TokenState, SIEM_PREFIX},
+    tokens::{Scope, TokenOwner, TokenState, TokenStatus},
 };
 
 /// What a request counts as in usage: the highest scope its route asked for through
-/// `TokenPrincipal::require` (`read` when none did, like `GET /me`).
+/// `Actor::permit` (`read` when none did, like `GET /me`).
 pub fn request_kind(needed: &AtomicU8) -> Scope {
     match needed.load(Ordering::Relaxed) {
         n if n == Scope::Admin as u8 => Scope::Admin,
@@ -60,34 +60,6 @@ pub fn token_from_header(value: Option<&str>) -> Result<&str, AppError> {
     }
 }
 
-/// The host a request was sent to, lower-cased, without a port.
-pub fn normalize_host(host: &str) -> String {
-    let host = host.trim().to_ascii_lowercase();
-    if host.starts_with('[') {
-        return host.split(']').next().map(|h| format!("{h}]")).unwrap_or(host);
-    }
-    host.rsplit_once(':')
-        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-        .map_or(host.clone(), |(h, _)| h.to_string())
-}
-
-/// A tenant's allowlist: CIDRs or single addresses, separated by commas or new lines.
-pub fn parse_allowlist(text: &str) -> Result<Vec<IpNet>, AppError> {
-    text.split([',', '\n'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|entry| {
-            entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
-                AppError::invalid(format!("{entry:?} is not an IP address or CIDR range (like 203.0.113.0/24)."))
-            })
-        })
-        .collect()
-}
-
-pub fn allowlist_admits(allowlist: &[IpNet], ip: Option<IpAddr>) -> bool {
-    allowlist.is_empty() || ip.is_some_and(|ip| allowlist.iter().any(|net| net.contains(&ip)))
-}
-
 /// Why a token does not work at a given moment, in the order requests are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unusable {
@@ -119,17 +91,14 @@ impl Unusable {
 /// request and every exchange through a trust policy the token made.
 pub fn standing(row: &store::AuthRow, now: i64) -> Result<(), Unusable> {
     let token = &row.token;
-    if token.status == TokenState::Revoked {
-        return Err(Unusable::Revoked);
-    }
-    if token.retire_at.is_some_and(|at| at <= now) {
-        return Err(Unusable::Retired);
-    }
-    if token.expires_at.is_some_and(|at| at <= now) {
-        return Err(Unusable::Expired);
-    }
-    if token.status == TokenState::Disabled {
-        return Err(Unusable::Disabled);
+    // The one state rule (`TokenState::status_at`); a rotation's end reads as revoked
+    // there, and is told apart here because it is retired on first sight.
+    match token.status_at(now) {
+        TokenStatus::Revoked if token.status == TokenState::Revoked => return Err(Unusable::Revoked),
+        TokenStatus::Revoked => return Err(Unusable::Retired),
+        TokenStatus::Expired => return Err(Unusable::Expired),
+        TokenStatus::Disabled => return Err(Unusable::Disabled),
+        TokenStatus::Active => {}
     }
     if AccountStatus::parse(&row.tenant_status) != AccountStatus::Active {
         return Err(Unusable::TenantSuspended);
@@ -146,27 +115,23 @@ pub fn standing(row: &store::AuthRow, now: i64) -> Result<(), Unusable> {
 pub fn credential_of(row: &store::AuthRow, project_ids: Option<Vec<String>>, now: i64) -> Result<Credential, Unusable> {
     standing(row, now)?;
     let token = &row.token;
-    let reach = Reach {
-        scope: top_scope(&token.scopes).unwrap_or(Scope::Read),
-        projects: project_ids.map_or(Projects::All, Projects::only),
-        // A token being rotated away stops at `retire_at`: nothing it gives outlives that.
-        expires_at: match (token.expires_at, token.retire_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        },
-        owner: token.owner,
-        addresses: Addresses::from_list(parse_allowlist(&token.ip_allowlist).unwrap_or_default()),
-    };
-    Ok(token_credential(&token.id, reach, &token.name, owner_role(row)))
+    let reach = Reach::of_token(
+        &token.scopes,
+        project_ids.map_or(Projects::All, Projects::only),
+        token.expires_at,
+        token.retire_at,
+        token.owner,
+        parse_allowlist(&token.ip_allowlist).unwrap_or_default(),
+    );
+    Ok(api_token::of_token(&token.id, kind_of(row), reach, creator_manages_of(row)))
 }
 
-/// The token owner's role as the rules see it: the creator's, `Admin` for a workspace token.
-fn owner_role(row: &store::AuthRow) -> Option<Role> {
-    if row.token.owner == TokenOwner::Workspace {
-        Some(Role::Admin)
-    } else {
-        row.owner_role.as_deref().and_then(|r| Role::parse(r).ok())
-    }
+fn kind_of(row: &store::AuthRow) -> TokenKind {
+    TokenKind::of(&row.token.name, row.token.minted_for.is_some())
+}
+
+fn creator_manages_of(row: &store::AuthRow) -> bool {
+    api_token::creator_manages(row.token.owner, row.owner_role.as_deref().and_then(|r| Role::parse(r).ok()))
 }
 
 pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<TokenPrincipal, AppError> {
@@ -201,7 +166,7 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
             let (token_id, secret_hash) = (row.token.id.clone(), row.secret_hash.clone());
             let secret = parsed.secret().to_owned();
             let check = async move {
-                match password::verify_bounded(state, secret, secret_hash.clone()).await {
+                match password::verify_bounded(&state.bcrypt_permits, secret, secret_hash.clone()).await {
                     Ok(true) => Ok(guard::Verified { token_id, secret_hash }),
                     _ => Err(invalid()),
                 }
@@ -210,7 +175,12 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
         }
         (None, _) => {
             // Unknown prefixes cost a bcrypt check too, so timing tells nothing.
-            let _ = password::verify_bounded(state, parsed.secret().to_owned(), state.dummy_hash.to_string()).await;
+            let _ = password::verify_bounded(
+                &state.bcrypt_permits,
+                parsed.secret().to_owned(),
+                state.dummy_hash.to_string(),
+            )
+            .await;
             false
         }
     };
@@ -250,11 +220,9 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
     if !allowlist_admits(&token_allowlist, creds.client_ip) {
         return Err(fail(ErrorCode::IpNotAllowed, "Requests from this address are not allowed for this token."));
     }
-    if token.name.starts_with(SIEM_PREFIX) && !(creds.method == "GET" && creds.path == "/api/v1/audit-logs") {
-        return Err(fail(
-            ErrorCode::RestrictedEndpoint,
-            "This key may only read the audit log (GET /api/v1/audit-logs).",
-        ));
+    let kind = kind_of(&row);
+    if kind == TokenKind::SiemKey && !siem_key::may_request(creds.method, creds.path) {
+        return Err(siem_key::refusal());
     }
 
     let projects = if token.all_projects {
@@ -280,7 +248,8 @@ pub async fn authenticate(state: &AppState, creds: Credentials<'_>) -> Result<To
         retire_at: token.retire_at.map(timestamp),
         ip_allowlist: token_allowlist,
         created_by: token.created_by.clone(),
-        owner_role: owner_role(&row),
+        kind,
+        creator_manages: creator_manages_of(&row),
         owner: token.owner,
         ai: AiSettings {
             provider: row.ai_provider.clone(),
@@ -370,25 +339,5 @@ mod tests {
         for bad in [None, Some(""), Some("Basic abc"), Some("Bearer"), Some("Token abc")] {
             assert_eq!(token_from_header(bad).unwrap_err().code, ErrorCode::MissingToken, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn hosts_lose_case_and_port() {
-        assert_eq!(normalize_host("QA.Example.com:8443"), "qa.example.com");
-        assert_eq!(normalize_host("qa.example.com"), "qa.example.com");
-        assert_eq!(normalize_host("[::1]:3000"), "[::1]");
-    }
-
-    #[test]
-    fn allowlists_parse_and_admit() {
-        let list = parse_allowlist("10.0.0.0/8, 192.168.1.7\n2001:db8::/32").unwrap();
-        assert_eq!(list.len(), 3);
-        assert!(allowlist_admits(&list, Some("10.1.2.3".parse().unwrap())));
-        assert!(allowlist_admits(&list, Some("192.168.1.7".parse().unwrap())));
-        assert!(!allowlist_admits(&list, Some("192.168.1.8".parse().unwrap())));
-        assert!(!allowlist_admits(&list, None));
-        assert!(allowlist_admits(&[], None));
-        assert!(parse_allowlist("10.0.0.0/33").is_err());
-        assert!(parse_allowlist("nonsense").is_err());
     }
 }

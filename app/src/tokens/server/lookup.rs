@@ -170,7 +170,7 @@ impl Copies {
     fn version(&self) -> Result<i64, rusqlite::Error> {
         let conn = self.watch.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
         let mut statement = conn.prepare_cached("PRAGMA data_version")?;
-        statement.query_row([], |row| row.get(0))
+        statement.query_row([], |row| row.get("data_version"))
     }
 
     fn get(&self, version: i64, prefix: &str, host: &str) -> Option<AuthRow> {

@@ -6,11 +6,11 @@ use crate::{
     actor::Actor,
     db::{now, timestamp},
     error::AppError,
-    policy::{self, Projects, Reach, TokenFacts},
+    policy::{self, Action, Projects, Reach, TokenFacts},
     state::AppState,
     tokens::{
-        least_privilege, top_scope, Scope, TokenAddress, TokenDetail, TokenOwner, TokenStatus, TokenSummary,
-        TokenUsage, UsageCounts, UsageDay, RECENT_ADDRESSES, USAGE_DAYS,
+        least_privilege, TokenAddress, TokenDetail, TokenOwner, TokenStatus, TokenSummary, TokenUsage, UsageCounts,
+        UsageDay, RECENT_ADDRESSES, USAGE_DAYS,
     },
 };
 
@@ -99,7 +99,7 @@ async fn summaries(state: &AppState, rows: &[TokenRow]) -> Result<Vec<TokenSumma
             let mut summary = summary(row, projects, now, extras);
             summary.beyond_max_lifetime = cap.is_some_and(|days| {
                 summary.status == TokenStatus::Active
-                    && row.expires_at.is_none_or(|at| at - row.created_at > i64::from(days) * 86_400)
+                    && policy::MaxLifetime { days }.exceeded_by(row.created_at, row.expires_at)
             });
             summary
         })
@@ -130,6 +130,7 @@ fn parse_cursor(cursor: &str) -> Result<(i64, String), AppError> {
 /// project credential sees only tokens confined to its projects. Every filter runs in
 /// SQL before the limit, and the cursor follows the last token shown.
 pub async fn list(state: &AppState, actor: &Actor, query: ListQuery) -> Result<Page<TokenSummary>, AppError> {
+    actor.permit(Action::ManageTokens)?;
     let tenant_id = tenant_of(actor)?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -169,15 +170,14 @@ pub(super) async fn projects_of(state: &AppState, row: &TokenRow) -> Result<Toke
 pub(super) fn facts(row: &TokenRow, project_ids: Option<&[String]>) -> TokenFacts {
     TokenFacts {
         id: row.id.clone(),
-        reach: Reach {
-            scope: top_scope(&row.scopes).unwrap_or(Scope::Read),
-            projects: project_ids.map_or(Projects::All, |ids| Projects::only(ids.iter().cloned())),
-            expires_at: row.expires_at,
-            owner: row.owner,
-            addresses: crate::policy::Addresses::from_list(
-                super::auth::parse_allowlist(&row.ip_allowlist).unwrap_or_default(),
-            ),
-        },
+        reach: Reach::of_token(
+            &row.scopes,
+            project_ids.map_or(Projects::All, |ids| Projects::only(ids.iter().cloned())),
+            row.expires_at,
+            row.retire_at,
+            row.owner,
+            crate::addresses::parse_allowlist(&row.ip_allowlist).unwrap_or_default(),
+        ),
         rate_limit: row.rate_limit.and_then(|n| u32::try_from(n).ok()),
     }
 }
@@ -193,7 +193,7 @@ pub(super) async fn load_with_projects(
     let row = store::find(&state.db, tenant_id, id).await?.ok_or_else(|| AppError::not_found("Token"))?;
     let projects = projects_of(state, &row).await?;
     let ids = projects.as_ref().map(|(ids, _)| ids.as_slice());
-    if !policy::see_token(&actor.credential(), &facts(&row, ids).reach) {
+    if !policy::see_token(&actor.permit(Action::ManageTokens)?, &facts(&row, ids).reach) {
         return Err(AppError::not_found("Token"));
     }
     Ok((row, projects))
@@ -201,6 +201,7 @@ pub(super) async fn load_with_projects(
 
 /// A token the actor may see; its projects are read only when the actor is restricted.
 async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<TokenRow, AppError> {
+    actor.permit(Action::ManageTokens)?;
     if actor.project_ids().is_some() {
         return Ok(load_with_projects(state, actor, id).await?.0);
     }

@@ -52,12 +52,14 @@ pub fn scopes_from_text(text: &str) -> Vec<Scope> {
     text.split(',').filter_map(Scope::parse).collect()
 }
 
-const TOKEN_COLUMNS: &str = "t.id, t.tenant_id, t.prefix, t.name, t.scopes, t.all_projects, t.created_by, \
-     u.email, t.created_at, t.expires_at, t.expiry_policy, t.status, t.last_used_at, t.last_used_ip, \
-     t.replaces_id, t.retire_at, t.rate_limit, t.owner, t.retire_on_first_use, t.ip_allowlist, t.minted_for";
-
-/// The number of columns `TOKEN_COLUMNS` reads (what follows them starts here).
-const TOKEN_COLUMN_COUNT: usize = 21;
+/// The columns `token_row` reads, each named by its alias (lower-case: PostgreSQL folds
+/// unquoted names). Queries that join more tables alias those columns apart from these.
+const TOKEN_COLUMNS: &str = "t.id AS id, t.tenant_id AS tenant_id, t.prefix AS prefix, t.name AS name, \
+     t.scopes AS scopes, t.all_projects AS all_projects, t.created_by AS created_by, u.email AS created_by_email, \
+     t.created_at AS created_at, t.expires_at AS expires_at, t.expiry_policy AS expiry_policy, t.status AS status, \
+     t.last_used_at AS last_used_at, t.last_used_ip AS last_used_ip, t.replaces_id AS replaces_id, \
+     t.retire_at AS retire_at, t.rate_limit AS rate_limit, t.owner AS owner, \
+     t.retire_on_first_use AS retire_on_first_use, t.ip_allowlist AS ip_allowlist, t.minted_for AS minted_for";
 
 /// What a token row is at `$now`, in SQL: the same order as `TokenState::status_at`.
 fn status_sql(now: &str) -> String {
@@ -68,10 +70,10 @@ fn status_sql(now: &str) -> String {
     )
 }
 
-/// Column access shared by sqlx's rows and rusqlite's (the in-process SQLite reader in
-/// `lookup`), so each row shape is mapped once.
+/// Column access by name shared by sqlx's rows and rusqlite's (the in-process SQLite
+/// reader in `lookup`), so each row shape is mapped once.
 pub trait Columns {
-    fn col<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    fn named<T>(&self, name: &str) -> Result<T, sqlx::Error>
     where
         T: Column;
 }
@@ -96,55 +98,55 @@ impl<T> Column for T where
 }
 
 impl Columns for AnyRow {
-    fn col<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    fn named<T>(&self, name: &str) -> Result<T, sqlx::Error>
     where
         T: Column,
     {
-        self.try_get(i)
+        self.try_get(name)
     }
 }
 
 impl Columns for sqlx::postgres::PgRow {
-    fn col<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    fn named<T>(&self, name: &str) -> Result<T, sqlx::Error>
     where
         T: Column,
     {
-        self.try_get(i)
+        self.try_get(name)
     }
 }
 
 impl Columns for rusqlite::Row<'_> {
-    fn col<T>(&self, i: usize) -> Result<T, sqlx::Error>
+    fn named<T>(&self, name: &str) -> Result<T, sqlx::Error>
     where
         T: Column,
     {
-        self.get(i).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        self.get(name).map_err(|e| sqlx::Error::Decode(Box::new(e)))
     }
 }
 
 fn token_row<R: Columns>(row: &R) -> Result<TokenRow, sqlx::Error> {
     Ok(TokenRow {
-        id: row.col(0)?,
-        tenant_id: row.col(1)?,
-        prefix: Prefix::from_stored(row.col(2)?),
-        name: row.col(3)?,
-        scopes: scopes_from_text(&row.col::<String>(4)?),
-        all_projects: row.col::<i64>(5)? != 0,
-        created_by: row.col(6)?,
-        created_by_email: row.col(7)?,
-        created_at: row.col(8)?,
-        expires_at: row.col(9)?,
-        expiry_policy: row.col(10)?,
-        status: TokenState::parse(&row.col::<String>(11)?).unwrap_or(TokenState::Revoked),
-        last_used_at: row.col(12)?,
-        last_used_ip: row.col(13)?,
-        replaces_id: row.col(14)?,
-        retire_at: row.col(15)?,
-        rate_limit: row.col(16)?,
-        owner: TokenOwner::parse(&row.col::<String>(17)?).unwrap_or_default(),
-        retire_on_first_use: row.col::<i64>(18)? != 0,
-        ip_allowlist: row.col(19)?,
-        minted_for: row.col(20)?,
+        id: row.named("id")?,
+        tenant_id: row.named("tenant_id")?,
+        prefix: Prefix::from_stored(row.named("prefix")?),
+        name: row.named("name")?,
+        scopes: scopes_from_text(&row.named::<String>("scopes")?),
+        all_projects: row.named::<i64>("all_projects")? != 0,
+        created_by: row.named("created_by")?,
+        created_by_email: row.named("created_by_email")?,
+        created_at: row.named("created_at")?,
+        expires_at: row.named("expires_at")?,
+        expiry_policy: row.named("expiry_policy")?,
+        status: TokenState::parse(&row.named::<String>("status")?).unwrap_or(TokenState::Revoked),
+        last_used_at: row.named("last_used_at")?,
+        last_used_ip: row.named("last_used_ip")?,
+        replaces_id: row.named("replaces_id")?,
+        retire_at: row.named("retire_at")?,
+        rate_limit: row.named("rate_limit")?,
+        owner: TokenOwner::parse(&row.named::<String>("owner")?).unwrap_or_default(),
+        retire_on_first_use: row.named::<i64>("retire_on_first_use")? != 0,
+        ip_allowlist: row.named("ip_allowlist")?,
+        minted_for: row.named("minted_for")?,
     })
 }
 
@@ -294,21 +296,30 @@ fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Project keys of restricted tokens, for a set of token ids.
+/// One project a restricted token may use.
+#[derive(sqlx::FromRow)]
+struct TokenProject {
+    token_id: String,
+    project_id: String,
+    project_key: String,
+}
+
+/// Project keys of restricted tokens, for a set of token ids: `(token id, project id, key)`.
 pub async fn project_keys(db: &Db, token_ids: &[&str]) -> Result<Vec<(String, String, String)>, AppError> {
     if token_ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT tp.token_id, p.id, p.key FROM api_token_projects tp JOIN projects p ON p.id = tp.project_id \
+        "SELECT tp.token_id AS token_id, p.id AS project_id, p.key AS project_key \
+         FROM api_token_projects tp JOIN projects p ON p.id = tp.project_id \
          WHERE tp.token_id IN ({}) ORDER BY p.key",
         placeholders(1, token_ids.len())
     );
-    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+    let mut query = sqlx::query_as::<_, TokenProject>(&sql);
     for id in token_ids {
         query = query.bind(*id);
     }
-    Ok(query.fetch_all(db).await?)
+    Ok(query.fetch_all(db).await?.into_iter().map(|r| (r.token_id, r.project_id, r.project_key)).collect())
 }
 
 /// Changes the status only from the expected one; returns whether it changed.
@@ -421,10 +432,14 @@ pub type AuthKey = (String, String);
 
 /// What authentication reads: the token by its indexed prefix with the tenant, the
 /// owner, their membership and the host claim; `req` names the asked `(prefix, host)`.
-const AUTH_SELECT: &str = "SELECT {TOKEN_COLUMNS}, t.secret_hash, tn.name, tn.status, tn.ip_allowlist, \
-     tn.ai_provider, tn.ai_model, tn.ai_quota_exhausted, tn.last_active_at, u.status, m.role, \
-     (SELECT th.tenant_id FROM tenant_hosts th WHERE th.host = {HOST}), \
-     COALESCE(t.rate_limit, tn.token_rate_limit), {PREFIX}, {HOST} \
+/// Every column has an alias of its own: the tenant's and the owner's `name`, `status`
+/// and `ip_allowlist` would otherwise share the token's names.
+const AUTH_SELECT: &str = "SELECT {TOKEN_COLUMNS}, t.secret_hash AS secret_hash, tn.name AS tenant_name, \
+     tn.status AS tenant_status, tn.ip_allowlist AS tenant_ip_allowlist, tn.ai_provider AS tenant_ai_provider, \
+     tn.ai_model AS tenant_ai_model, tn.ai_quota_exhausted AS tenant_ai_quota_exhausted, \
+     tn.last_active_at AS tenant_last_active_at, u.status AS owner_status, m.role AS owner_role, \
+     (SELECT th.tenant_id FROM tenant_hosts th WHERE th.host = {HOST}) AS host_owner, \
+     COALESCE(t.rate_limit, tn.token_rate_limit) AS effective_rate_limit, {PREFIX} AS req_prefix, {HOST} AS req_host \
      FROM {FROM} JOIN tenants tn ON tn.id = t.tenant_id \
      LEFT JOIN users u ON u.id = t.created_by \
      LEFT JOIN memberships m ON m.user_id = t.created_by AND m.tenant_id = t.tenant_id";
@@ -457,21 +472,21 @@ pub fn auth_sql_sqlite_one() -> String {
 
 /// One row of `auth_sql`.
 pub fn auth_row<R: Columns>(row: &R) -> Result<(AuthKey, AuthRow), sqlx::Error> {
-    let key = (row.col(TOKEN_COLUMN_COUNT + 12)?, row.col(TOKEN_COLUMN_COUNT + 13)?);
+    let key = (row.named("req_prefix")?, row.named("req_host")?);
     let auth = AuthRow {
         token: token_row(row)?,
-        secret_hash: row.col(TOKEN_COLUMN_COUNT)?,
-        tenant_name: row.col(TOKEN_COLUMN_COUNT + 1)?,
-        tenant_status: row.col(TOKEN_COLUMN_COUNT + 2)?,
-        ip_allowlist: row.col(TOKEN_COLUMN_COUNT + 3)?,
-        ai_provider: row.col(TOKEN_COLUMN_COUNT + 4)?,
-        ai_model: row.col(TOKEN_COLUMN_COUNT + 5)?,
-        ai_quota_exhausted: row.col::<i64>(TOKEN_COLUMN_COUNT + 6)? != 0,
-        tenant_last_active_at: row.col(TOKEN_COLUMN_COUNT + 7)?,
-        owner_status: row.col(TOKEN_COLUMN_COUNT + 8)?,
-        owner_role: row.col(TOKEN_COLUMN_COUNT + 9)?,
-        host_owner: row.col(TOKEN_COLUMN_COUNT + 10)?,
-        rate_limit: row.col(TOKEN_COLUMN_COUNT + 11)?,
+        secret_hash: row.named("secret_hash")?,
+        tenant_name: row.named("tenant_name")?,
+        tenant_status: row.named("tenant_status")?,
+        ip_allowlist: row.named("tenant_ip_allowlist")?,
+        ai_provider: row.named("tenant_ai_provider")?,
+        ai_model: row.named("tenant_ai_model")?,
+        ai_quota_exhausted: row.named::<i64>("tenant_ai_quota_exhausted")? != 0,
+        tenant_last_active_at: row.named("tenant_last_active_at")?,
+        owner_status: row.named("owner_status")?,
+        owner_role: row.named("owner_role")?,
+        host_owner: row.named("host_owner")?,
+        rate_limit: row.named("effective_rate_limit")?,
     };
     Ok((key, auth))
 }
@@ -549,13 +564,14 @@ pub async fn touch_tenant(db: &Db, tenant_id: &str, now: i64) -> Result<(), AppE
 pub async fn projects_by_keys(db: &Db, tenant_id: &str, keys: &[String]) -> Result<Vec<(String, String)>, AppError> {
     let mut found = Vec::with_capacity(keys.len());
     for key in keys {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT id, key FROM projects WHERE tenant_id = $1 AND key = $2")
-                .bind(tenant_id)
-                .bind(key)
-                .fetch_optional(db)
-                .await?;
-        found.extend(row);
+        let row = sqlx::query("SELECT id, key FROM projects WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_optional(db)
+            .await?;
+        if let Some(row) = row {
+            found.push((row.try_get("id")?, row.try_get("key")?));
+        }
     }
     Ok(found)
 }
@@ -584,21 +600,45 @@ pub async fn add_usage(db: &Db, rows: &[(&str, i64, UsageCounts)], oldest_kept: 
     Ok(())
 }
 
-fn counts(read: i64, write: i64, admin: i64) -> UsageCounts {
-    let n = |v: i64| u64::try_from(v).unwrap_or(0);
-    UsageCounts { read: n(read), write: n(write), admin: n(admin) }
+/// Counts of requests by kind, as `api_token_usage` names them.
+#[derive(sqlx::FromRow)]
+struct UsageRow {
+    reads: i64,
+    writes: i64,
+    admins: i64,
+}
+
+impl UsageRow {
+    fn counts(&self) -> UsageCounts {
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        UsageCounts { read: n(self.reads), write: n(self.writes), admin: n(self.admins) }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UsageDay {
+    day: i64,
+    #[sqlx(flatten)]
+    usage: UsageRow,
+}
+
+#[derive(sqlx::FromRow)]
+struct UsageTotal {
+    token_id: String,
+    #[sqlx(flatten)]
+    usage: UsageRow,
 }
 
 /// A token's written counts per day since `from_day`.
 pub async fn usage_days(db: &Db, token_id: &str, from_day: i64) -> Result<Vec<(i64, UsageCounts)>, AppError> {
-    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+    let rows: Vec<UsageDay> = sqlx::query_as(
         "SELECT day, reads, writes, admins FROM api_token_usage WHERE token_id = $1 AND day >= $2 ORDER BY day",
     )
     .bind(token_id)
     .bind(from_day)
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|(day, r, w, a)| (day, counts(r, w, a))).collect())
+    Ok(rows.into_iter().map(|r| (r.day, r.usage.counts())).collect())
 }
 
 /// Written totals since `from_day` for a set of tokens (absent: no use).
@@ -607,15 +647,23 @@ pub async fn usage_totals(db: &Db, token_ids: &[&str], from_day: i64) -> Result<
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT token_id, CAST(SUM(reads) AS BIGINT), CAST(SUM(writes) AS BIGINT), CAST(SUM(admins) AS BIGINT) \
-         FROM api_token_usage WHERE day >= $1 AND token_id IN ({}) GROUP BY token_id",
+        "SELECT token_id, CAST(SUM(reads) AS BIGINT) AS reads, CAST(SUM(writes) AS BIGINT) AS writes, \
+         CAST(SUM(admins) AS BIGINT) AS admins FROM api_token_usage WHERE day >= $1 AND token_id IN ({}) GROUP BY token_id",
         placeholders(2, token_ids.len())
     );
-    let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(&sql).bind(from_day);
+    let mut query = sqlx::query_as::<_, UsageTotal>(&sql).bind(from_day);
     for id in token_ids {
         query = query.bind(*id);
     }
-    Ok(query.fetch_all(db).await?.into_iter().map(|(id, r, w, a)| (id, counts(r, w, a))).collect())
+    Ok(query.fetch_all(db).await?.into_iter().map(|r| (r.token_id, r.usage.counts())).collect())
+}
+
+/// A token that replaces another.
+#[derive(sqlx::FromRow)]
+struct Replacement {
+    replaces_id: String,
+    id: String,
+    prefix: String,
 }
 
 /// Rotations under way: `(old id, new id, new prefix)` for tokens that replace these.
@@ -627,16 +675,16 @@ pub async fn replacements(db: &Db, token_ids: &[&str]) -> Result<Vec<(String, St
         "SELECT replaces_id, id, prefix FROM api_tokens WHERE replaces_id IN ({}) ORDER BY created_at",
         placeholders(1, token_ids.len())
     );
-    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+    let mut query = sqlx::query_as::<_, Replacement>(&sql);
     for id in token_ids {
         query = query.bind(*id);
     }
-    Ok(query.fetch_all(db).await?)
+    Ok(query.fetch_all(db).await?.into_iter().map(|r| (r.replaces_id, r.id, r.prefix)).collect())
 }
 
 /// The addresses a token was last used from, most recent first.
 pub async fn recent_addresses(db: &Db, token_id: &str, limit: i64) -> Result<Vec<TokenAddress>, AppError> {
-    let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+    let rows = sqlx::query(
         "SELECT ip, first_seen_at, last_seen_at FROM api_token_ips WHERE token_id = $1 \
          ORDER BY COALESCE(last_seen_at, first_seen_at) DESC, ip LIMIT $2",
     )
@@ -644,14 +692,16 @@ pub async fn recent_addresses(db: &Db, token_id: &str, limit: i64) -> Result<Vec
     .bind(limit)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(ip, first, last)| TokenAddress {
-            ip,
+    let address = |row: &AnyRow| -> Result<TokenAddress, sqlx::Error> {
+        let first: i64 = row.try_get("first_seen_at")?;
+        let last: Option<i64> = row.try_get("last_seen_at")?;
+        Ok(TokenAddress {
+            ip: row.try_get("ip")?,
             first_seen_at: crate::db::timestamp(first),
             last_seen_at: crate::db::timestamp(last.unwrap_or(first)),
         })
-        .collect())
+    };
+    Ok(rows.iter().map(address).collect::<Result<_, _>>()?)
 }
 
 /// Tokens a person created that work now (active, not expired, not past a rotation
@@ -663,7 +713,7 @@ pub async fn live_tokens_created_by(
     now: i64,
 ) -> Result<Vec<(String, TokenRow)>, AppError> {
     let rows = sqlx::query(&format!(
-        "SELECT {TOKEN_COLUMNS}, tn.name FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
+        "SELECT {TOKEN_COLUMNS}, tn.name AS tenant_name FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
          JOIN tenants tn ON tn.id = t.tenant_id \
          WHERE t.created_by = $1 AND {} = 'active' \
          AND ($3 = '' OR t.tenant_id = $3) ORDER BY tn.name, t.created_at DESC, t.id",
@@ -674,5 +724,5 @@ pub async fn live_tokens_created_by(
     .bind(tenant_id.unwrap_or(""))
     .fetch_all(db)
     .await?;
-    rows.iter().map(|row| Ok((row.try_get::<String, _>(TOKEN_COLUMN_COUNT)?, token_row(row)?))).collect()
+    rows.iter().map(|row| Ok((row.try_get::<String, _>("tenant_name")?, token_row(row)?))).collect()
 }

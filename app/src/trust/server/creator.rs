@@ -5,10 +5,10 @@
 
 use super::store::Creator;
 use crate::{
+    credentials::{session, Credential},
     db::Db,
     error::AppError,
     people::{server::store as people, AccountStatus},
-    policy::Credential,
     tokens::server::{auth, store as tokens},
 };
 
@@ -27,9 +27,7 @@ pub async fn credential_now(
         Creator::Operator => Ok(Ok(Credential::Operator)),
         Creator::Unknown => lapsed("it was saved before policies recorded who made them"),
         Creator::Person(user_id) => match people::membership_of(db, user_id, tenant_id).await? {
-            Some(m) if m.user_status == AccountStatus::Active => {
-                Ok(Ok(Credential::Person { user_id: user_id.clone(), role: m.user.role }))
-            }
+            Some(m) if m.user_status == AccountStatus::Active => Ok(Ok(session::of_person(user_id, m.user.role))),
             Some(_) => lapsed("the person who saved it is suspended"),
             None => lapsed("the person who saved it is no longer a member"),
         },

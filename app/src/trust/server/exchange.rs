@@ -29,14 +29,12 @@ use super::{
 };
 use crate::{
     actor::RequestMeta,
+    addresses::normalize_host,
     db::{now, timestamp, Db},
     error::{AppError, ErrorCode},
     policy::Addresses,
     state::AppState,
-    tokens::server::{
-        auth::normalize_host,
-        lifecycle::{mint_for_ci, CiGrant},
-    },
+    tokens::server::lifecycle::{mint_for_ci, CiGrant},
     trust::{condition_matches, OidcToken},
 };
 
@@ -102,15 +100,21 @@ fn matches(policy: &PolicyRow, audiences: &[String], claims: &Value) -> bool {
 /// request's host name, else the hub's only workspace. `None`: no such (active)
 /// workspace, answered like a workspace that trusts no such issuer.
 async fn workspace_of(db: &Db, named: Option<&str>, host: Option<&str>) -> Result<Option<String>, AppError> {
-    let active =
-        |rows: Vec<(String, String)>| rows.into_iter().find(|(_, status)| status == "ACTIVE").map(|(id, _)| id);
+    /// A tenant's id and status, read by column name.
+    #[derive(sqlx::FromRow)]
+    struct TenantStatus {
+        id: String,
+        status: String,
+    }
+    let active = |rows: Vec<TenantStatus>| rows.into_iter().find(|t| t.status == "ACTIVE").map(|t| t.id);
     if let Some(name) = named.map(str::trim) {
         let rows = sqlx::query_as("SELECT id, status FROM tenants WHERE name = $1").bind(name).fetch_all(db).await?;
         return Ok(active(rows));
     }
     if let Some(host) = host.map(normalize_host).filter(|h| !h.is_empty()) {
         let rows = sqlx::query_as(
-            "SELECT tn.id, tn.status FROM tenant_hosts th JOIN tenants tn ON tn.id = th.tenant_id WHERE th.host = $1",
+            "SELECT tn.id AS id, tn.status AS status FROM tenant_hosts th JOIN tenants tn ON tn.id = th.tenant_id \
+             WHERE th.host = $1",
         )
         .bind(host)
         .fetch_all(db)
@@ -119,7 +123,7 @@ async fn workspace_of(db: &Db, named: Option<&str>, host: Option<&str>) -> Resul
             return Ok(active(rows));
         }
     }
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM tenants LIMIT 2").fetch_all(db).await?;
+    let rows: Vec<TenantStatus> = sqlx::query_as("SELECT id, status FROM tenants LIMIT 2").fetch_all(db).await?;
     if rows.len() > 1 {
         return Err(AppError::invalid(
             "This hub has several workspaces: name yours (\"workspace\" in the request; qa-hub: QA_HUB_WORKSPACE or --workspace).",

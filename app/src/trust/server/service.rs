@@ -11,7 +11,7 @@ use crate::{
     audit::{server as audit, AuditAction, Party},
     db::{new_id, now, timestamp},
     error::AppError,
-    policy::{self, Credential, Projects},
+    policy::{self, Action, Credential, Projects},
     state::AppState,
     tokens::server::lifecycle::resolve_projects,
     tokens::top_scope,
@@ -93,7 +93,7 @@ fn described(p: &TrustPolicy) -> serde_json::Value {
 }
 
 pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<TrustPolicy>, AppError> {
-    policy::manage_trust_policies(&actor.credential(), false)?;
+    policy::manage_trust_policies(&actor.permit(Action::ManageTrust)?, false)?;
     Ok(store::list(&state.db, tenant_of(actor)?).await?.into_iter().map(|r| r.policy).collect())
 }
 
@@ -102,7 +102,7 @@ async fn load(state: &AppState, actor: &Actor, id: &str) -> Result<PolicyRow, Ap
 }
 
 pub async fn get(state: &AppState, actor: &Actor, id: &str) -> Result<TrustPolicy, AppError> {
-    policy::manage_trust_policies(&actor.credential(), false)?;
+    policy::manage_trust_policies(&actor.permit(Action::ManageTrust)?, false)?;
     Ok(load(state, actor, id).await?.policy)
 }
 
@@ -114,7 +114,7 @@ pub async fn create(
     req: NewTrustPolicy,
     default_audience: &str,
 ) -> Result<TrustPolicy, AppError> {
-    let cred = actor.credential();
+    let cred = actor.permit(Action::ManageTrust)?;
     policy::manage_trust_policies(&cred, req.projects.is_none())?;
     let tenant_id = tenant_of(actor)?;
     check_conditions(&req.conditions)?;
@@ -151,7 +151,7 @@ pub async fn update(
     id: &str,
     req: UpdateTrustPolicy,
 ) -> Result<TrustPolicy, AppError> {
-    let cred = actor.credential();
+    let cred = actor.permit(Action::ManageTrust)?;
     let row = load(state, actor, id).await?;
     let every_project = match &req.projects {
         Some(projects) => projects.is_none(),
@@ -200,7 +200,7 @@ pub async fn set_status(
     id: &str,
     status: PolicyStatus,
 ) -> Result<TrustPolicy, AppError> {
-    let cred = actor.credential();
+    let cred = actor.permit(Action::ManageTrust)?;
     policy::manage_trust_policies(&cred, false)?;
     let row = load(state, actor, id).await?;
     if row.policy.status == status {
@@ -229,7 +229,7 @@ pub async fn set_status(
 }
 
 pub async fn delete(state: &AppState, actor: &Actor, meta: &RequestMeta, id: &str) -> Result<(), AppError> {
-    policy::manage_trust_policies(&actor.credential(), false)?;
+    policy::manage_trust_policies(&actor.permit(Action::ManageTrust)?, false)?;
     let row = load(state, actor, id).await?;
     let tenant_id = tenant_of(actor)?;
     let mut tx = state.db.begin().await?;

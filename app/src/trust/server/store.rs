@@ -77,6 +77,14 @@ fn policy_row(row: &AnyRow) -> Result<PolicyRow, sqlx::Error> {
     })
 }
 
+/// One project a restricted policy mints for.
+#[derive(sqlx::FromRow)]
+struct PolicyProject {
+    policy_id: String,
+    project_id: String,
+    project_key: String,
+}
+
 /// Fills in the projects of restricted policies, in one query.
 async fn with_projects(db: &Db, mut rows: Vec<PolicyRow>) -> Result<Vec<PolicyRow>, AppError> {
     let ids: Vec<&str> = rows.iter().filter(|r| r.project_ids.is_some()).map(|r| r.policy.id.as_str()).collect();
@@ -85,20 +93,20 @@ async fn with_projects(db: &Db, mut rows: Vec<PolicyRow>) -> Result<Vec<PolicyRo
     }
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT tp.policy_id, pr.id, pr.key FROM trust_policy_projects tp JOIN projects pr ON pr.id = tp.project_id \
-         WHERE tp.policy_id IN ({}) ORDER BY pr.key",
+        "SELECT tp.policy_id AS policy_id, pr.id AS project_id, pr.key AS project_key \
+         FROM trust_policy_projects tp JOIN projects pr ON pr.id = tp.project_id WHERE tp.policy_id IN ({}) ORDER BY pr.key",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+    let mut query = sqlx::query_as::<_, PolicyProject>(&sql);
     for id in &ids {
         query = query.bind(*id);
     }
     let found = query.fetch_all(db).await?;
     for row in &mut rows {
         if let (Some(ids), Some(keys)) = (row.project_ids.as_mut(), row.policy.projects.as_mut()) {
-            for (_, id, key) in found.iter().filter(|(p, ..)| *p == row.policy.id) {
-                ids.push(id.clone());
-                keys.push(key.clone());
+            for project in found.iter().filter(|p| p.policy_id == row.policy.id) {
+                ids.push(project.project_id.clone());
+                keys.push(project.project_key.clone());
             }
         }
     }

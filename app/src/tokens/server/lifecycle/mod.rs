@@ -13,23 +13,23 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
-    auth::parse_allowlist,
     format,
     service::{self, facts, load_with_projects, projects_of, summary, tenant_of, Extras, TokenProjects},
     store::{self, TokenRow},
 };
 use crate::{
     actor::{Actor, RequestMeta},
+    addresses::parse_allowlist,
     audit::{server as audit, AuditAction, Party},
     db::{new_id, now, timestamp},
     error::AppError,
     people::server::password,
-    policy::{self, Addresses, Projects, Reach},
+    policy::{self, Action, Addresses, Projects, Reach},
     projects::normalize_key,
     state::AppState,
     tokens::{
-        normalize_name, normalize_scopes, top_scope, CreateToken, CreatedToken, Expiry, Scope, TokenState, TokenStatus,
-        TokenSummary, UpdateToken, RATE_LIMIT_MAX,
+        normalize_name, normalize_scopes, top_scope, CreateToken, CreatedToken, Expiry, ExpiryChoice, Scope,
+        TokenState, TokenStatus, TokenSummary, UpdateToken, RATE_LIMIT_MAX,
     },
 };
 
@@ -68,13 +68,6 @@ pub(crate) async fn resolve_projects(
     Ok(Some(found.into_iter().unzip()))
 }
 
-pub(super) fn policy_of(expiry: Expiry) -> &'static str {
-    match expiry {
-        Expiry::In(choice) => choice.as_str(),
-        Expiry::At(_) => "custom",
-    }
-}
-
 pub(super) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
@@ -109,7 +102,7 @@ pub(super) struct NewToken<'a> {
     scopes: &'a [Scope],
     project_ids: Option<&'a [String]>,
     expires_at: Option<i64>,
-    expiry_policy: &'a str,
+    expiry_policy: ExpiryChoice,
     replaces_id: Option<&'a str>,
     owner: crate::tokens::TokenOwner,
     ip_allowlist: &'a str,
@@ -139,7 +132,7 @@ pub(super) async fn mint(
             created_by: actor.user_id(),
             created_at: now,
             expires_at: new.expires_at,
-            expiry_policy: new.expiry_policy,
+            expiry_policy: new.expiry_policy.as_str(), // TEMP until store is typed
             replaces_id: new.replaces_id,
             owner: new.owner,
             ip_allowlist: new.ip_allowlist,
@@ -188,7 +181,7 @@ pub async fn create(
         scopes: &scopes,
         project_ids: ids,
         expires_at,
-        expiry_policy: policy_of(expiry),
+        expiry_policy: ExpiryChoice::from(expiry),
         replaces_id: None,
         owner: req.owner,
         ip_allowlist: &ip_allowlist,
@@ -226,13 +219,10 @@ async fn within_max_lifetime(
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<(), AppError> {
-    let Some(days) = crate::tenants::server::max_token_lifetime(&state.db, tenant_id).await? else { return Ok(()) };
-    if expires_at.is_none_or(|at| at > now + i64::from(days) * 86_400) {
-        return Err(AppError::invalid(format!(
-            "This workspace's tokens live at most {days} days (its maximum token lifetime): choose an expiry within {days} days."
-        )));
+    match crate::tenants::server::max_token_lifetime(&state.db, tenant_id).await? {
+        Some(days) => policy::MaxLifetime { days }.refuse_beyond(expires_at, now),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// What a trust policy gives the CI job it matched.
@@ -268,7 +258,7 @@ pub async fn mint_for_ci(
         scopes: grant.scopes,
         project_ids: grant.project_ids,
         expires_at: Some(grant.expires_at),
-        expiry_policy: "custom",
+        expiry_policy: ExpiryChoice::Custom,
         replaces_id: None,
         owner: crate::tokens::TokenOwner::Workspace,
         ip_allowlist: grant.ip_allowlist,
@@ -304,7 +294,7 @@ pub async fn set_status(
     id: &str,
     transition: Transition,
 ) -> Result<TokenSummary, AppError> {
-    let cred = actor.credential();
+    let cred = actor.permit(Action::ManageTokens)?;
     cred.minting_reach()?;
     let (row, projects) = load_with_projects(state, actor, id).await?;
     policy::change_status(&cred, &facts(&row, projects.as_ref().map(|(ids, _)| ids.as_slice())))?;
@@ -355,7 +345,7 @@ pub async fn reduce_scope(
     id: &str,
     to: Scope,
 ) -> Result<TokenSummary, AppError> {
-    actor.credential().minting_reach()?;
+    actor.permit(Action::ManageTokens)?.minting_reach()?;
     let (row, _) = load_with_projects(state, actor, id).await?;
     if top_scope(&row.scopes).is_none_or(|top| to >= top) {
         return Err(AppError::invalid(format!(
@@ -381,7 +371,7 @@ async fn update_because(
     req: UpdateToken,
     reason: Option<&str>,
 ) -> Result<TokenSummary, AppError> {
-    let cred = actor.credential();
+    let cred = actor.permit(Action::ManageTokens)?;
     cred.minting_reach()?;
     let (row, before_projects) = load_with_projects(state, actor, id).await?;
     let now = now();
@@ -403,9 +393,9 @@ async fn update_because(
     let (expires_at, expiry_policy) = if expiry_changed {
         let expiry = Expiry::from_request(req.expires_in, req.expires_at)?;
         let at = expiry.resolve(timestamp(now))?.map(OffsetDateTime::unix_timestamp);
-        (policy::bound_expiry(&cred, at)?, policy_of(expiry).to_string())
+        (policy::bound_expiry(&cred, at)?, ExpiryChoice::from(expiry))
     } else {
-        (row.expires_at, row.expiry_policy.clone())
+        (row.expires_at, ExpiryChoice::parse(&row.expiry_policy).unwrap_or(ExpiryChoice::Custom))
     };
     let rate_limit = match req.rate_limit_per_minute {
         Some(Some(n)) if !(1..=RATE_LIMIT_MAX).contains(&n) => {
@@ -436,7 +426,7 @@ async fn update_because(
         scopes: &scopes,
         all_projects: after_projects.is_none(),
         expires_at,
-        expiry_policy: &expiry_policy,
+        expiry_policy: expiry_policy.as_str(),
         rate_limit,
         ip_allowlist: &ip_allowlist,
     };

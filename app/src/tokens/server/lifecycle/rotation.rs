@@ -10,14 +10,14 @@ use crate::{
     audit::AuditAction,
     db::now,
     error::AppError,
-    policy::{self, Reach},
+    policy::{self, Action, Reach},
     state::AppState,
     tokens::{
         server::{
             service::{facts, load_with_projects, summary, Extras},
             store::{self, TokenRow},
         },
-        CreatedToken, ExpiresIn, RetireOld, RotateToken, TokenState, TokenStatus,
+        CreatedToken, ExpiryChoice, RetireOld, RotateToken, TokenState, TokenStatus,
     },
 };
 
@@ -60,7 +60,7 @@ pub async fn rotate(
     id: &str,
     req: RotateToken,
 ) -> Result<CreatedToken, AppError> {
-    let cred = actor.credential();
+    let cred = actor.permit(Action::ManageTokens)?;
     cred.minting_reach()?;
     let (old, projects) = load_with_projects(state, actor, id).await?;
     let now = now();
@@ -68,18 +68,17 @@ pub async fn rotate(
         return Err(AppError::conflict("The token is revoked; create a new one instead."));
     }
     let old_facts = facts(&old, projects.as_ref().map(|(ids, _)| ids.as_slice()));
-    let expires_at = match old.expiry_policy.as_str() {
-        "30d" => ExpiresIn::Days30.duration(),
-        "90d" => ExpiresIn::Days90.duration(),
-        "custom" => old.expires_at.map(|at| time::Duration::seconds(at - old.created_at)),
-        _ => None,
+    let choice = ExpiryChoice::parse(&old.expiry_policy).unwrap_or(ExpiryChoice::Never);
+    let expires_at = match choice.fixed() {
+        Some(fixed) => fixed.duration(),
+        None => old.expires_at.map(|at| time::Duration::seconds(at - old.created_at)),
     }
     .map(|d| now + d.whole_seconds());
     let expires_at = policy::bound_expiry(&cred, expires_at)?;
     // A rotation is how a leak is answered: under the workspace's longest lifetime the
     // new token's expiry is cut to it rather than refused.
     let expires_at = match crate::tenants::server::max_token_lifetime(&state.db, &old.tenant_id).await? {
-        Some(days) => Some(expires_at.unwrap_or(i64::MAX).min(now + i64::from(days) * 86_400)),
+        Some(days) => Some(policy::MaxLifetime { days }.cut(expires_at, now)),
         None => expires_at,
     };
     let new_reach = Reach { expires_at, ..old_facts.reach.clone() };
@@ -96,7 +95,7 @@ pub async fn rotate(
         scopes: &old.scopes,
         project_ids: ids,
         expires_at,
-        expiry_policy: &old.expiry_policy,
+        expiry_policy: choice,
         replaces_id: Some(&old.id),
         owner: old.owner,
         ip_allowlist: &old.ip_allowlist,
