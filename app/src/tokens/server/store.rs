@@ -5,7 +5,7 @@ use sqlx::{any::AnyRow, Any, Row, Transaction};
 use crate::{
     db::{on_unique, Db},
     error::AppError,
-    tokens::{Prefix, Scope, TokenAddress, TokenOwner, TokenState, TokenStatus, UsageCounts},
+    tokens::{ExpiryChoice, Prefix, Scope, TokenAddress, TokenOwner, TokenState, TokenStatus, UsageCounts},
 };
 
 /// A token row with what the list and the rules need.
@@ -21,7 +21,7 @@ pub struct TokenRow {
     pub created_by_email: Option<String>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
-    pub expiry_policy: String,
+    pub expiry_policy: ExpiryChoice,
     pub status: TokenState,
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
@@ -136,7 +136,10 @@ fn token_row<R: Columns>(row: &R) -> Result<TokenRow, sqlx::Error> {
         created_by_email: row.named("created_by_email")?,
         created_at: row.named("created_at")?,
         expires_at: row.named("expires_at")?,
-        expiry_policy: row.named("expiry_policy")?,
+        // Only the four choices are ever written; anything else reads as what it does.
+        expiry_policy: ExpiryChoice::parse(&row.named::<String>("expiry_policy")?).unwrap_or(
+            if row.named::<Option<i64>>("expires_at")?.is_some() { ExpiryChoice::Custom } else { ExpiryChoice::Never },
+        ),
         status: TokenState::parse(&row.named::<String>("status")?).unwrap_or(TokenState::Revoked),
         last_used_at: row.named("last_used_at")?,
         last_used_ip: row.named("last_used_ip")?,
@@ -161,7 +164,7 @@ pub struct NewToken<'a> {
     pub created_by: Option<&'a str>,
     pub created_at: i64,
     pub expires_at: Option<i64>,
-    pub expiry_policy: &'a str,
+    pub expiry_policy: ExpiryChoice,
     pub replaces_id: Option<&'a str>,
     pub owner: TokenOwner,
     pub ip_allowlist: &'a str,
@@ -184,7 +187,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, t: &NewToken<'_>) -> Result<b
     .bind(t.created_by)
     .bind(t.created_at)
     .bind(t.expires_at)
-    .bind(t.expiry_policy)
+    .bind(t.expiry_policy.as_str())
     .bind(t.replaces_id)
     .bind(t.owner.as_str())
     .bind(t.ip_allowlist)
@@ -349,7 +352,7 @@ pub struct Changes<'a> {
     pub scopes: &'a [Scope],
     pub all_projects: bool,
     pub expires_at: Option<i64>,
-    pub expiry_policy: &'a str,
+    pub expiry_policy: ExpiryChoice,
     pub ip_allowlist: &'a str,
 }
 
@@ -378,7 +381,7 @@ pub async fn update(tx: &mut Transaction<'_, Any>, id: &str, c: &Changes<'_>) ->
     .bind(scopes_to_text(c.scopes))
     .bind(i64::from(c.all_projects))
     .bind(c.expires_at)
-    .bind(c.expiry_policy)
+    .bind(c.expiry_policy.as_str())
     .bind(c.rate_limit)
     .bind(id)
     .bind(c.ip_allowlist)

@@ -132,7 +132,7 @@ pub(super) async fn mint(
             created_by: actor.user_id(),
             created_at: now,
             expires_at: new.expires_at,
-            expiry_policy: new.expiry_policy.as_str(), // TEMP until store is typed
+            expiry_policy: new.expiry_policy,
             replaces_id: new.replaces_id,
             owner: new.owner,
             ip_allowlist: new.ip_allowlist,
@@ -395,7 +395,7 @@ async fn update_because(
         let at = expiry.resolve(timestamp(now))?.map(OffsetDateTime::unix_timestamp);
         (policy::bound_expiry(&cred, at)?, ExpiryChoice::from(expiry))
     } else {
-        (row.expires_at, ExpiryChoice::parse(&row.expiry_policy).unwrap_or(ExpiryChoice::Custom))
+        (row.expires_at, row.expiry_policy)
     };
     let rate_limit = match req.rate_limit_per_minute {
         Some(Some(n)) if !(1..=RATE_LIMIT_MAX).contains(&n) => {
@@ -426,7 +426,7 @@ async fn update_because(
         scopes: &scopes,
         all_projects: after_projects.is_none(),
         expires_at,
-        expiry_policy: expiry_policy.as_str(),
+        expiry_policy,
         rate_limit,
         ip_allowlist: &ip_allowlist,
     };

@@ -17,7 +17,7 @@ use crate::{
             service::{facts, load_with_projects, summary, Extras},
             store::{self, TokenRow},
         },
-        CreatedToken, ExpiryChoice, RetireOld, RotateToken, TokenState, TokenStatus,
+        CreatedToken, RetireOld, RotateToken, TokenState, TokenStatus,
     },
 };
 
@@ -68,7 +68,7 @@ pub async fn rotate(
         return Err(AppError::conflict("The token is revoked; create a new one instead."));
     }
     let old_facts = facts(&old, projects.as_ref().map(|(ids, _)| ids.as_slice()));
-    let choice = ExpiryChoice::parse(&old.expiry_policy).unwrap_or(ExpiryChoice::Never);
+    let choice = old.expiry_policy;
     let expires_at = match choice.fixed() {
         Some(fixed) => fixed.duration(),
         None => old.expires_at.map(|at| time::Duration::seconds(at - old.created_at)),
