@@ -3,7 +3,6 @@
 
 use axum::{extract::State, Json};
 use serde::Deserialize;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 use app::{
@@ -41,7 +40,7 @@ pub async fn list(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiQuery(p): ApiQuery<Params>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<AuditEntry>>, ApiError> {
     if !auth.principal.name.starts_with(SIEM_PREFIX) {
         auth.principal.require(Scope::Admin)?;
     }

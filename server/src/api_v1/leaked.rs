@@ -7,7 +7,6 @@ use axum::{
     Json,
 };
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use app::{state::AppState, tokens::server::lifecycle};
 
@@ -44,7 +43,7 @@ pub async fn report(
     State(state): State<AppState>,
     parts: Parts,
     ApiJson(body): ApiJson<Report>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let meta = request_meta(&parts, &state);
     state.guard.leak_report(meta.ip.as_deref().and_then(|ip| ip.parse().ok()))?;
     let slot = state.guard.leak_slot()?;
@@ -53,5 +52,5 @@ pub async fn report(
         let _slot = slot;
         lifecycle::report_leaked(&state, &body.tokens, body.source.as_deref(), body.url.as_deref(), &meta).await;
     });
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted".to_string() })))
 }

@@ -21,13 +21,13 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use serde::Serialize;
-use serde_json::json;
 
 use app::{
     error::{AppError, ErrorCode},
     state::AppState,
 };
+
+use openapi::{Data, ErrorBody, ErrorDetail, Paged};
 
 pub fn router(state: AppState) -> Router<AppState> {
     let authenticated = Router::new()
@@ -84,13 +84,13 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// `{"data": …}`
-pub fn data<T: Serialize>(value: T) -> Json<serde_json::Value> {
-    Json(json!({ "data": value }))
+pub fn data<T>(value: T) -> Json<Data<T>> {
+    Json(Data { data: value })
 }
 
 /// `{"data": […], "next_cursor": …}`
-pub fn page<T: Serialize>(items: Vec<T>, next_cursor: Option<String>) -> Json<serde_json::Value> {
-    Json(json!({ "data": items, "next_cursor": next_cursor }))
+pub fn page<T>(items: Vec<T>, next_cursor: Option<String>) -> Json<Paged<T>> {
+    Json(Paged { data: items, next_cursor })
 }
 
 /// `{"error": {"code", "message"}}` with the status of its code, plus the headers the
@@ -109,7 +109,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let err = self.0;
         let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = Json(json!({ "error": { "code": err.code.as_str(), "message": err.message } }));
+        let body = Json(ErrorBody { error: ErrorDetail { code: err.code, message: err.message } });
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {

@@ -89,6 +89,8 @@ pub struct Data<T> {
 #[derive(Serialize, ToSchema)]
 pub struct Paged<T> {
     pub data: Vec<T>,
+    /// `null` on the last page; always present.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

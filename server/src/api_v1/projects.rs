@@ -1,9 +1,8 @@
 //! `/api/v1/projects`: read scope to look, write scope to change; a project token sees
 //! only its projects (404 for the rest) and cannot create any.
 
-use axum::{http::StatusCode, response::IntoResponse, Json};
+use axum::{http::StatusCode, Json};
 use serde::Deserialize;
-use serde_json::Value;
 
 use app::{
     error::AppError,
@@ -39,7 +38,7 @@ pub async fn list(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<Project>>, ApiError> {
     auth.principal.require(Scope::Read)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
@@ -76,7 +75,7 @@ pub async fn create(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiJson(body): ApiJson<CreateProject>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<(StatusCode, Json<Data<Project>>), ApiError> {
     auth.principal.require(Scope::Write)?;
     let project = service::create(&state, &auth.actor(), &auth.meta, &body.key, &body.name).await?;
     Ok((StatusCode::CREATED, data(project)))
@@ -98,7 +97,7 @@ pub async fn get(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Project>>, ApiError> {
     auth.principal.require(Scope::Read)?;
     Ok(data(service::get(&state, &auth.actor(), &key).await?))
 }
@@ -128,7 +127,7 @@ pub async fn update(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateProject>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Project>>, ApiError> {
     auth.principal.require(Scope::Write)?;
     Ok(data(service::rename(&state, &auth.actor(), &auth.meta, &key, &body.name).await?))
 }

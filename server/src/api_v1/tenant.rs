@@ -1,7 +1,6 @@
 //! `GET|PATCH /api/v1/tenant`: the tenant's settings (IP allowlist, claimed hosts).
 
 use axum::{extract::State, Json};
-use serde_json::Value;
 
 use app::{
     state::AppState,
@@ -22,7 +21,7 @@ use super::{auth::ApiAuth, data, ApiError, ApiJson};
         Refusals,
     )
 )]
-pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Value>, ApiError> {
+pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Data<TenantSettings>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(tenants::get(&state, &auth.actor()).await?))
 }
@@ -44,7 +43,7 @@ pub async fn update(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiJson(body): ApiJson<UpdateTenant>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TenantSettings>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(tenants::update(&state, &auth.actor(), &auth.meta, body).await?))
 }

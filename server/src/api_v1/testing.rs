@@ -8,7 +8,6 @@ use axum::{
     Json,
 };
 use serde::Deserialize;
-use serde_json::Value;
 
 use reports::Format;
 
@@ -61,7 +60,7 @@ pub async fn list_cases(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
     ApiQuery(q): ApiQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<Case>>, ApiError> {
     auth.principal.require(Scope::Read)?;
     let p = service::list_cases(&state, &auth.actor(), &key, q.cursor.as_deref(), q.limit).await?;
     Ok(page(p.data, p.next_cursor))
@@ -87,7 +86,7 @@ pub async fn create_case(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<NewCase>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<(StatusCode, Json<Data<Case>>), ApiError> {
     auth.principal.require(Scope::Write)?;
     Ok((StatusCode::CREATED, data(service::create_case(&state, &auth.actor(), &key, body).await?)))
 }
@@ -108,7 +107,7 @@ pub async fn get_case(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath((key, id)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Case>>, ApiError> {
     auth.principal.require(Scope::Read)?;
     Ok(data(service::get_case(&state, &auth.actor(), &key, &id).await?))
 }
@@ -133,7 +132,7 @@ pub async fn update_case(
     auth: ApiAuth,
     ApiPath((key, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<UpdateCase>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Case>>, ApiError> {
     auth.principal.require(Scope::Write)?;
     Ok(data(service::update_case(&state, &auth.actor(), &key, &id, body).await?))
 }
@@ -177,7 +176,7 @@ pub async fn list_runs(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
     ApiQuery(q): ApiQuery<RunParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<Run>>, ApiError> {
     auth.principal.require(Scope::Read)?;
     let p =
         service::list_runs(&state, &auth.actor(), &key, q.status, q.run_key.as_deref(), q.cursor.as_deref(), q.limit)
@@ -204,7 +203,7 @@ pub async fn create_run(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<NewRun>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<(StatusCode, Json<Data<Run>>), ApiError> {
     auth.principal.require(Scope::Write)?;
     Ok((StatusCode::CREATED, data(service::create_run(&state, &auth.actor(), &key, &body.name).await?)))
 }
@@ -225,7 +224,7 @@ pub async fn get_run(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath((key, id)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Run>>, ApiError> {
     auth.principal.require(Scope::Read)?;
     Ok(data(service::get_run(&state, &auth.actor(), &key, &id).await?))
 }
@@ -249,7 +248,7 @@ pub async fn update_run(
     auth: ApiAuth,
     ApiPath((key, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<UpdateRun>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Run>>, ApiError> {
     auth.principal.require(Scope::Write)?;
     Ok(data(service::update_run(&state, &auth.actor(), &key, &id, body).await?))
 }
@@ -293,7 +292,7 @@ pub async fn list_results(
     auth: ApiAuth,
     ApiPath((key, id)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<TestResult>>, ApiError> {
     auth.principal.require(Scope::Read)?;
     let p = service::list_results(&state, &auth.actor(), &key, &id, q.cursor.as_deref(), q.limit).await?;
     Ok(page(p.data, p.next_cursor))
@@ -318,7 +317,7 @@ pub async fn add_results(
     auth: ApiAuth,
     ApiPath((key, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<ResultBatch>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<(StatusCode, Json<Data<Run>>), ApiError> {
     auth.principal.require(Scope::Write)?;
     Ok((StatusCode::CREATED, data(service::add_results(&state, &auth.actor(), &key, &id, body.results).await?)))
 }
@@ -422,7 +421,7 @@ pub async fn complete_run(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath((key, id)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Run>>, ApiError> {
     auth.principal.require(Scope::Write)?;
     Ok(data(service::complete_run(&state, &auth.actor(), &key, &id).await?))
 }

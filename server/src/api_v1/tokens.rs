@@ -1,9 +1,8 @@
 //! `/api/v1/tokens`: admin scope; the domain makes sure no token mints or widens a
 //! token beyond its own power.
 
-use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
-use serde_json::Value;
 
 use app::{
     state::AppState,
@@ -46,7 +45,7 @@ pub async fn list(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Paged<TokenSummary>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     let query = ListQuery { search: p.q, status: p.status, cursor: p.cursor, limit: p.limit };
     let result = service::list(&state, &auth.actor(), query).await?;
@@ -70,7 +69,7 @@ pub async fn create(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiJson(body): ApiJson<CreateToken>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<SecretBearing<(StatusCode, Json<Data<CreatedToken>>)>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     let created = lifecycle::create(&state, &auth.actor(), &auth.meta, body).await?;
     Ok(SecretBearing((StatusCode::CREATED, data(created))))
@@ -92,7 +91,7 @@ pub async fn get(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TokenSummary>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::get(&state, &auth.actor(), &id).await?))
 }
@@ -117,7 +116,7 @@ pub async fn update(
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateToken>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TokenSummary>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(lifecycle::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
 }
@@ -138,7 +137,7 @@ pub async fn usage(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TokenUsage>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::usage(&state, &auth.actor(), &id).await?))
 }
@@ -159,12 +158,17 @@ pub async fn addresses(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Vec<TokenAddress>>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::addresses(&state, &auth.actor(), &id).await?))
 }
 
-async fn transition(state: AppState, auth: ApiAuth, id: String, t: Transition) -> Result<Json<Value>, ApiError> {
+async fn transition(
+    state: AppState,
+    auth: ApiAuth,
+    id: String,
+    t: Transition,
+) -> Result<Json<Data<TokenSummary>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(lifecycle::set_status(&state, &auth.actor(), &auth.meta, &id, t).await?))
 }
@@ -186,7 +190,7 @@ pub async fn disable(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TokenSummary>>, ApiError> {
     transition(state, auth, id, Transition::Disable).await
 }
 
@@ -207,7 +211,7 @@ pub async fn enable(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TokenSummary>>, ApiError> {
     transition(state, auth, id, Transition::Enable).await
 }
 
@@ -228,7 +232,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TokenSummary>>, ApiError> {
     transition(state, auth, id, Transition::Revoke).await
 }
 
@@ -253,7 +257,7 @@ pub async fn rotate(
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
     body: axum::body::Bytes,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<SecretBearing<(StatusCode, Json<Data<CreatedToken>>)>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     // The body is optional: no body means the default, `until_first_use`.
     let req: RotateToken = if body.iter().all(u8::is_ascii_whitespace) {

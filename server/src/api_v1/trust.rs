@@ -4,10 +4,8 @@
 use axum::{
     extract::State,
     http::{header, request::Parts, StatusCode},
-    response::IntoResponse,
     Json,
 };
-use serde_json::Value;
 
 use app::{
     state::AppState,
@@ -39,7 +37,7 @@ fn request_host(parts: &Parts) -> Option<&str> {
     tag = "trusted ci",
     responses((status = 200, description = "OK", body = Data<Vec<TrustPolicy>>), Refusals)
 )]
-pub async fn list(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Data<Vec<TrustPolicy>>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::list(&state, &auth.actor()).await?))
 }
@@ -61,7 +59,7 @@ pub async fn create(
     auth: ApiAuth,
     parts: Parts,
     ApiJson(body): ApiJson<NewTrustPolicy>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<(StatusCode, Json<Data<TrustPolicy>>), ApiError> {
     auth.principal.require(Scope::Admin)?;
     let audience = hub_url(&state, &parts);
     let policy = service::create(&state, &auth.actor(), &auth.meta, body, &audience).await?;
@@ -84,7 +82,7 @@ pub async fn get(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TrustPolicy>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::get(&state, &auth.actor(), &id).await?))
 }
@@ -108,7 +106,7 @@ pub async fn update(
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateTrustPolicy>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TrustPolicy>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
 }
@@ -135,7 +133,12 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn set_status(state: &AppState, auth: &ApiAuth, id: &str, status: PolicyStatus) -> Result<Json<Value>, ApiError> {
+async fn set_status(
+    state: &AppState,
+    auth: &ApiAuth,
+    id: &str,
+    status: PolicyStatus,
+) -> Result<Json<Data<TrustPolicy>>, ApiError> {
     auth.principal.require(Scope::Admin)?;
     Ok(data(service::set_status(state, &auth.actor(), &auth.meta, id, status).await?))
 }
@@ -156,7 +159,7 @@ pub async fn disable(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TrustPolicy>>, ApiError> {
     set_status(&state, &auth, &id, PolicyStatus::Disabled).await
 }
 
@@ -176,7 +179,7 @@ pub async fn enable(
     State(state): State<AppState>,
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<TrustPolicy>>, ApiError> {
     set_status(&state, &auth, &id, PolicyStatus::Active).await
 }
 
@@ -201,7 +204,7 @@ pub async fn exchange(
     State(state): State<AppState>,
     parts: Parts,
     ApiJson(body): ApiJson<OidcExchange>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<SecretBearing<(StatusCode, Json<Data<OidcToken>>)>, ApiError> {
     let meta = request_meta(&parts, &state);
     let host = request_host(&parts);
     let minted = exchange::exchange(&state, &meta, &body.id_token, body.workspace.as_deref(), host).await?;
