@@ -172,7 +172,7 @@ pub struct TokenPrincipal {
     pub ai: AiSettings,
     /// Requests per minute this token may make (token, tenant or server default).
     pub rate_limit: u32,
-    /// The highest scope this request's route asked for (`require`), shared by the
+    /// The highest scope this request's actions needed (`Actor::permit`), shared by the
     /// clones handlers take: what the request counts as in the token's usage.
     pub needed: Arc<AtomicU8>,
 }
@@ -180,16 +180,6 @@ pub struct TokenPrincipal {
 impl TokenPrincipal {
     pub fn top_scope(&self) -> Option<Scope> {
         top_scope(&self.scopes)
-    }
-
-    /// TEMPORARY: the route gate, until every handler leaves it to `Actor::permit`.
-    pub fn require(&self, needed: Scope) -> Result<(), AppError> {
-        self.needed.fetch_max(needed as u8, Ordering::Relaxed);
-        if self.top_scope().is_some_and(|top| top >= needed) {
-            Ok(())
-        } else {
-            Err(AppError::insufficient_scope(needed))
-        }
     }
 
     /// What the token carries, as the rules compare it.
@@ -201,7 +191,7 @@ impl TokenPrincipal {
                 Some(p) => Projects::only(p.ids.iter().cloned()),
             },
             self.expires_at.map(OffsetDateTime::unix_timestamp),
-            self.retire_at.map(OffsetDateTime::unix_timestamp),
+            None,
             self.owner,
             self.ip_allowlist.clone(),
         )

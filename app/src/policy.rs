@@ -139,8 +139,11 @@ impl Reach {
     }
 
     /// What a token carries: its top scope, its projects, its owner kind, its address
-    /// list, and its life — cut at `retire_at` when a rotation replaced it, since it stops
-    /// working then and nothing it gives may outlive that.
+    /// list, and its life — cut at `retire_at` when one is given: a trust policy's creator
+    /// that a rotation replaced stops at `retire_at`, and nothing the policy mints may
+    /// outlive that. A token acting during its rotation window, and a token being acted
+    /// on, keep their own expiry (pass `None`): the window exists so the old token still
+    /// does its job, revoking and disabling included.
     pub fn of_token(
         scopes: &[Scope],
         projects: Projects,

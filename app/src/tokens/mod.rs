@@ -234,9 +234,6 @@ impl TokenState {
 
 pub const NAME_MAX: usize = 100;
 
-/// Prefix of names whose tokens may only read the audit log (for SIEM collectors).
-pub const SIEM_PREFIX: &str = "SIEM-LOG-ONLY";
-
 pub fn normalize_name(input: &str) -> Result<String, AppError> {
     let name = input.trim();
     if name.is_empty() {

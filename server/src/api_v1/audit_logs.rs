@@ -9,7 +9,6 @@ use app::{
     audit::{server as audit, AuditAction, AuditEntry},
     error::AppError,
     state::AppState,
-    tokens::{Scope, SIEM_PREFIX},
 };
 
 use super::openapi::{Paged, Refusals};
@@ -41,9 +40,6 @@ pub async fn list(
     auth: ApiAuth,
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Paged<AuditEntry>>, ApiError> {
-    if !auth.principal.name.starts_with(SIEM_PREFIX) {
-        auth.principal.require(Scope::Admin)?;
-    }
     let since = p
         .since
         .as_deref()

@@ -71,7 +71,7 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     );
     let (rate, mut response) = match state.guard.spend(&principal.token_id, principal.rate_limit) {
         Ok(rate) => {
-            // The handler's `require` marks what the request needed: that is its kind.
+            // The domain's `Actor::permit` marks what the request needed: that is its kind.
             let (token_id, needed) = (principal.token_id.clone(), principal.needed.clone());
             parts.extensions.insert(principal);
             let response = next.run(Request::from_parts(parts, body)).await;

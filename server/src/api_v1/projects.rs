@@ -8,7 +8,6 @@ use app::{
     error::AppError,
     projects::{server::service, Project},
     state::AppState,
-    tokens::Scope,
 };
 
 use super::openapi::{Data, ErrorBody, Paged, Refusals, TooLarge};
@@ -39,7 +38,6 @@ pub async fn list(
     auth: ApiAuth,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Paged<Project>>, ApiError> {
-    auth.principal.require(Scope::Read)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid("limit must be between 1 and 200.").into());
@@ -76,7 +74,6 @@ pub async fn create(
     auth: ApiAuth,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<Data<Project>>), ApiError> {
-    auth.principal.require(Scope::Write)?;
     let project = service::create(&state, &auth.actor(), &auth.meta, &body.key, &body.name).await?;
     Ok((StatusCode::CREATED, data(project)))
 }
@@ -98,7 +95,6 @@ pub async fn get(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Data<Project>>, ApiError> {
-    auth.principal.require(Scope::Read)?;
     Ok(data(service::get(&state, &auth.actor(), &key).await?))
 }
 
@@ -128,7 +124,6 @@ pub async fn update(
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateProject>,
 ) -> Result<Json<Data<Project>>, ApiError> {
-    auth.principal.require(Scope::Write)?;
     Ok(data(service::rename(&state, &auth.actor(), &auth.meta, &key, &body.name).await?))
 }
 
@@ -149,7 +144,6 @@ pub async fn delete(
     auth: ApiAuth,
     ApiPath(key): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    auth.principal.require(Scope::Write)?;
     service::delete(&state, &auth.actor(), &auth.meta, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }

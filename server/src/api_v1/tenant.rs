@@ -5,7 +5,6 @@ use axum::{extract::State, Json};
 use app::{
     state::AppState,
     tenants::{server as tenants, TenantSettings, UpdateTenant},
-    tokens::Scope,
 };
 
 use super::openapi::{Data, ErrorBody, Refusals, TooLarge};
@@ -22,7 +21,6 @@ use super::{auth::ApiAuth, data, ApiError, ApiJson};
     )
 )]
 pub async fn get(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Data<TenantSettings>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(tenants::get(&state, &auth.actor()).await?))
 }
 
@@ -44,6 +42,5 @@ pub async fn update(
     auth: ApiAuth,
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> Result<Json<Data<TenantSettings>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(tenants::update(&state, &auth.actor(), &auth.meta, body).await?))
 }

@@ -11,8 +11,7 @@ use app::{
             lifecycle::{self, Transition},
             service::{self, ListQuery},
         },
-        CreateToken, CreatedToken, RotateToken, Scope, TokenAddress, TokenStatus, TokenSummary, TokenUsage,
-        UpdateToken,
+        CreateToken, CreatedToken, RotateToken, TokenAddress, TokenStatus, TokenSummary, TokenUsage, UpdateToken,
     },
 };
 
@@ -46,7 +45,6 @@ pub async fn list(
     auth: ApiAuth,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<Paged<TokenSummary>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     let query = ListQuery { search: p.q, status: p.status, cursor: p.cursor, limit: p.limit };
     let result = service::list(&state, &auth.actor(), query).await?;
     Ok(page(result.data, result.next_cursor))
@@ -70,7 +68,6 @@ pub async fn create(
     auth: ApiAuth,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<SecretBearing<(StatusCode, Json<Data<CreatedToken>>)>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     let created = lifecycle::create(&state, &auth.actor(), &auth.meta, body).await?;
     Ok(SecretBearing((StatusCode::CREATED, data(created))))
 }
@@ -92,7 +89,6 @@ pub async fn get(
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Data<TokenSummary>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(service::get(&state, &auth.actor(), &id).await?))
 }
 
@@ -117,7 +113,6 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateToken>,
 ) -> Result<Json<Data<TokenSummary>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(lifecycle::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
 }
 
@@ -138,7 +133,6 @@ pub async fn usage(
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Data<TokenUsage>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(service::usage(&state, &auth.actor(), &id).await?))
 }
 
@@ -159,7 +153,6 @@ pub async fn addresses(
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Data<Vec<TokenAddress>>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(service::addresses(&state, &auth.actor(), &id).await?))
 }
 
@@ -169,7 +162,6 @@ async fn transition(
     id: String,
     t: Transition,
 ) -> Result<Json<Data<TokenSummary>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(lifecycle::set_status(&state, &auth.actor(), &auth.meta, &id, t).await?))
 }
 
@@ -258,7 +250,6 @@ pub async fn rotate(
     ApiPath(id): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> Result<SecretBearing<(StatusCode, Json<Data<CreatedToken>>)>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     // The body is optional: no body means the default, `until_first_use`.
     let req: RotateToken = if body.iter().all(u8::is_ascii_whitespace) {
         RotateToken::default()

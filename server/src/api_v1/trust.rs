@@ -9,7 +9,6 @@ use axum::{
 
 use app::{
     state::AppState,
-    tokens::Scope,
     trust::{
         server::{exchange, service},
         NewTrustPolicy, OidcExchange, OidcToken, PolicyStatus, TrustPolicy, UpdateTrustPolicy,
@@ -38,7 +37,6 @@ fn request_host(parts: &Parts) -> Option<&str> {
     responses((status = 200, description = "OK", body = Data<Vec<TrustPolicy>>), Refusals)
 )]
 pub async fn list(State(state): State<AppState>, auth: ApiAuth) -> Result<Json<Data<Vec<TrustPolicy>>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(service::list(&state, &auth.actor()).await?))
 }
 
@@ -60,7 +58,6 @@ pub async fn create(
     parts: Parts,
     ApiJson(body): ApiJson<NewTrustPolicy>,
 ) -> Result<(StatusCode, Json<Data<TrustPolicy>>), ApiError> {
-    auth.principal.require(Scope::Admin)?;
     let audience = hub_url(&state, &parts);
     let policy = service::create(&state, &auth.actor(), &auth.meta, body, &audience).await?;
     Ok((StatusCode::CREATED, data(policy)))
@@ -83,7 +80,6 @@ pub async fn get(
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Data<TrustPolicy>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(service::get(&state, &auth.actor(), &id).await?))
 }
 
@@ -107,7 +103,6 @@ pub async fn update(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateTrustPolicy>,
 ) -> Result<Json<Data<TrustPolicy>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(service::update(&state, &auth.actor(), &auth.meta, &id, body).await?))
 }
 
@@ -128,7 +123,6 @@ pub async fn delete(
     auth: ApiAuth,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     service::delete(&state, &auth.actor(), &auth.meta, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -139,7 +133,6 @@ async fn set_status(
     id: &str,
     status: PolicyStatus,
 ) -> Result<Json<Data<TrustPolicy>>, ApiError> {
-    auth.principal.require(Scope::Admin)?;
     Ok(data(service::set_status(state, &auth.actor(), &auth.meta, id, status).await?))
 }
 

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod actions;
 mod authority;
 mod cli;
 mod copies;

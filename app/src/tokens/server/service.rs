@@ -174,7 +174,7 @@ pub(super) fn facts(row: &TokenRow, project_ids: Option<&[String]>) -> TokenFact
             &row.scopes,
             project_ids.map_or(Projects::All, |ids| Projects::only(ids.iter().cloned())),
             row.expires_at,
-            row.retire_at,
+            None,
             row.owner,
             crate::addresses::parse_allowlist(&row.ip_allowlist).unwrap_or_default(),
         ),

@@ -152,7 +152,7 @@ pub async fn create(
     meta: &RequestMeta,
     req: CreateToken,
 ) -> Result<CreatedToken, AppError> {
-    let cred = actor.credential();
+    let cred = actor.permit(Action::ManageTokens)?;
     let tenant_id = tenant_of(actor)?.to_string();
     cred.minting_reach()?;
     let name = normalize_name(&req.name)?;
