@@ -108,14 +108,6 @@ pub fn on_unique(err: sqlx::Error, conflict: impl FnOnce() -> AppError) -> AppEr
     }
 }
 
-/// The file of a `sqlite:` URL, unless the database lives in memory.
-pub fn sqlite_file(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let memory = path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
-    (!memory).then(|| path.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,5 +2,4 @@
 //! `reports` crate, shared with the `qa-hub` client.
 
 pub mod service;
-pub mod sqlite_batches;
 pub mod store;

@@ -5,10 +5,7 @@
 
 use reports::Format;
 
-use super::{
-    sqlite_batches::{Batch, Landed, SqliteBatches},
-    store::{self, NewResultRow, RunRow},
-};
+use super::store::{self, NewResultRow, RunRow};
 use crate::{
     actor::Actor,
     db::{new_id, now, timestamp},
@@ -581,49 +578,6 @@ impl LandingJob {
 
     async fn land(&self, rows: &[reports::Imported]) -> Result<(), AppError> {
         let sqlite = crate::db::backend_of(&self.state.db) == crate::db::Backend::Sqlite;
-        let url = self.state.db.connect_options().database_url.to_string();
-        match crate::db::sqlite_file(&url) {
-            Some(path) if sqlite => self.land_on_sqlite(&path, rows).await?,
-            _ => self.land_through_the_pool(sqlite, rows).await?,
-        }
-        let now = now();
-        let mut tx = self.state.db.begin().await?;
-        store::import_landed(&mut tx, &self.run_id, now).await?;
-        if let Some(idem) = &self.idempotency_key {
-            store::settle_key(&mut tx, &self.tenant_id, &self.project_id, idem, &self.import_id, &self.receipt).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// A SQLite file: batches through rusqlite's prepared statements
-    /// ([`sqlite_batches`](super::sqlite_batches)), each its own short transaction.
-    async fn land_on_sqlite(&self, path: &str, rows: &[reports::Imported]) -> Result<(), AppError> {
-        let writer = SqliteBatches::open(path)?;
-        for chunk in rows.chunks(IMPORT_BATCH) {
-            let started = std::time::Instant::now();
-            let batch = Batch {
-                tenant_id: self.tenant_id.clone(),
-                project_id: self.project_id.clone(),
-                run_id: self.run_id.clone(),
-                import_id: self.import_id.clone(),
-                idempotency_key: self.idempotency_key.clone(),
-                rows: chunk.to_vec(),
-                now: now(),
-            };
-            if writer.land(batch).await? == Landed::KeyLost {
-                return Err(AppError::conflict("Another import took this Idempotency-Key over; this one stopped."));
-            }
-            let held = started.elapsed();
-            tracing::debug!(rows = chunk.len(), ?held, "an import batch landed");
-            // SQLite has one writer: leave the lock to others as long as this batch held it.
-            tokio::time::sleep(held.min(std::time::Duration::from_millis(20))).await;
-        }
-        Ok(())
-    }
-
-    /// PostgreSQL, or a SQLite in memory: batches through the pool.
-    async fn land_through_the_pool(&self, sqlite: bool, rows: &[reports::Imported]) -> Result<(), AppError> {
         for batch in rows.chunks(IMPORT_BATCH) {
             let started = std::time::Instant::now();
             let now = now();
@@ -680,6 +634,13 @@ impl LandingJob {
                 tokio::time::sleep(started.elapsed().min(std::time::Duration::from_millis(20))).await;
             }
         }
+        let now = now();
+        let mut tx = self.state.db.begin().await?;
+        store::import_landed(&mut tx, &self.run_id, now).await?;
+        if let Some(idem) = &self.idempotency_key {
+            store::settle_key(&mut tx, &self.tenant_id, &self.project_id, idem, &self.import_id, &self.receipt).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

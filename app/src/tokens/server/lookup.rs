@@ -57,7 +57,7 @@ impl Lookups {
     /// runtime with at most `concurrent` queries at once (a share of the pool).
     pub fn start(db: Db, concurrent: usize) -> Self {
         let url = db.connect_options().database_url.to_string();
-        if let Some(readers) = crate::db::sqlite_file(&url).and_then(|path| LocalReaders::open(&path)) {
+        if let Some(readers) = sqlite_file(&url).and_then(|path| LocalReaders::open(&path)) {
             return Lookups::Local(Arc::new(readers));
         }
         let reader = match postgres_pool(&url, concurrent) {
@@ -128,6 +128,14 @@ impl BatchReader {
             }
         }
     }
+}
+
+/// The file of a `sqlite:` URL, unless the database lives in memory.
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory = path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
+    (!memory).then(|| path.to_string())
 }
 
 /// Read-only connections to the SQLite file, one per core; a caller takes a free one.
@@ -310,11 +318,11 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_their_file() {
-        assert_eq!(crate::db::sqlite_file("sqlite://data/qahub.db?mode=rwc").as_deref(), Some("data/qahub.db"));
-        assert_eq!(crate::db::sqlite_file("sqlite:qahub.db").as_deref(), Some("qahub.db"));
-        assert_eq!(crate::db::sqlite_file("sqlite::memory:"), None);
-        assert_eq!(crate::db::sqlite_file("sqlite://x.db?mode=memory&cache=shared"), None);
-        assert_eq!(crate::db::sqlite_file("postgres://localhost/test"), None);
+        assert_eq!(sqlite_file("sqlite://data/qahub.db?mode=rwc").as_deref(), Some("data/qahub.db"));
+        assert_eq!(sqlite_file("sqlite:qahub.db").as_deref(), Some("qahub.db"));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://localhost/test"), None);
     }
 
     async fn seeded() -> (tempdir::Dir, Db) {
