@@ -38,12 +38,7 @@ pub async fn list(state: &AppState, actor: &Actor) -> Result<Vec<Project>, AppEr
 /// A project by key; a project outside a project token's list is "not found", exactly
 /// like a missing one.
 pub async fn get(state: &AppState, actor: &Actor, key: &str) -> Result<Project, AppError> {
-    get_for(state, actor, key, Action::ReadTestData).await
-}
-
-/// A project by key, for `action` on its test data (asked of `policy::permit` first).
-pub async fn get_for(state: &AppState, actor: &Actor, key: &str, action: Action) -> Result<Project, AppError> {
-    actor.permit(action)?;
+    actor.permit(Action::ReadTestData)?;
     let not_found = || AppError::not_found("Project");
     let key = normalize_key(key).map_err(|_| not_found())?;
     let project = store::find(&state.db, tenant_of(actor)?, &key).await?.ok_or_else(not_found)?;
