@@ -1,17 +1,23 @@
-//! Report readers: a Playwright JSON report or a JUnit XML file becomes a list of
+//! Report readers: a Playwright JSON report or a JUnit XML file becomes a stream of
 //! results. Pure functions, shared by the server (which stores them) and the `qa-hub`
 //! client (which counts a file's tests before it uploads, to check the server's receipt).
-//! JUnit is read as a stream (quick-xml), Playwright into a typed tree that skips
-//! everything it does not need.
 //!
-//! Memory stays proportional to the report, never to its size times its number of tests:
-//! every title is cut to [`TITLE_MAX`] and every message to [`MESSAGE_MAX`] *while*
-//! reading, and a suite's name is cut once, before any test's title is built from it (a
-//! 32 MiB suite name shared by 10 000 tests costs 10 000 short titles, not 320 GiB). A
-//! report with more than the allowed number of results stops being read at the first one
-//! past it ([`parse_at_most`]).
+//! Both formats are read as streams ([`read`], [`read_from`]): JUnit with quick-xml's
+//! reader, Playwright through serde visitors that walk the suites and hand each test over
+//! as soon as its object ends. Nothing but the result being read is held, so memory stays
+//! the size of one result (plus the input, when the caller holds it), whatever the number
+//! of tests: every title is cut to [`TITLE_MAX`] and every message to [`MESSAGE_MAX`]
+//! *while* reading, and a suite's name is cut once before any test's title is built from
+//! it (a 32 MiB suite name shared by 10 000 tests costs 10 000 short titles, not 320 GiB).
+//! A report with more than the allowed number of results stops being read at the first
+//! one past it.
 
-use serde::Deserialize;
+use std::{io::BufRead, ops::ControlFlow};
+
+use serde::{
+    de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor},
+    Deserialize,
+};
 
 /// Longest test title kept, in characters.
 pub const TITLE_MAX: usize = 500;
@@ -25,6 +31,8 @@ pub enum ReportError {
     Invalid(String),
     /// It holds more results than allowed (the limit).
     TooManyResults(usize),
+    /// Whoever took the results asked to stop.
+    Stopped,
 }
 
 impl std::fmt::Display for ReportError {
@@ -32,6 +40,7 @@ impl std::fmt::Display for ReportError {
         match self {
             ReportError::Invalid(why) => f.write_str(why),
             ReportError::TooManyResults(max) => write!(f, "the report holds more than {max} test results"),
+            ReportError::Stopped => f.write_str("reading was stopped"),
         }
     }
 }
@@ -82,15 +91,19 @@ impl Tally {
     pub fn of(results: &[Imported]) -> Self {
         let mut t = Tally::default();
         for r in results {
-            t.total += 1;
-            match r.status {
-                ResultStatus::Passed => t.passed += 1,
-                ResultStatus::Failed => t.failed += 1,
-                ResultStatus::Skipped => t.skipped += 1,
-                ResultStatus::Error => t.error += 1,
-            }
+            t.add(r.status);
         }
         t
+    }
+
+    fn add(&mut self, status: ResultStatus) {
+        self.total += 1;
+        match status {
+            ResultStatus::Passed => self.passed += 1,
+            ResultStatus::Failed => self.failed += 1,
+            ResultStatus::Skipped => self.skipped += 1,
+            ResultStatus::Error => self.error += 1,
+        }
     }
 }
 
@@ -124,23 +137,77 @@ impl Format {
     }
 }
 
+/// Every result of a report, in a list (the tests and the fuzz targets; the server and
+/// the client use [`read`] and [`read_from`], which hold none).
 pub fn parse(format: Format, bytes: &[u8]) -> Result<Vec<Imported>, String> {
     parse_at_most(format, bytes, usize::MAX).map_err(|e| e.to_string())
 }
 
 /// [`parse`], refusing a report with more than `max` results as soon as it reads one more.
 pub fn parse_at_most(format: Format, bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
-    let mut results = match format {
-        Format::Playwright => playwright(bytes, max)?,
-        Format::Junit => junit(bytes, max)?,
+    let mut results = Vec::new();
+    read(format, bytes, max, |r| {
+        results.push(r);
+        ControlFlow::Continue(())
+    })?;
+    Ok(results)
+}
+
+/// Reads a report held in memory, handing each result to `each` as soon as it is read
+/// (its title cleaned, see [`clean_title`]); answers how many of each outcome it held.
+/// More than `max` results is [`ReportError::TooManyResults`] at the first one past it;
+/// `each` answering `Break` stops the reading with [`ReportError::Stopped`].
+pub fn read(
+    format: Format,
+    bytes: &[u8],
+    max: usize,
+    each: impl FnMut(Imported) -> ControlFlow<()>,
+) -> Result<Tally, ReportError> {
+    counted(max, each, |emit| match format {
+        Format::Playwright => playwright(serde_json::Deserializer::from_slice(bytes), emit),
+        Format::Junit => junit(bytes, emit),
+    })
+}
+
+/// [`read`] from a stream (a file), holding only the result being read.
+pub fn read_from(
+    format: Format,
+    input: impl BufRead,
+    max: usize,
+    each: impl FnMut(Imported) -> ControlFlow<()>,
+) -> Result<Tally, ReportError> {
+    counted(max, each, |emit| match format {
+        Format::Playwright => playwright(serde_json::Deserializer::from_reader(input), emit),
+        Format::Junit => junit(input, emit),
+    })
+}
+
+/// Where a reader hands each result it has read.
+type Emit<'e> = dyn FnMut(Imported) -> Result<(), ReportError> + 'e;
+
+/// Runs a reader, counting, numbering and cleaning what it emits before `each` gets it.
+fn counted(
+    max: usize,
+    mut each: impl FnMut(Imported) -> ControlFlow<()>,
+    reader: impl FnOnce(&mut Emit<'_>) -> Result<(), ReportError>,
+) -> Result<Tally, ReportError> {
+    let mut tally = Tally::default();
+    let mut emit = |mut r: Imported| {
+        if tally.total >= max as u64 {
+            return Err(ReportError::TooManyResults(max));
+        }
+        tally.add(r.status);
+        r.title = clean_title(&r.title, tally.total as usize);
+        match each(r) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(ReportError::Stopped),
+        }
     };
-    if results.is_empty() {
+    reader(&mut emit)?;
+    if tally.total == 0 {
         return Err(ReportError::Invalid("the report holds no test results".into()));
     }
-    for (n, result) in results.iter_mut().enumerate() {
-        result.title = clean_title(&result.title, n + 1);
-    }
-    Ok(results)
+    Ok(tally)
 }
 
 /// A title every test can be stored under: control characters (new lines in a test
@@ -159,38 +226,305 @@ fn clean_title(raw: &str, position: usize) -> String {
 }
 
 // ---- Playwright JSON reporter ----------------------------------------------------
+//
+// A report is `{"suites": [suite]}`; a suite `{"title", "specs": [spec], "suites": [suite]}`;
+// a spec `{"title", "tests": [test]}`; a test `{"projectName", "status", "results": [result]}`.
+// A test's title is its suites' titles, its spec's and its project's, joined. Each level
+// hands its results up as soon as they are read, its own title put in front; a level
+// whose title comes after its children (keys in another order, as `jq -S` writes them)
+// holds its children's results until its object ends.
 
-#[derive(Deserialize)]
-struct PwReport {
-    suites: Vec<PwSuite>,
+/// The error a visitor returns when the taker stopped the reading; the real error waits
+/// in the [`playwright`] call.
+const STOPPED: &str = "\u{0}stopped";
+
+fn playwright<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    emit: &mut Emit<'_>,
+) -> Result<(), ReportError> {
+    let mut stopped = None;
+    let mut up = |r: Imported| {
+        emit(r).map_err(|e| {
+            stopped = Some(e);
+        })
+    };
+    let read = ReportSeed(&mut up).deserialize(&mut de).and_then(|()| de.end());
+    match (read, stopped) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(ReportError::Invalid(format!("not a Playwright JSON report: {e}"))),
+        (Ok(()), None) => Ok(()),
+    }
 }
 
-#[derive(Deserialize)]
-struct PwSuite {
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    specs: Vec<PwSpec>,
-    #[serde(default)]
-    suites: Vec<PwSuite>,
+/// Where a level hands the results below it; `Err` means stop.
+type Up<'u> = dyn FnMut(Imported) -> Result<(), ()> + 'u;
+
+fn stopped<E: de::Error>(_: ()) -> E {
+    E::custom(STOPPED)
 }
 
-#[derive(Deserialize)]
-struct PwSpec {
-    title: String,
-    #[serde(default)]
-    tests: Vec<PwTest>,
+/// A result's title with `part` (a suite's title, already cut) in front.
+fn under(part: &str, mut r: Imported) -> Imported {
+    if !part.is_empty() {
+        r.title = cut_owned(format!("{part} › {}", r.title), TITLE_MAX);
+    }
+    r
 }
 
-#[derive(Deserialize)]
-struct PwTest {
-    #[serde(default, rename = "projectName")]
-    project_name: String,
-    #[serde(default)]
-    results: Vec<PwResult>,
-    #[serde(default)]
-    status: String,
+/// The keys the reader looks at, at any level; everything else is skipped unread.
+enum Key {
+    Suites,
+    Specs,
+    Title,
+    Tests,
+    ProjectName,
+    Status,
+    Results,
+    Other,
 }
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "suites" => Key::Suites,
+                    "specs" => Key::Specs,
+                    "title" => Key::Title,
+                    "tests" => Key::Tests,
+                    "projectName" => Key::ProjectName,
+                    "status" => Key::Status,
+                    "results" => Key::Results,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// A string cut to `max` characters as it is read (only the cut part is kept).
+struct Cut(usize);
+
+impl<'de> DeserializeSeed<'de> for Cut {
+    type Value = String;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for Cut {
+    type Value = String;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(cut(v, self.0).to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(cut_owned(v, self.0))
+    }
+}
+
+/// The report: its `suites`.
+struct ReportSeed<'s, 'u>(&'s mut Up<'u>);
+
+impl<'de> DeserializeSeed<'de> for ReportSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ReportSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Playwright JSON report object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut suites = false;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Suites => {
+                    suites = true;
+                    map.next_value_seed(Each(SuiteSeed, &mut *self.0))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !suites {
+            return Err(de::Error::missing_field("suites"));
+        }
+        Ok(())
+    }
+}
+
+/// A level whose objects hand results up: a suite or a spec.
+trait Level: Copy {
+    fn read<'de, A: MapAccess<'de>>(self, map: A, up: &mut Up<'_>) -> Result<(), A::Error>;
+}
+
+/// An array of `L`, each element handing its results to the same place.
+struct Each<'s, 'u, L>(L, &'s mut Up<'u>);
+
+impl<'de, L: Level> DeserializeSeed<'de> for Each<'_, '_, L> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, L: Level> Visitor<'de> for Each<'_, '_, L> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(One(self.0, &mut *self.1))?.is_some() {}
+        Ok(())
+    }
+}
+
+/// One object of level `L`.
+struct One<'s, 'u, L>(L, &'s mut Up<'u>);
+
+impl<'de, L: Level> DeserializeSeed<'de> for One<'_, '_, L> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, L: Level> Visitor<'de> for One<'_, '_, L> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.0.read(map, self.1)
+    }
+}
+
+/// Hands `r` up under `title` once the title is known, or holds it until then.
+fn up_or_hold(title: &Option<String>, held: &mut Vec<Imported>, up: &mut Up<'_>, r: Imported) -> Result<(), ()> {
+    match title {
+        Some(title) => up(under(title, r)),
+        None => {
+            held.push(r);
+            Ok(())
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SuiteSeed;
+
+impl Level for SuiteSeed {
+    fn read<'de, A: MapAccess<'de>>(self, mut map: A, up: &mut Up<'_>) -> Result<(), A::Error> {
+        let mut title: Option<String> = None;
+        let mut held = Vec::new();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Title => title = Some(map.next_value_seed(Cut(TITLE_MAX))?),
+                Key::Specs | Key::Suites => {
+                    let mut below = |r: Imported| up_or_hold(&title, &mut held, up, r);
+                    if matches!(key, Key::Specs) {
+                        map.next_value_seed(Each(SpecSeed, &mut below))?;
+                    } else {
+                        map.next_value_seed(Each(SuiteSeed, &mut below))?;
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let title = title.unwrap_or_default();
+        for r in held {
+            up(under(&title, r)).map_err(stopped)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SpecSeed;
+
+impl Level for SpecSeed {
+    fn read<'de, A: MapAccess<'de>>(self, mut map: A, up: &mut Up<'_>) -> Result<(), A::Error> {
+        let mut title: Option<String> = None;
+        let mut held = Vec::new();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Title => title = Some(map.next_value_seed(Cut(TITLE_MAX))?),
+                Key::Tests => {
+                    let mut below = |mut r: Imported| match &title {
+                        Some(title) => {
+                            r.title = spec_title(title, &r.title);
+                            up(r)
+                        }
+                        None => {
+                            held.push(r);
+                            Ok(())
+                        }
+                    };
+                    map.next_value_seed(Tests(&mut below))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let title = title.ok_or_else(|| de::Error::missing_field("title"))?;
+        for mut r in held {
+            r.title = spec_title(&title, &r.title);
+            up(r).map_err(stopped)?;
+        }
+        Ok(())
+    }
+}
+
+/// A test's title below its suites: the spec's title, then its project's name, if any.
+fn spec_title(spec: &str, project: &str) -> String {
+    if project.is_empty() {
+        spec.to_owned()
+    } else {
+        cut_owned(format!("{spec} [{project}]"), TITLE_MAX)
+    }
+}
+
+/// A spec's `tests`: each hands up a result whose title is, for now, its project's name
+/// (the spec puts its own title in front).
+struct Tests<'s, 'u>(&'s mut Up<'u>);
+
+impl<'de> DeserializeSeed<'de> for Tests<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Tests<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of tests")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(test) = seq.next_element_seed(TestSeed)? {
+            (self.0)(test).map_err(stopped)?;
+        }
+        Ok(())
+    }
+}
+
+struct TestSeed;
 
 #[derive(Deserialize)]
 struct PwResult {
@@ -208,75 +542,61 @@ struct PwError {
     message: Option<String>,
 }
 
-fn playwright(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
-    let report: PwReport = serde_json::from_slice(bytes).map_err(|e| format!("not a Playwright JSON report: {e}"))?;
-    let mut out = Vec::new();
-    for suite in &report.suites {
-        walk(suite, "", &mut out, max)?;
+impl<'de> DeserializeSeed<'de> for TestSeed {
+    type Value = Imported;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Imported, D::Error> {
+        d.deserialize_map(self)
     }
-    Ok(out)
 }
 
-/// `prefix`: the enclosing suites' titles, already cut to [`TITLE_MAX`].
-fn walk(suite: &PwSuite, prefix: &str, out: &mut Vec<Imported>, max: usize) -> Result<(), ReportError> {
-    let joined;
-    let prefix = match (prefix.is_empty(), suite.title.is_empty()) {
-        (_, true) => prefix,
-        (true, false) => cut(&suite.title, TITLE_MAX),
-        (false, false) => {
-            joined = format!("{prefix} › {}", cut(&suite.title, TITLE_MAX));
-            cut(&joined, TITLE_MAX)
-        }
-    };
-    for spec in &suite.specs {
-        for test in &spec.tests {
-            if out.len() >= max {
-                return Err(ReportError::TooManyResults(max));
-            }
-            let mut title = String::with_capacity(prefix.len() + 64);
-            title.push_str(prefix);
-            if !title.is_empty() {
-                title.push_str(" › ");
-            }
-            title.push_str(cut(&spec.title, TITLE_MAX));
-            if !test.project_name.is_empty() {
-                title.push_str(&format!(" [{}]", cut(&test.project_name, TITLE_MAX)));
-            }
-            let title = cut_owned(title, TITLE_MAX);
-            // The last attempt decides (retries may pass a flaky test).
-            let last = test.results.last();
-            let status = match (last.map(|r| r.status.as_str()), test.status.as_str()) {
-                (_, "skipped") | (Some("skipped"), _) => ResultStatus::Skipped,
-                (Some("passed"), _) => ResultStatus::Passed,
-                (Some("failed") | Some("timedOut"), _) => ResultStatus::Failed,
-                (Some("interrupted"), _) => ResultStatus::Error,
-                (None, "expected") => ResultStatus::Passed,
-                (None, _) => ResultStatus::Skipped,
-                _ => ResultStatus::Error,
-            };
-            let duration_ms = Some(test.results.iter().map(|r| r.duration.max(0.0)).sum::<f64>().round() as u64);
-            let message = last
-                .and_then(|r| r.error.as_ref())
-                .and_then(|e| e.message.as_deref())
-                .map(|m| cut(m, MESSAGE_MAX).to_owned());
-            out.push(Imported { title, status, duration_ms, message });
-        }
+impl<'de> Visitor<'de> for TestSeed {
+    type Value = Imported;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a test object")
     }
-    for child in &suite.suites {
-        walk(child, prefix, out, max)?;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Imported, A::Error> {
+        let (mut project, mut status) = (String::new(), String::new());
+        let mut last: Option<PwResult> = None;
+        let mut duration = 0.0_f64;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::ProjectName => project = map.next_value_seed(Cut(TITLE_MAX))?,
+                Key::Status => status = map.next_value()?,
+                Key::Results => {
+                    // The attempts (a test and its retries): the last one decides.
+                    for attempt in map.next_value::<Vec<PwResult>>()? {
+                        duration += attempt.duration.max(0.0);
+                        last = Some(attempt);
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        // The last attempt decides (retries may pass a flaky test).
+        let status = match (last.as_ref().map(|r| r.status.as_str()), status.as_str()) {
+            (_, "skipped") | (Some("skipped"), _) => ResultStatus::Skipped,
+            (Some("passed"), _) => ResultStatus::Passed,
+            (Some("failed") | Some("timedOut"), _) => ResultStatus::Failed,
+            (Some("interrupted"), _) => ResultStatus::Error,
+            (None, "expected") => ResultStatus::Passed,
+            (None, _) => ResultStatus::Skipped,
+            _ => ResultStatus::Error,
+        };
+        let message = last.and_then(|r| r.error).and_then(|e| e.message).map(|m| cut_owned(m, MESSAGE_MAX));
+        Ok(Imported { title: project, status, duration_ms: Some(duration.round() as u64), message })
     }
-    Ok(())
 }
 
 // ---- JUnit XML -------------------------------------------------------------------
 
-fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
+fn junit(input: impl BufRead, emit: &mut Emit<'_>) -> Result<(), ReportError> {
     use quick_xml::events::Event;
 
-    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut reader = quick_xml::Reader::from_reader(input);
     reader.config_mut().trim_text(true);
     let mut buf = Vec::new();
-    let mut out = Vec::new();
     let mut suites: Vec<String> = Vec::new();
     let mut current: Option<Imported> = None;
     let mut in_message = false;
@@ -308,9 +628,6 @@ fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
                         }
                     }
                     b"testcase" => {
-                        if out.len() >= max {
-                            return Err(ReportError::TooManyResults(max));
-                        }
                         let name =
                             cut_owned(attr(b"name")?.ok_or_else(|| "a <testcase> has no name".to_string())?, TITLE_MAX);
                         let class = attr(b"classname")?.filter(|c| !c.is_empty()).map(|c| cut_owned(c, TITLE_MAX));
@@ -333,7 +650,7 @@ fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
                         };
                         let case = Imported { title, status: ResultStatus::Passed, duration_ms, message: None };
                         if empty {
-                            out.push(case);
+                            emit(case)?;
                         } else {
                             current = Some(case);
                         }
@@ -371,7 +688,11 @@ fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
                 b"testsuite" => {
                     suites.pop();
                 }
-                b"testcase" => out.extend(current.take()),
+                b"testcase" => {
+                    if let Some(case) = current.take() {
+                        emit(case)?;
+                    }
+                }
                 b"failure" | b"error" | b"skipped" => in_message = false,
                 _ => {}
             },
@@ -383,7 +704,7 @@ fn junit(bytes: &[u8], max: usize) -> Result<Vec<Imported>, ReportError> {
     if !saw_root {
         return Err(ReportError::Invalid("not a JUnit report: no <testsuites> or <testsuite> element".into()));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Peak heap use of a closure on this thread: a counting allocator for the tests.
@@ -536,6 +857,68 @@ mod tests {
         let json = format!(r#"{{"suites":[{{"title":"a","specs":[{}]}}]}}"#, specs.join(","));
         assert_eq!(parse_at_most(Format::Playwright, json.as_bytes(), 11).unwrap().len(), 11);
         assert_eq!(parse_at_most(Format::Playwright, json.as_bytes(), 10), Err(ReportError::TooManyResults(10)));
+    }
+
+    /// Reading holds the result being read, never the report's results: 50 000 tests
+    /// stream through with the heap a few KiB above where it started (a list of them
+    /// would take several MiB), from memory and from a stream alike.
+    #[test]
+    fn reading_holds_one_result_at_a_time() {
+        let cases: String = (0..50_000)
+            .map(|n| {
+                format!("<testcase name=\"t{n}\" classname=\"c\" time=\"0.1\"><failure message=\"m{n}\"/></testcase>")
+            })
+            .collect();
+        let xml = format!("<testsuites><testsuite name=\"s\">{cases}</testsuite></testsuites>");
+        let specs: Vec<String> = (0..50_000)
+            .map(|n| format!(r#"{{"title":"t{n}","tests":[{{"projectName":"p","results":[{{"status":"failed","duration":1,"error":{{"message":"m{n}"}}}}]}}]}}"#))
+            .collect();
+        let json = format!(r#"{{"suites":[{{"title":"a","specs":[{}]}}]}}"#, specs.join(","));
+        for (format, bytes) in [(Format::Junit, xml.as_bytes()), (Format::Playwright, json.as_bytes())] {
+            let mut last = None;
+            let (tally, rise) = peak::rise(|| {
+                read(format, bytes, usize::MAX, |r| {
+                    last = Some(r);
+                    ControlFlow::Continue(())
+                })
+            });
+            assert_eq!(tally.unwrap().failed, 50_000, "{format:?}");
+            assert_eq!(last.unwrap().message.as_deref(), Some("m49999"));
+            assert!(rise < 256 << 10, "{format:?}: reading from memory raised the heap by {rise} B");
+            let (tally, rise) = peak::rise(|| {
+                read_from(format, std::io::BufReader::new(bytes), usize::MAX, |_| ControlFlow::Continue(()))
+            });
+            assert_eq!(tally.unwrap().total, 50_000);
+            assert!(rise < 256 << 10, "{format:?}: reading a stream raised the heap by {rise} B");
+        }
+    }
+
+    /// Keys in any order (as `jq -S` sorts them: `specs` and `suites` before `title`,
+    /// `tests` before `title`) give the same titles.
+    #[test]
+    fn playwright_keys_in_any_order() {
+        let ordered = br#"{"suites":[{"title":"a.spec.ts","specs":[{"title":"works","tests":[{"projectName":"chromium","results":[{"status":"passed","duration":2}],"status":"expected"}]}],"suites":[{"title":"group","specs":[{"title":"nested","tests":[{"projectName":"","results":[{"duration":1,"status":"failed"}],"status":"unexpected"}]}]}]}]}"#;
+        let sorted = br#"{"suites":[{"specs":[{"tests":[{"projectName":"chromium","results":[{"duration":2,"status":"passed"}],"status":"expected"}],"title":"works"}],"suites":[{"specs":[{"tests":[{"projectName":"","results":[{"duration":1,"status":"failed"}],"status":"unexpected"}],"title":"nested"}],"title":"group"}],"title":"a.spec.ts"}]}"#;
+        let a = parse(Format::Playwright, ordered).unwrap();
+        let titles: Vec<_> = a.iter().map(|r| r.title.as_str()).collect();
+        assert_eq!(titles, ["a.spec.ts › works [chromium]", "a.spec.ts › group › nested"]);
+        assert_eq!(parse(Format::Playwright, sorted).unwrap(), a);
+        let err = parse(Format::Playwright, br#"{"suites":[{"specs":[{"tests":[]}]}]}"#).unwrap_err();
+        assert!(err.contains("title"), "{err}");
+    }
+
+    #[test]
+    fn a_taker_can_stop_the_reading() {
+        let xml = b"<testsuite><testcase name=\"a\"/><testcase name=\"b\"/></testsuite>";
+        let json = br#"{"suites":[{"title":"s","specs":[{"title":"a","tests":[{}]},{"title":"b","tests":[{}]}]}]}"#;
+        for (format, bytes) in [(Format::Junit, &xml[..]), (Format::Playwright, &json[..])] {
+            let mut seen = 0;
+            let read = read(format, bytes, usize::MAX, |_| {
+                seen += 1;
+                ControlFlow::Break(())
+            });
+            assert_eq!((read, seen), (Err(ReportError::Stopped), 1), "{format:?}");
+        }
     }
 
     #[test]

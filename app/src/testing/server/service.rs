@@ -8,7 +8,7 @@ use reports::Format;
 use super::store::{self, NewResultRow, RunRow};
 use crate::{
     actor::Actor,
-    db::{new_id, now, timestamp},
+    db::{new_id, now, row_id, timestamp},
     error::AppError,
     policy::Action,
     projects::{server::service as projects, Project},
@@ -72,7 +72,7 @@ pub async fn create_case(state: &AppState, actor: &Actor, key: &str, req: NewCas
     let p = project(state, actor, key).await?;
     let now = timestamp(now());
     let case = Case {
-        id: new_id(),
+        id: row_id(),
         project: p.key.clone(),
         title: normalize_title(&req.title)?,
         description: clip_message(Some(req.description)).unwrap_or_default(),
@@ -158,7 +158,7 @@ pub async fn create_run(state: &AppState, actor: &Actor, key: &str, name: &str) 
     let p = project(state, actor, key).await?;
     let now = now();
     let row = RunRow {
-        id: new_id(),
+        id: row_id(),
         name: normalize_run_name(name)?,
         status: RunStatus::Open,
         source: None,
@@ -463,7 +463,7 @@ pub async fn import(
         }
         let failed = tally.failed + tally.error > 0;
         let mut row = RunRow {
-            id: new_id(),
+            id: row_id(),
             name: name.clone(),
             status: match (opts.run_key, failed) {
                 (Some(_), _) => RunStatus::Open,

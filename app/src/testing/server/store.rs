@@ -98,7 +98,7 @@ pub async fn case_by_title(
     if let Some(row) = found {
         return Ok(row.try_get("id")?);
     }
-    let id = crate::db::new_id();
+    let id = crate::db::row_id();
     sqlx::query("INSERT INTO cases (id, project_id, title, description, created_at, updated_at) VALUES ($1, $2, $3, '', $4, $4)")
         .bind(&id)
         .bind(project_id)
@@ -552,7 +552,7 @@ pub async fn insert_result(
         "INSERT INTO results (id, run_id, case_id, status, duration_ms, message, created_at, seq) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(crate::db::new_id())
+    .bind(crate::db::row_id())
     .bind(run_id)
     .bind(r.case_id)
     .bind(r.status.as_str())
@@ -596,7 +596,7 @@ pub async fn cases_for_titles(
         );
         let mut query = sqlx::query(&sql).bind(project_id).bind(now);
         for title in &missing {
-            query = query.bind(crate::db::new_id()).bind(*title);
+            query = query.bind(crate::db::row_id()).bind(*title);
         }
         query.execute(&mut **tx).await?;
         found.extend(select_cases(tx, project_id, &missing).await?);
@@ -647,7 +647,7 @@ pub async fn insert_results(
     let mut query = sqlx::query(&sql).bind(run_id).bind(now).bind(import_id);
     for (i, r) in rows.iter().enumerate() {
         query = query
-            .bind(crate::db::new_id())
+            .bind(crate::db::row_id())
             .bind(r.case_id)
             .bind(r.status.as_str())
             .bind(r.duration_ms.map(|d| d.min(i64::MAX as u64) as i64))
