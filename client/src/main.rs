@@ -389,28 +389,26 @@ fn whoami(api: &Api) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A report body that reports progress on stderr as it is read (once per attempt).
+/// A report body read from disk as it is sent (each attempt opens the file afresh at
+/// its first read), reporting progress on stderr.
 struct Progress {
-    bytes: io::Cursor<Shared>,
+    path: PathBuf,
+    file: Option<io::BufReader<std::fs::File>>,
+    sent: u64,
     total: u64,
     last: Instant,
     shown: bool,
 }
 
-/// The report's bytes, read once from disk and sent by every attempt.
-#[derive(Clone)]
-struct Shared(std::sync::Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for Shared {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
 impl Read for Progress {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.bytes.read(buf)?;
-        let sent = self.bytes.position();
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(io::BufReader::new(std::fs::File::open(&self.path)?)),
+        };
+        let n = file.read(buf)?;
+        self.sent += n as u64;
+        let sent = self.sent;
         if self.shown && n > 0 && (self.last.elapsed() > Duration::from_millis(250) || sent == self.total) {
             self.last = Instant::now();
             let pct = (sent * 100).checked_div(self.total).unwrap_or(100);
@@ -426,7 +424,7 @@ impl Read for Progress {
 
 /// The key that makes a retried (or re-run) upload of the same file land once: the
 /// file's content hash with the project, the run key, the format and the run name.
-fn idempotency_key(bytes: &[u8], project: &str, run_key: Option<&str>, format: Format, name: Option<&str>) -> String {
+fn idempotency_key(content: &[u8], project: &str, run_key: Option<&str>, format: Format, name: Option<&str>) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     let format = format.reports().as_str();
@@ -434,7 +432,7 @@ fn idempotency_key(bytes: &[u8], project: &str, run_key: Option<&str>, format: F
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
-    h.update(Sha256::digest(bytes));
+    h.update(content);
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     format!("qa-hub-{hex}")
 }
@@ -453,14 +451,21 @@ impl Upload<'_> {
     /// Sends one report; answers how many of its tests failed or errored.
     fn send(&self, api: &Api, path: &PathBuf) -> Result<u64, Failure> {
         let (format, project) = (self.format, self.project);
-        let bytes =
-            std::fs::read(path).map_err(|e| fail(exit::FILE, format!("cannot read {}: {e}", path.display())))?;
-        // The same reader as the server's: what the receipt must match.
-        let counted = reports::parse(format.reports(), &bytes)
-            .map(|results| reports::Tally::of(&results))
-            .map_err(|e| fail(exit::INVALID_REPORT, format!("{} is not a readable report: {e}", path.display())))?;
-        let key = idempotency_key(&bytes, project, self.run_key, format, self.run_name);
-        let total = bytes.len() as u64;
+        // The file is read as a stream three times and never held: counted (by the same
+        // reader as the server's: what the receipt must match), hashed (the key), sent.
+        let cannot = |e: io::Error| fail(exit::FILE, format!("cannot read {}: {e}", path.display()));
+        let open = || std::fs::File::open(path).map(io::BufReader::new).map_err(cannot);
+        let counted =
+            reports::read_from(format.reports(), open()?, usize::MAX, |_| std::ops::ControlFlow::Continue(()))
+                .map_err(|e| fail(exit::INVALID_REPORT, format!("{} is not a readable report: {e}", path.display())))?;
+        let content = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            io::copy(&mut open()?, &mut h).map_err(cannot)?;
+            h.finalize()
+        };
+        let key = idempotency_key(&content, project, self.run_key, format, self.run_name);
+        let total = std::fs::metadata(path).map_err(cannot)?.len();
         // Big files show progress; small ones just go.
         let shown = total >= 1_000_000;
         if shown {
@@ -484,9 +489,8 @@ impl Upload<'_> {
                 }
             }
         }
-        let shared = Shared(std::sync::Arc::new(bytes));
         let answer = api.send(&format!("upload of {}", path.display()), || {
-            let body = Progress { bytes: io::Cursor::new(shared.clone()), total, last: Instant::now(), shown };
+            let body = Progress { path: path.clone(), file: None, sent: 0, total, last: Instant::now(), shown };
             api.client
                 .post(url.clone())
                 .header("content-type", "application/octet-stream")

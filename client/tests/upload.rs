@@ -694,3 +694,110 @@ async fn the_printed_run_page_shows_the_run_with_its_ci_context() {
     let body = res.text().await.unwrap();
     assert!(!body.contains("test_applies_discount"), "no results for a signed-out visitor");
 }
+
+/// A server that reads each upload to its end, holding none of it, and answers a receipt
+/// of `tests` failed tests.
+async fn draining_server(tests: u64) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        for _ in 0..5 {
+            let Ok((mut client, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap() == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let length: u64 = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                let mut chunk = vec![0u8; 64 * 1024];
+                let mut left = length;
+                while left > 0 {
+                    let n = client.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "the upload stopped {left} bytes short");
+                    left -= (n as u64).min(left);
+                }
+                let counts = format!(r#"{{"total":{tests},"passed":0,"failed":{tests},"skipped":0,"error":0}}"#);
+                let body = format!(
+                    r#"{{"data":{{"id":"r1","project":"WEB","status":"failed","counts":{counts},"duration_ms":1,"run_key":null,"shards":1}},"receipt":{{"tests_read":{tests},"accepted":{counts}}}}}"#
+                );
+                let answer = format!(
+                    "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                client.write_all(answer.as_bytes()).await.unwrap();
+            });
+        }
+    });
+    url
+}
+
+/// `qa-hub` reads the file from disk as a stream to count it, hash it and send it: a
+/// 32 MiB report (3 200 tests with 10 000-character messages) never sits in its memory,
+/// whole or as results. Its peak is read from `/proc` while it runs (`VmHWM` only grows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_a_big_file_without_holding_it() {
+    const TESTS: u64 = 3_200;
+    let dir = std::env::temp_dir().join(format!("qa-hub-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.xml");
+    {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        let message = "m".repeat(10_000);
+        writeln!(out, "<testsuites><testsuite name=\"big\">").unwrap();
+        for n in 0..TESTS {
+            writeln!(out, "<testcase name=\"t{n}\"><failure>{message}</failure></testcase>").unwrap();
+        }
+        writeln!(out, "</testsuite></testsuites>").unwrap();
+    }
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(size > 32_000_000, "{size}");
+    let url = draining_server(TESTS).await;
+    let path = file.to_str().unwrap().to_string();
+    let (status, peak) = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qa-hub"))
+            .args(["upload", "--format", "junit", "--project", "WEB", "--fail-on-failures", &path])
+            .env("QA_HUB_URL", url)
+            .env("QA_HUB_TOKEN", "qh_abcdefgh_whatever")
+            .env("QA_HUB_RETRIES", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak = 0u64;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status, peak);
+            }
+            assert!(std::time::Instant::now() < deadline, "qa-hub took over 5 minutes");
+            if let Ok(text) = std::fs::read_to_string(&status_file) {
+                if let Some(kib) = text.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+                    peak = peak.max(kib.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the upload went through and its receipt matched: its failing tests fail the job (--fail-on-failures)"
+    );
+    eprintln!("qa-hub's peak memory: {} MiB for a {} MiB file", peak >> 20, size >> 20);
+    assert!(peak > 0, "the peak was never read");
+    assert!(peak < 24 << 20, "qa-hub's peak memory was {} MiB for a {} MiB file", peak >> 20, size >> 20);
+}

@@ -907,6 +907,42 @@ mod tests {
         assert!(err.contains("title"), "{err}");
     }
 
+    /// Reading from memory (the server) and from a stream in 7-byte reads (the client, a
+    /// file) agree on every fuzz seed and on the real reports of the server's tests:
+    /// the same results, or both a refusal.
+    #[test]
+    fn memory_and_stream_read_alike() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let mut files = vec![
+            (Format::Junit, format!("{root}/server/tests/fixtures/pytest-junit.xml")),
+            (Format::Playwright, format!("{root}/server/tests/fixtures/playwright-report.json")),
+        ];
+        for (format, dir) in [(Format::Junit, "import_junit"), (Format::Playwright, "import_playwright")] {
+            for entry in std::fs::read_dir(format!("{root}/fuzz/corpus/{dir}")).unwrap() {
+                files.push((format, entry.unwrap().path().display().to_string()));
+            }
+        }
+        assert!(files.len() > 20, "the seeds are missing");
+        let mut read_ok = 0;
+        for (format, file) in &files {
+            let bytes = std::fs::read(file).unwrap();
+            let mut streamed = Vec::new();
+            let from_stream = read_from(*format, std::io::BufReader::with_capacity(7, &bytes[..]), usize::MAX, |r| {
+                streamed.push(r);
+                ControlFlow::Continue(())
+            });
+            match parse(*format, &bytes) {
+                Ok(results) => {
+                    read_ok += 1;
+                    assert_eq!(from_stream.map(|t| t.total), Ok(results.len() as u64), "{file}");
+                    assert_eq!(streamed, results, "{file}");
+                }
+                Err(_) => assert!(from_stream.is_err(), "{file}"),
+            }
+        }
+        assert!(read_ok >= 2, "the real reports read");
+    }
+
     #[test]
     fn a_taker_can_stop_the_reading() {
         let xml = b"<testsuite><testcase name=\"a\"/><testcase name=\"b\"/></testsuite>";

@@ -150,6 +150,70 @@ on_both_databases!(
     a_retry_while_the_first_lands_answers_its_run,
 );
 
+/// The issue's attack: 250 tests under one 2 MiB suite name. Reading once built every
+/// title from the whole name and held them all (+409–1 009 MiB); now the server's memory
+/// grows by at most 4× the report, with room for its caches and threads, in either format.
+async fn a_shared_suite_name_costs_no_copy_per_test(kind: Kind) {
+    let Some((db, _guard)) = create_database(kind).await else { return };
+    let admin = admin_token(&db);
+    let server = Server::start(&db).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(server.url("/api/v1/projects"))
+        .bearer_auth(&admin)
+        .json(&json!({"key": "WEB", "name": "Web"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let name = "n".repeat(2 << 20);
+    let junit_report = {
+        let cases: String = (0..250).map(|i| format!("<testcase name=\"t{i}\"/>")).collect();
+        format!("<testsuites><testsuite name=\"{name}\">{cases}</testsuite></testsuites>").into_bytes()
+    };
+    let playwright_report = {
+        let specs: Vec<String> = (0..250)
+            .map(|i| format!(r#"{{"title":"t{i}","tests":[{{"results":[{{"status":"passed","duration":1}}]}}]}}"#))
+            .collect();
+        format!(r#"{{"suites":[{{"title":"{name}","specs":[{}]}}]}}"#, specs.join(",")).into_bytes()
+    };
+    // A small import first: the pools, caches and threads every import uses are up.
+    let res = import(&client, &server.base, &admin, None, junit(100, "warm")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for (format, report) in [("junit", junit_report), ("playwright", playwright_report)] {
+        let size = report.len() as u64;
+        server.reset_peak();
+        let (before, _) = server.memory();
+        let res = client
+            .post(server.url(&format!("/api/v1/projects/WEB/runs/import?format={format}")))
+            .bearer_auth(&admin)
+            .body(report)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{format}");
+        let run: Value = res.json().await.unwrap();
+        assert_eq!(run["receipt"]["tests_read"], 250, "{format}");
+        let (_, peak) = server.memory();
+        let grew = peak.saturating_sub(before);
+        assert!(
+            grew < 4 * size + (24 << 20),
+            "{format}: a {size} B report raised the server's peak memory by {} MiB",
+            grew >> 20
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_shared_suite_name_costs_no_copy_per_test_sqlite() {
+    a_shared_suite_name_costs_no_copy_per_test(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_shared_suite_name_costs_no_copy_per_test_postgres() {
+    a_shared_suite_name_costs_no_copy_per_test(Kind::Postgres).await;
+}
+
 /// `kill -9` mid-import, restart, retry with the same key: exactly one complete run.
 async fn killed_mid_import_then_retried(kind: Kind) {
     let Some((db, _guard)) = create_database(kind).await else { return };

@@ -85,6 +85,22 @@ impl Server {
         res.json().await.unwrap()
     }
 
+    /// The process's resident memory now, and the most it has held since it started or
+    /// since [`Server::reset_peak`], in bytes (`VmRSS`, `VmHWM`).
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib = |field: &str| -> u64 {
+            let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+            line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+        };
+        (kib("VmRSS:"), kib("VmHWM:"))
+    }
+
+    /// Starts the peak (`VmHWM`) afresh from the memory held now.
+    pub fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
+    }
+
     /// SIGTERM, then wait for the graceful stop.
     pub fn stop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();

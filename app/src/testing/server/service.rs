@@ -3,6 +3,9 @@
 //! project through `projects::server::service::get`, so project tokens and other tenants
 //! get the same 404 as for a missing project.
 
+use std::ops::ControlFlow;
+
+use axum::body::Bytes;
 use reports::Format;
 
 use super::store::{self, NewResultRow, RunRow};
@@ -352,26 +355,26 @@ pub const IMPORT_BATCH: usize = 500;
 const KEY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A run from a report: cases matched (or created) by title, one result each. The
-/// report is read first (bounded: titles and messages cut while reading, at most
-/// `import_max_results` results); then one short transaction claims the idempotency key
-/// and makes the run (shown as `importing`); then the results land in transactions of
-/// [`IMPORT_BATCH`], in a task of their own so a dropped connection never leaves an
-/// import half-done; the last one settles the key and the run's status. A malformed
-/// report is a 422 that says what is wrong; too big a one a 413 naming the limit. With a
-/// run key the results join the key's open run (409 once it is completed). With an
-/// idempotency key a repeat answers the first import (waiting for it to land if it is
-/// still landing), and a repeat after a crash takes back what the abandoned import wrote
-/// and lands the report once.
+/// report is read twice as a stream, never held as a list of results: first to check and
+/// count it (titles and messages cut while reading, at most `import_max_results`
+/// results); then one short transaction claims the idempotency key and makes the run
+/// (shown as `importing`); then a task of its own reads the report again and lands it in
+/// transactions of [`IMPORT_BATCH`], so a dropped connection never leaves an import
+/// half-done; the last one settles the key and the run's status. The server holds the
+/// body and at most three batches. A malformed report is a 422 that says what is wrong;
+/// too big a one a 413 naming the limit. With a run key the results join the key's open
+/// run (409 once it is completed). With an idempotency key a repeat answers the first
+/// import (waiting for it to land if it is still landing), and a repeat after a crash
+/// takes back what the abandoned import wrote and lands the report once.
 pub async fn import(
     state: &AppState,
     actor: &Actor,
     key: &str,
     format: Format,
     opts: ImportOptions<'_>,
-    body: impl AsRef<[u8]>,
+    body: Bytes,
 ) -> Result<Imported, AppError> {
     actor.permit(Action::WriteTestData)?;
-    let bytes = body.as_ref();
     for (what, value) in [("run_key", opts.run_key), ("Idempotency-Key", opts.idempotency_key)] {
         if value.is_some_and(|v| !valid_key(v)) {
             return Err(AppError::invalid(format!("{what} has 1 to 128 printable ASCII characters.")));
@@ -379,16 +382,14 @@ pub async fn import(
     }
     let p = project(state, actor, key).await?;
     let max = state.settings.import_max_results;
-    let parsed = reports::parse_at_most(format, bytes, max).map_err(|e| match e {
-        reports::ReportError::TooManyResults(max) => AppError::new(
-            crate::error::ErrorCode::PayloadTooLarge,
-            format!("The report holds more than {max} test results, the most one import takes here (QAHUB_MAX_IMPORT_RESULTS); split it into shards with a run key."),
-        ),
-        reports::ReportError::Invalid(why) => {
-            AppError::invalid(format!("The {} report could not be read: {why}", format.as_str()))
-        }
-    })?;
-    let tally = reports::Tally::of(&parsed);
+    // Read once to check and count it, holding none of its results: nothing is written
+    // unless the whole report is readable and within the limits.
+    let tally = {
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || read_report(format, &body, max, |_| ControlFlow::Continue(())))
+            .await
+            .map_err(|_| AppError::internal())??
+    };
     let receipt = Receipt {
         tests_read: tally.total,
         accepted: Counts {
@@ -399,19 +400,11 @@ pub async fn import(
             error: tally.error,
         },
     };
-    // Everything is checked before anything is written (in place: no second copy).
-    let mut rows = parsed;
-    for r in &mut rows {
-        r.title = normalize_title(&r.title)?;
-        r.message = clip_message(r.message.take());
-    }
     let tenant_id = actor.tenant_id().ok_or_else(|| AppError::forbidden("This needs a workspace."))?.to_string();
     let default_name = format!("{} import {}", format.as_str(), timestamp(now()).date());
     let name = normalize_run_name(opts.name.unwrap_or(&default_name))?;
     let ci = opts.ci.clone().checked()?;
-    let print = opts.idempotency_key.map(|_| fingerprint(&p.id, format, &opts, bytes));
-    // The report is read: its bytes go now, not when the last result has landed.
-    drop(body);
+    let print = opts.idempotency_key.map(|_| fingerprint(&p.id, format, &opts, &body));
     let import_id = new_id();
     let holder = store::Holder { import_id: &import_id, instance: &state.instance_id };
 
@@ -494,9 +487,71 @@ pub async fn import(
 
     // 2. The results, batch by batch, in a task of its own.
     let landing = LandingJob::new(state, &tenant_id, &p.id, &row.id, &import_id, opts.idempotency_key, &receipt);
-    let done = tokio::spawn(landing.run(rows)).await.map_err(|_| AppError::internal())?;
+    let done = tokio::spawn(landing.run(format, body, tally.total, max)).await.map_err(|_| AppError::internal())?;
     done?;
     Ok(Imported { run: get_run(state, actor, key, &row.id).await?, receipt, replayed: false })
+}
+
+/// Reads a report as a stream, handing each result to `each` as it would be stored (its
+/// title checked, its message cut); answers the tally. Too many results is a 413 naming
+/// the limit; a malformed report a 422 saying what is wrong.
+fn read_report(
+    format: Format,
+    bytes: &[u8],
+    max: usize,
+    mut each: impl FnMut(reports::Imported) -> ControlFlow<()>,
+) -> Result<reports::Tally, AppError> {
+    let mut refused = None;
+    let read = reports::read(format, bytes, max, |mut r| {
+        match normalize_title(&r.title) {
+            Ok(title) => r.title = title,
+            Err(e) => {
+                refused = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        r.message = clip_message(r.message.take());
+        each(r)
+    });
+    match (read, refused) {
+        (_, Some(e)) => Err(e),
+        (Ok(tally), None) => Ok(tally),
+        (Err(reports::ReportError::TooManyResults(max)), None) => Err(AppError::new(
+            crate::error::ErrorCode::PayloadTooLarge,
+            format!("The report holds more than {max} test results, the most one import takes here (QAHUB_MAX_IMPORT_RESULTS); split it into shards with a run key."),
+        )),
+        (Err(reports::ReportError::Invalid(why)), None) => {
+            Err(AppError::invalid(format!("The {} report could not be read: {why}", format.as_str())))
+        }
+        (Err(reports::ReportError::Stopped), None) => Err(AppError::internal()),
+    }
+}
+
+/// The report read a second time, in batches of [`IMPORT_BATCH`] for the landing job: at
+/// most one batch waits in `batches` while the next is read and the last is written.
+fn read_in_batches(
+    format: Format,
+    bytes: &[u8],
+    max: usize,
+    batches: tokio::sync::mpsc::Sender<Vec<reports::Imported>>,
+) -> Result<(), AppError> {
+    let mut batch = Vec::with_capacity(IMPORT_BATCH);
+    read_report(format, bytes, max, |r| {
+        batch.push(r);
+        if batch.len() < IMPORT_BATCH {
+            return ControlFlow::Continue(());
+        }
+        let full = std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH));
+        // The landing job stopped (it failed): stop reading too.
+        match batches.blocking_send(full) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    })?;
+    if !batch.is_empty() {
+        batches.blocking_send(batch).map_err(|_| AppError::internal())?;
+    }
+    Ok(())
 }
 
 /// Whether an unfinished import holding a key will never finish: this process does not
@@ -553,9 +608,15 @@ impl LandingJob {
         }
     }
 
-    async fn run(self, rows: Vec<reports::Imported>) -> Result<(), AppError> {
+    /// Reads the report again on a thread of its own, batch by batch, while the batches
+    /// land; exactly the `expected` results land, or none.
+    async fn run(self, format: Format, body: Bytes, expected: u64, max: usize) -> Result<(), AppError> {
         let _live = Live(&self.state, self.import_id.clone());
-        let result = self.land(&rows).await;
+        let (batches, landing) = tokio::sync::mpsc::channel(1);
+        let reader = tokio::task::spawn_blocking(move || read_in_batches(format, &body, max, batches));
+        let landed = self.land(landing, expected).await;
+        let read = reader.await.map_err(|_| AppError::internal()).and_then(|read| read);
+        let result = landed.and(read);
         if result.is_err() {
             // Nothing half-done: take back what landed and give the key up, so a retry
             // starts afresh.
@@ -576,9 +637,15 @@ impl LandingJob {
         result
     }
 
-    async fn land(&self, rows: &[reports::Imported]) -> Result<(), AppError> {
+    async fn land(
+        &self,
+        mut batches: tokio::sync::mpsc::Receiver<Vec<reports::Imported>>,
+        expected: u64,
+    ) -> Result<(), AppError> {
         let sqlite = crate::db::backend_of(&self.state.db) == crate::db::Backend::Sqlite;
-        for batch in rows.chunks(IMPORT_BATCH) {
+        let mut landed = 0u64;
+        while let Some(batch) = batches.recv().await {
+            landed += batch.len() as u64;
             let started = std::time::Instant::now();
             let now = now();
             let mut tx = self.state.db.begin().await?;
@@ -633,6 +700,11 @@ impl LandingJob {
                 // SQLite has one writer: leave the lock to others as long as this batch held it.
                 tokio::time::sleep(started.elapsed().min(std::time::Duration::from_millis(20))).await;
             }
+        }
+        if landed != expected {
+            // The second reading ended early (or read more): never settle a partial run.
+            tracing::warn!(landed, expected, run = %self.run_id, "an import read a different report the second time");
+            return Err(AppError::internal());
         }
         let now = now();
         let mut tx = self.state.db.begin().await?;
