@@ -87,6 +87,56 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, String> {
     Ok(pool)
 }
 
+/// Writers in flight in this process besides imports: requests that may write (any method
+/// but GET, HEAD and OPTIONS) and writes done off a request's path. SQLite has one writer
+/// at a time; an import on it lands in batches and, between two, waits while any of these
+/// is in flight, so they take the lock next instead of polling for it behind the import.
+#[derive(Debug, Default)]
+pub struct Writers {
+    in_flight: std::sync::atomic::AtomicUsize,
+    none_left: tokio::sync::Notify,
+}
+
+/// One writer in flight, until dropped.
+pub struct Writing(std::sync::Arc<Writers>);
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0.none_left.notify_waiters();
+        }
+    }
+}
+
+impl Writers {
+    /// Counts a writer in until the answer is dropped.
+    pub fn enter(self: &std::sync::Arc<Self>) -> Writing {
+        self.in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Writing(self.clone())
+    }
+
+    /// How many writers are in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until no writer is in flight, or `at_most` has passed.
+    pub async fn until_none(&self, at_most: Duration) {
+        let _ = tokio::time::timeout(at_most, async {
+            loop {
+                let none_left = self.none_left.notified();
+                tokio::pin!(none_left);
+                none_left.as_mut().enable();
+                if self.in_flight() == 0 {
+                    return;
+                }
+                none_left.await;
+            }
+        })
+        .await;
+    }
+}
+
 /// Seconds since the Unix epoch: every timestamp column holds this.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()

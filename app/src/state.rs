@@ -125,6 +125,8 @@ pub struct Shared {
     pub instance_id: String,
     /// The imports this process is writing now (by import id).
     pub live_imports: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Writers in flight besides imports, which an import on SQLite lets go first.
+    pub writers: Arc<crate::db::Writers>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -167,6 +169,7 @@ impl AppState {
             issuers,
             instance_id: crate::db::new_id(),
             live_imports: Default::default(),
+            writers: Arc::default(),
         })))
     }
 }

@@ -73,6 +73,7 @@ pub fn build_router(
         .layer(axum::middleware::from_fn(same_origin::refuse_cross_site))
         .layer(sessions::layer(sessions, secure))
         .layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::count_writers))
         .layer(axum::middleware::from_fn(assets::pages_not_stored))
         .layer(assets::compression())
         .layer(axum::middleware::from_fn(crate::metrics::track))

@@ -59,3 +59,15 @@ pub async fn enforce(State(limits): State<Limits>, req: Request, next: Next) -> 
         }
     }
 }
+
+/// Counts each request that may write (any method but GET, HEAD and OPTIONS) as a writer
+/// in flight while it runs, so an import landing on SQLite lets it take the write lock
+/// before the import's next batch (`app::db::Writers`). Imports themselves are not
+/// counted: they take turns with each other batch by batch.
+pub async fn count_writers(State(state): State<app::state::AppState>, req: Request, next: Next) -> Response {
+    let reads =
+        matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    let import = req.uri().path().ends_with("/runs/import");
+    let _writing = (!reads && !import).then(|| state.writers.enter());
+    next.run(req).await
+}

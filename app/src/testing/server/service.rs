@@ -353,6 +353,9 @@ pub const IMPORT_BATCH: usize = 500;
 
 /// How often a repeat waits to see whether the import holding its key has landed.
 const KEY_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+/// On SQLite, how long an import waits between two batches for the writers in flight to
+/// finish before it takes the lock again.
+const WRITERS_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A run from a report: cases matched (or created) by title, one result each. The
 /// report is read twice as a stream, never held as a list of results: first to check and
@@ -697,8 +700,14 @@ impl LandingJob {
                 "an import batch landed"
             );
             if sqlite {
-                // SQLite has one writer: leave the lock to others as long as this batch held it.
-                tokio::time::sleep(started.elapsed().min(std::time::Duration::from_millis(20))).await;
+                // SQLite has one writer. Writers in flight in this process (a revocation,
+                // any request that writes) go next: wait until they are done. Others
+                // (another process, a write this process does not count) poll for the
+                // lock, so it is left free for a quarter of the time it was held.
+                if self.state.writers.in_flight() > 0 {
+                    self.state.writers.until_none(WRITERS_FIRST).await;
+                }
+                tokio::time::sleep((started.elapsed() / 4).max(std::time::Duration::from_millis(1))).await;
             }
         }
         if landed != expected {

@@ -573,8 +573,8 @@ struct CaseTitle {
 }
 
 /// Case ids by title in the project, creating the cases it lacks: one query to read, one
-/// multi-row insert for the missing (a title another import created meanwhile is read
-/// back). `titles` holds at most a batch.
+/// multi-row insert for the missing that answers what it inserted (a title another import
+/// created meanwhile is read back). `titles` holds at most a batch.
 pub async fn cases_for_titles(
     tx: &mut Transaction<'_, Any>,
     project_id: &str,
@@ -591,15 +591,18 @@ pub async fn cases_for_titles(
             (0..missing.len()).map(|i| format!("(${}, $1, ${}, '', $2, $2)", 3 + 2 * i, 4 + 2 * i)).collect();
         let sql = format!(
             "INSERT INTO cases (id, project_id, title, description, created_at, updated_at) VALUES {} \
-             ON CONFLICT (project_id, title) DO NOTHING",
+             ON CONFLICT (project_id, title) DO NOTHING RETURNING title, id",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(project_id).bind(now);
+        let mut query = sqlx::query_as::<_, CaseTitle>(&sql).bind(project_id).bind(now);
         for title in &missing {
             query = query.bind(crate::db::row_id()).bind(*title);
         }
-        query.execute(&mut **tx).await?;
-        found.extend(select_cases(tx, project_id, &missing).await?);
+        found.extend(query.fetch_all(&mut **tx).await?.into_iter().map(|c| (c.title, c.id)));
+        let raced: Vec<&str> = missing.into_iter().filter(|t| !found.contains_key(*t)).collect();
+        if !raced.is_empty() {
+            found.extend(select_cases(tx, project_id, &raced).await?);
+        }
     }
     Ok(found)
 }

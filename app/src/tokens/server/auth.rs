@@ -284,7 +284,9 @@ fn record_use(state: &AppState, row: &store::AuthRow, principal: &TokenPrincipal
         return;
     }
     let (db, principal) = (state.db.clone(), principal.clone());
+    let writing = state.writers.enter();
     tokio::spawn(async move {
+        let _writing = writing;
         if stale {
             match store::touch(&db, &principal.token_id, meta.ip.as_deref(), now).await {
                 Ok(true) => {
