@@ -89,34 +89,49 @@ async fn another_workspace_revokes_while_a_big_import_lands(app: TestApp) {
     app.api("POST", "/projects", Some(&admin), Some(json!({"key": "WEB", "name": "Web"}))).await;
     let other = app.bootstrap("Globex", "owner@globex.example").await;
     let victims: Vec<_> = futures::future::join_all(
-        (0..20).map(|n| app.token(&other, json!({"name": format!("t{n}"), "scopes": ["read"]}))),
+        (0..40).map(|n| app.token(&other, json!({"name": format!("t{n}"), "scopes": ["read"]}))),
     )
     .await;
     let their_admin = app.token(&other, json!({"name": "admin", "scopes": ["admin"]})).await.token;
     let client = reqwest::Client::new();
     let base = app.url("");
-    let upload = import(&client, &base, &admin, Some("big"), junit(20_000, "b"));
+    let landed = std::sync::atomic::AtomicBool::new(false);
+    let upload = async {
+        let res = import(&client, &base, &admin, Some("big"), junit(20_000, "b")).await;
+        landed.store(true, std::sync::atomic::Ordering::SeqCst);
+        res
+    };
     let revoking = async {
-        let mut slowest = Duration::ZERO;
+        let (mut slowest, mut while_importing) = (Duration::ZERO, 0);
         for v in &victims {
             tokio::time::sleep(Duration::from_millis(100)).await;
+            if landed.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let runs = app.api("GET", "/projects/WEB/runs", Some(&admin), None).await;
+            let importing = runs.body["data"].as_array().unwrap().iter().any(|r| r["status"] == "importing");
             let started = Instant::now();
             let res = app.api("POST", &format!("/tokens/{}/revoke", v.summary.id), Some(&their_admin), None).await;
             slowest = slowest.max(started.elapsed());
             assert_eq!(res.status, StatusCode::OK, "{}", res.body);
             assert_eq!(app.api("GET", "/me", Some(&v.token), None).await.error_code(), "revoked_token");
+            while_importing += usize::from(importing);
         }
-        slowest
+        (slowest, while_importing)
     };
     let started = Instant::now();
-    let (res, slowest) = tokio::join!(upload, revoking);
-    println!("20 000 results imported in {:?}", started.elapsed());
+    let (res, (slowest, while_importing)) = tokio::join!(upload, revoking);
+    println!("20 000 results imported in {:?}; slowest revocation meanwhile {slowest:?}", started.elapsed());
     let res = res.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let run: Value = res.json().await.unwrap();
     assert_eq!(run["data"]["counts"]["total"], 20_000);
-    // A figure for the reader, not an assertion (BENCHMARKS.md has the measured ones).
-    println!("slowest revocation during a 20 000-result import: {slowest:?}");
+    assert!(while_importing >= 3, "only {while_importing} revocations ran while the run was importing");
+    // One transaction for the whole import held SQLite's lock for seconds (revocations
+    // waited 1.4–2.7 s behind 20 000 results, and failed behind 200 000); batches let
+    // them in within one batch. BENCHMARKS.md has the release figures (p99 ≈ tens of ms);
+    // this debug-build bound is generous and still well below what one transaction costs.
+    assert!(slowest < Duration::from_secs(1), "a revocation waited {slowest:?} behind an import");
 }
 
 /// A client's retry while the first import with its key is still landing (its

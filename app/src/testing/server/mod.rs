@@ -2,4 +2,5 @@
 //! `reports` crate, shared with the `qa-hub` client.
 
 pub mod service;
+pub mod sqlite_batches;
 pub mod store;

@@ -8,7 +8,10 @@ use std::ops::ControlFlow;
 use axum::body::Bytes;
 use reports::Format;
 
-use super::store::{self, NewResultRow, RunRow};
+use super::{
+    sqlite_batches::{Batch, Landed, SqliteBatches},
+    store::{self, NewResultRow, RunRow},
+};
 use crate::{
     actor::Actor,
     db::{new_id, now, row_id, timestamp},
@@ -646,59 +649,42 @@ impl LandingJob {
         expected: u64,
     ) -> Result<(), AppError> {
         let sqlite = crate::db::backend_of(&self.state.db) == crate::db::Backend::Sqlite;
+        // A SQLite file gets a writer connection of the import's own (prepared statements,
+        // no per-value conversion); PostgreSQL and an in-memory SQLite use the pool.
+        let writer = match sqlite {
+            true => {
+                crate::tokens::server::lookup::sqlite_file(&self.state.db.connect_options().database_url.to_string())
+                    .map(|path| SqliteBatches::open(&path))
+                    .transpose()?
+            }
+            false => None,
+        };
         let mut landed = 0u64;
         while let Some(batch) = batches.recv().await {
             landed += batch.len() as u64;
+            let rows = batch.len();
             let started = std::time::Instant::now();
             let now = now();
-            let mut tx = self.state.db.begin().await?;
-            if !sqlite {
-                // Plan each statement with its values and the table as it is now: a plan
-                // cached while `cases` was small would scan it whole once it is not.
-                sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await?;
-            }
-            let seq = store::begin_batch(&mut tx, &self.run_id, now).await?;
-            if let Some(idem) = &self.idempotency_key {
-                let ours = store::hold_key(
-                    &mut tx,
-                    &self.tenant_id,
-                    &self.project_id,
-                    idem,
-                    &self.import_id,
-                    &self.run_id,
-                    now,
-                )
-                .await?;
-                if !ours {
-                    return Err(AppError::conflict("Another import took this Idempotency-Key over; this one stopped."));
+            match &writer {
+                Some(writer) => {
+                    let batch = Batch {
+                        tenant_id: self.tenant_id.clone(),
+                        project_id: self.project_id.clone(),
+                        run_id: self.run_id.clone(),
+                        import_id: self.import_id.clone(),
+                        idempotency_key: self.idempotency_key.clone(),
+                        rows: batch,
+                        now,
+                    };
+                    if writer.land(batch).await? == Landed::KeyLost {
+                        return Err(AppError::conflict(
+                            "Another import took this Idempotency-Key over; this one stopped.",
+                        ));
+                    }
+                    tracing::debug!(rows, took = ?started.elapsed(), "an import batch landed");
                 }
+                None => self.land_through_the_pool(&batch, now, sqlite).await?,
             }
-            let titles: Vec<&str> = batch.iter().map(|r| r.title.as_str()).collect();
-            let locked = started.elapsed();
-            let cases = store::cases_for_titles(&mut tx, &self.project_id, &titles, now).await?;
-            let cased = started.elapsed();
-            let new: Vec<NewResultRow<'_>> = batch
-                .iter()
-                .map(|r| {
-                    Ok(NewResultRow {
-                        case_id: cases.get(&r.title).ok_or_else(AppError::internal)?,
-                        status: r.status.into(),
-                        duration_ms: r.duration_ms,
-                        message: r.message.as_deref(),
-                    })
-                })
-                .collect::<Result<_, AppError>>()?;
-            store::insert_results(&mut tx, &self.run_id, &self.import_id, seq, &new, now).await?;
-            let inserted = started.elapsed();
-            tx.commit().await?;
-            tracing::debug!(
-                rows = batch.len(),
-                ?locked,
-                cases = ?(cased - locked),
-                results = ?(inserted - cased),
-                commit = ?(started.elapsed() - inserted),
-                "an import batch landed"
-            );
             if sqlite {
                 // SQLite has one writer. Writers in flight in this process (a revocation,
                 // any request that writes) go next: wait until they are done. Others
@@ -722,6 +708,53 @@ impl LandingJob {
             store::settle_key(&mut tx, &self.tenant_id, &self.project_id, idem, &self.import_id, &self.receipt).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// One batch through the pool (sqlx): PostgreSQL, or an in-memory SQLite.
+    async fn land_through_the_pool(&self, batch: &[reports::Imported], now: i64, sqlite: bool) -> Result<(), AppError> {
+        let started = std::time::Instant::now();
+        let mut tx = self.state.db.begin().await?;
+        if !sqlite {
+            // Plan each statement with its values and the table as it is now: a plan
+            // cached while `cases` was small would scan it whole once it is not.
+            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await?;
+        }
+        let seq = store::begin_batch(&mut tx, &self.run_id, now).await?;
+        if let Some(idem) = &self.idempotency_key {
+            let ours =
+                store::hold_key(&mut tx, &self.tenant_id, &self.project_id, idem, &self.import_id, &self.run_id, now)
+                    .await?;
+            if !ours {
+                return Err(AppError::conflict("Another import took this Idempotency-Key over; this one stopped."));
+            }
+        }
+        let titles: Vec<&str> = batch.iter().map(|r| r.title.as_str()).collect();
+        let locked = started.elapsed();
+        let cases = store::cases_for_titles(&mut tx, &self.project_id, &titles, now).await?;
+        let cased = started.elapsed();
+        let new: Vec<NewResultRow<'_>> = batch
+            .iter()
+            .map(|r| {
+                Ok(NewResultRow {
+                    case_id: cases.get(&r.title).ok_or_else(AppError::internal)?,
+                    status: r.status.into(),
+                    duration_ms: r.duration_ms,
+                    message: r.message.as_deref(),
+                })
+            })
+            .collect::<Result<_, AppError>>()?;
+        store::insert_results(&mut tx, &self.run_id, &self.import_id, seq, &new, now).await?;
+        let inserted = started.elapsed();
+        tx.commit().await?;
+        tracing::debug!(
+            rows = batch.len(),
+            ?locked,
+            cases = ?(cased - locked),
+            results = ?(inserted - cased),
+            commit = ?(started.elapsed() - inserted),
+            "an import batch landed"
+        );
         Ok(())
     }
 }
