@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use reports::Format;
 
 use super::{
+    postgres_batches::PostgresBatches,
     sqlite_batches::{Batch, Landed, SqliteBatches},
     store::{self, NewResultRow, RunRow},
 };
@@ -350,8 +351,8 @@ fn fingerprint(project_id: &str, format: Format, opts: &ImportOptions<'_>, bytes
 }
 
 /// Results written per transaction. Each batch holds SQLite's write lock for a few
-/// milliseconds; between batches the import leaves it as long to everyone else, so a
-/// revocation in another workspace never waits behind a big import.
+/// milliseconds; between batches the import lets the writers in flight go first, so a
+/// revocation in another workspace waits one batch at most, never a whole import.
 pub const IMPORT_BATCH: usize = 500;
 
 /// How often a repeat waits to see whether the import holding its key has landed.
@@ -583,6 +584,12 @@ struct LandingJob {
 }
 
 /// Marks an import as running in this process while it lives.
+/// An import's own connection to its database, for its batches.
+enum Writer {
+    Sqlite(SqliteBatches),
+    Postgres(PostgresBatches),
+}
+
 struct Live<'a>(&'a AppState, String);
 
 impl Drop for Live<'_> {
@@ -649,15 +656,16 @@ impl LandingJob {
         expected: u64,
     ) -> Result<(), AppError> {
         let sqlite = crate::db::backend_of(&self.state.db) == crate::db::Backend::Sqlite;
-        // A SQLite file gets a writer connection of the import's own (prepared statements,
-        // no per-value conversion); PostgreSQL and an in-memory SQLite use the pool.
+        // A connection of the import's own, native to its database (prepared statements on
+        // SQLite, column arrays on PostgreSQL: no per-value conversion); an in-memory SQLite
+        // uses the pool.
+        let url = self.state.db.connect_options().database_url.to_string();
         let writer = match sqlite {
-            true => {
-                crate::tokens::server::lookup::sqlite_file(&self.state.db.connect_options().database_url.to_string())
-                    .map(|path| SqliteBatches::open(&path))
-                    .transpose()?
-            }
-            false => None,
+            true => crate::tokens::server::lookup::sqlite_file(&url)
+                .map(|path| SqliteBatches::open(&path))
+                .transpose()?
+                .map(Writer::Sqlite),
+            false => PostgresBatches::open(&url).map(Writer::Postgres),
         };
         let mut landed = 0u64;
         while let Some(batch) = batches.recv().await {
@@ -676,7 +684,11 @@ impl LandingJob {
                         rows: batch,
                         now,
                     };
-                    if writer.land(batch).await? == Landed::KeyLost {
+                    let landed = match writer {
+                        Writer::Sqlite(writer) => writer.land(batch).await?,
+                        Writer::Postgres(writer) => writer.land(&batch).await?,
+                    };
+                    if landed == Landed::KeyLost {
                         return Err(AppError::conflict(
                             "Another import took this Idempotency-Key over; this one stopped.",
                         ));
@@ -711,7 +723,7 @@ impl LandingJob {
         Ok(())
     }
 
-    /// One batch through the pool (sqlx): PostgreSQL, or an in-memory SQLite.
+    /// One batch through the pool (sqlx's `Any` driver): an in-memory SQLite.
     async fn land_through_the_pool(&self, batch: &[reports::Imported], now: i64, sqlite: bool) -> Result<(), AppError> {
         let started = std::time::Instant::now();
         let mut tx = self.state.db.begin().await?;
@@ -719,6 +731,14 @@ impl LandingJob {
             // Plan each statement with its values and the table as it is now: a plan
             // cached while `cases` was small would scan it whole once it is not.
             sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await?;
+            // Every statement of a batch has an index to go by; statistics taken while the
+            // project had a thousand cases would pick a scan of the whole table once it has
+            // hundreds of thousands (autovacuum analyses it only later).
+            sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+            // A batch's commit need not wait for the disk: the import counts as landed only
+            // at its last transaction, which does wait, and flushes every batch before it
+            // (a crash before that leaves an unfinished import, taken back on retry).
+            sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         }
         let seq = store::begin_batch(&mut tx, &self.run_id, now).await?;
         if let Some(idem) = &self.idempotency_key {

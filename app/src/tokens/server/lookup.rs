@@ -100,7 +100,7 @@ enum BatchReader {
     Postgres(sqlx::PgPool),
 }
 
-fn postgres_pool(url: &str, connections: usize) -> Option<sqlx::PgPool> {
+pub(crate) fn postgres_pool(url: &str, connections: usize) -> Option<sqlx::PgPool> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return None;
     }
