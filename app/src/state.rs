@@ -127,6 +127,8 @@ pub struct Shared {
     pub live_imports: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Writers in flight besides imports, which an import on SQLite lets go first.
     pub writers: Arc<crate::db::Writers>,
+    /// The connections imports write through on PostgreSQL, opened at the first import.
+    import_writer: std::sync::OnceLock<Option<crate::testing::server::postgres_batches::PostgresBatches>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -170,6 +172,18 @@ impl AppState {
             instance_id: crate::db::new_id(),
             live_imports: Default::default(),
             writers: Arc::default(),
+            import_writer: std::sync::OnceLock::new(),
         })))
+    }
+
+    /// The connections imports share on PostgreSQL (none on SQLite).
+    pub fn import_writer(&self) -> Option<crate::testing::server::postgres_batches::PostgresBatches> {
+        self.import_writer
+            .get_or_init(|| {
+                crate::testing::server::postgres_batches::PostgresBatches::open(
+                    &self.db.connect_options().database_url.to_string(),
+                )
+            })
+            .clone()
     }
 }

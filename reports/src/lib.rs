@@ -412,14 +412,49 @@ impl<'de, L: Level> Visitor<'de> for One<'_, '_, L> {
     }
 }
 
+/// The most a suite or spec whose title comes after its tests may hold of them (their
+/// titles and messages) until its title is read: past it the report is refused, so a
+/// title-last report costs at most this much memory a level, not a copy of a long title
+/// for each of millions of three-byte tests.
+pub const HOLD_MAX_BYTES: usize = 16 << 20;
+
+/// Results held by a level until its title is read, with what they cost.
+#[derive(Default)]
+struct Held {
+    results: Vec<Imported>,
+    bytes: usize,
+    /// Holding one more would pass [`HOLD_MAX_BYTES`]: the reading stops.
+    full: bool,
+}
+
+impl Held {
+    fn hold(&mut self, r: Imported) -> Result<(), ()> {
+        self.bytes += r.title.len() + r.message.as_ref().map_or(0, String::len) + std::mem::size_of::<Imported>();
+        if self.bytes > HOLD_MAX_BYTES {
+            self.full = true;
+            return Err(());
+        }
+        self.results.push(r);
+        Ok(())
+    }
+
+    /// The error for a level that held too much, if it did; else `read` as it was.
+    fn checked<E: de::Error>(&self, level: &str, read: Result<(), E>) -> Result<(), E> {
+        if self.full {
+            return Err(E::custom(format!(
+                "a {level}'s \"title\" comes after more than {} MiB of its tests; write each {level}'s title before its tests",
+                HOLD_MAX_BYTES >> 20
+            )));
+        }
+        read
+    }
+}
+
 /// Hands `r` up under `title` once the title is known, or holds it until then.
-fn up_or_hold(title: &Option<String>, held: &mut Vec<Imported>, up: &mut Up<'_>, r: Imported) -> Result<(), ()> {
+fn up_or_hold(title: &Option<String>, held: &mut Held, up: &mut Up<'_>, r: Imported) -> Result<(), ()> {
     match title {
         Some(title) => up(under(title, r)),
-        None => {
-            held.push(r);
-            Ok(())
-        }
+        None => held.hold(r),
     }
 }
 
@@ -429,17 +464,18 @@ struct SuiteSeed;
 impl Level for SuiteSeed {
     fn read<'de, A: MapAccess<'de>>(self, mut map: A, up: &mut Up<'_>) -> Result<(), A::Error> {
         let mut title: Option<String> = None;
-        let mut held = Vec::new();
+        let mut held = Held::default();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Title => title = Some(map.next_value_seed(Cut(TITLE_MAX))?),
                 Key::Specs | Key::Suites => {
                     let mut below = |r: Imported| up_or_hold(&title, &mut held, up, r);
-                    if matches!(key, Key::Specs) {
-                        map.next_value_seed(Each(SpecSeed, &mut below))?;
+                    let read = if matches!(key, Key::Specs) {
+                        map.next_value_seed(Each(SpecSeed, &mut below))
                     } else {
-                        map.next_value_seed(Each(SuiteSeed, &mut below))?;
-                    }
+                        map.next_value_seed(Each(SuiteSeed, &mut below))
+                    };
+                    held.checked("suite", read)?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -447,7 +483,7 @@ impl Level for SuiteSeed {
             }
         }
         let title = title.unwrap_or_default();
-        for r in held {
+        for r in held.results {
             up(under(&title, r)).map_err(stopped)?;
         }
         Ok(())
@@ -460,7 +496,7 @@ struct SpecSeed;
 impl Level for SpecSeed {
     fn read<'de, A: MapAccess<'de>>(self, mut map: A, up: &mut Up<'_>) -> Result<(), A::Error> {
         let mut title: Option<String> = None;
-        let mut held = Vec::new();
+        let mut held = Held::default();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Title => title = Some(map.next_value_seed(Cut(TITLE_MAX))?),
@@ -470,12 +506,10 @@ impl Level for SpecSeed {
                             r.title = spec_title(title, &r.title);
                             up(r)
                         }
-                        None => {
-                            held.push(r);
-                            Ok(())
-                        }
+                        None => held.hold(r),
                     };
-                    map.next_value_seed(Tests(&mut below))?;
+                    let read = map.next_value_seed(Tests(&mut below));
+                    held.checked("spec", read)?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -483,7 +517,7 @@ impl Level for SpecSeed {
             }
         }
         let title = title.ok_or_else(|| de::Error::missing_field("title"))?;
-        for mut r in held {
+        for mut r in held.results {
             r.title = spec_title(&title, &r.title);
             up(r).map_err(stopped)?;
         }
@@ -542,6 +576,32 @@ struct PwError {
     message: Option<String>,
 }
 
+/// A test's `results`, one attempt at a time: the sum of their durations and the last
+/// one (never a list of them: a test of a million empty attempts costs one).
+struct Attempts;
+
+impl<'de> DeserializeSeed<'de> for Attempts {
+    type Value = (f64, Option<PwResult>);
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Attempts {
+    type Value = (f64, Option<PwResult>);
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of results")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let (mut duration, mut last) = (0.0_f64, None);
+        while let Some(attempt) = seq.next_element::<PwResult>()? {
+            duration += attempt.duration.max(0.0);
+            last = Some(attempt);
+        }
+        Ok((duration, last))
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for TestSeed {
     type Value = Imported;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Imported, D::Error> {
@@ -563,10 +623,12 @@ impl<'de> Visitor<'de> for TestSeed {
                 Key::ProjectName => project = map.next_value_seed(Cut(TITLE_MAX))?,
                 Key::Status => status = map.next_value()?,
                 Key::Results => {
-                    // The attempts (a test and its retries): the last one decides.
-                    for attempt in map.next_value::<Vec<PwResult>>()? {
-                        duration += attempt.duration.max(0.0);
-                        last = Some(attempt);
+                    // The attempts (a test and its retries), read one at a time: their
+                    // durations add up, the last one decides.
+                    let (total, final_attempt) = map.next_value_seed(Attempts)?;
+                    duration += total;
+                    if final_attempt.is_some() {
+                        last = final_attempt;
                     }
                 }
                 _ => {
@@ -862,6 +924,35 @@ mod tests {
     /// Reading holds the result being read, never the report's results: 50 000 tests
     /// stream through with the heap a few KiB above where it started (a list of them
     /// would take several MiB), from memory and from a stream alike.
+    #[test]
+    fn a_title_last_suite_holds_a_bounded_amount() {
+        // Each `{}` is a test that would hold a copy of the spec's 2 000-byte title until
+        // the suite's title, last, is read: 1.5 MiB of tests would hold 1 GiB.
+        let long = "\u{1F600}".repeat(TITLE_MAX);
+        let tests = vec!["{}"; 500_000].join(",");
+        let json = format!(r#"{{"suites":[{{"specs":[{{"title":"{long}","tests":[{tests}]}}],"title":"s"}}]}}"#);
+        let (read, rise) =
+            peak::rise(|| read(Format::Playwright, json.as_bytes(), usize::MAX, |_| ControlFlow::Continue(())));
+        let err = read.unwrap_err().to_string();
+        assert!(err.contains("comes after more than 16 MiB"), "{err}");
+        assert!(rise < HOLD_MAX_BYTES + 4 * json.len(), "the heap rose {} MiB", rise >> 20);
+        // Title-last suites of ordinary size still read (as `jq -S` writes them).
+        let small = format!(r#"{{"suites":[{{"specs":[{{"tests":[{{}},{{}}],"title":"{long}"}}],"title":"s"}}]}}"#);
+        assert_eq!(parse(Format::Playwright, small.as_bytes()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_million_attempts_cost_one() {
+        let attempts = vec![r#"{"status":"failed","duration":1}"#; 200_000].join(",");
+        let json = format!(
+            r#"{{"suites":[{{"title":"s","specs":[{{"title":"t","tests":[{{"results":[{attempts},{{"status":"passed","duration":2}}]}}]}}]}}]}}"#
+        );
+        let (r, rise) = peak::rise(|| parse(Format::Playwright, json.as_bytes()).unwrap());
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].status, r[0].duration_ms), (ResultStatus::Passed, Some(200_002)), "the last attempt decides");
+        assert!(rise < 1 << 20, "200 000 attempts raised the heap by {rise} B");
+    }
+
     #[test]
     fn reading_holds_one_result_at_a_time() {
         let cases: String = (0..50_000)

@@ -285,7 +285,15 @@ pub fn normalize_title(input: &str) -> Result<String, AppError> {
     Ok(title.to_string())
 }
 
-/// Messages are kept, but bounded.
+/// Messages are kept, but bounded, and without NUL characters (which PostgreSQL's text
+/// cannot hold: one in a failure's output must not fail the import).
 pub fn clip_message(message: Option<String>) -> Option<String> {
-    message.map(|m| if m.chars().count() > MESSAGE_MAX { m.chars().take(MESSAGE_MAX).collect() } else { m })
+    message.map(|m| {
+        let m = if m.contains('\0') { m.replace('\0', "") } else { m };
+        if m.chars().count() > MESSAGE_MAX {
+            m.chars().take(MESSAGE_MAX).collect()
+        } else {
+            m
+        }
+    })
 }

@@ -159,7 +159,29 @@ async fn a_retry_while_the_first_lands_answers_its_run(app: TestApp) {
     assert_eq!(runs.body["data"].as_array().unwrap().len(), 1);
 }
 
+/// A NUL in a failure's output (valid JSON, and what a test printing binary data gives)
+/// is dropped from the message, never a failed import: PostgreSQL's text cannot hold it.
+async fn a_nul_in_a_message_is_dropped_not_fatal(app: TestApp) {
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let admin = app.token(&owner, json!({"name": "admin", "scopes": ["admin"]})).await.token;
+    app.api("POST", "/projects", Some(&admin), Some(json!({"key": "WEB", "name": "Web"}))).await;
+    let report = r#"{"suites":[{"title":"s","specs":[{"title":"t","tests":[{"results":[{"status":"failed","duration":1,"error":{"message":"boom\u0000here"}}]}]}]}]}"#;
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/projects/WEB/runs/import?format=playwright"))
+        .bearer_auth(&admin)
+        .body(report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let run: Value = res.json().await.unwrap();
+    let id = run["data"]["id"].as_str().unwrap();
+    let results = app.api("GET", &format!("/projects/WEB/runs/{id}/results"), Some(&admin), None).await;
+    assert_eq!(results.body["data"][0]["message"], "boomhere", "{}", results.body);
+}
+
 on_both_databases!(
+    a_nul_in_a_message_is_dropped_not_fatal,
     a_run_is_importing_until_its_last_result_lands,
     another_workspace_revokes_while_a_big_import_lands,
     a_retry_while_the_first_lands_answers_its_run,

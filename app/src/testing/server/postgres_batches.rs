@@ -1,5 +1,5 @@
-//! An import's batches on PostgreSQL, through a native connection of the import's own
-//! (as the warm token lookup reads PostgreSQL natively). A batch's rows go as arrays,
+//! An import's batches on PostgreSQL, through native connections the imports share (as
+//! the warm token lookup reads PostgreSQL natively). A batch's rows go as arrays,
 //! one per column, unpacked by `UNNEST`: a handful of bound values a statement instead of
 //! 3 000, which sqlx's `Any` driver converted one by one (about 45 µs a result, ten times
 //! what PostgreSQL itself needs). The statements are those of `store::begin_batch`,
@@ -12,13 +12,19 @@ use sqlx::{postgres::PgPool, Row};
 use super::sqlite_batches::{Batch, Landed};
 use crate::{db::row_id, error::AppError, testing::ResultStatus};
 
-/// A connection to the database, for one import.
+/// Connections to the database that every import of this process shares, at most
+/// [`IMPORT_CONNECTIONS`] (a batch takes one for the few milliseconds it writes), beside
+/// the app's pool: however many imports run at once, they open no more.
+#[derive(Clone)]
 pub struct PostgresBatches(PgPool);
 
+/// The connections imports share.
+pub const IMPORT_CONNECTIONS: usize = 4;
+
 impl PostgresBatches {
-    /// One connection to the PostgreSQL database at `url`, opened at the first batch.
+    /// The imports' connections to the PostgreSQL database at `url`, opened as needed.
     pub fn open(url: &str) -> Option<Self> {
-        crate::tokens::server::lookup::postgres_pool(url, 1).map(PostgresBatches)
+        crate::tokens::server::lookup::postgres_pool(url, IMPORT_CONNECTIONS).map(PostgresBatches)
     }
 
     /// Writes `batch` in one transaction.

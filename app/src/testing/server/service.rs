@@ -661,11 +661,11 @@ impl LandingJob {
         // uses the pool.
         let url = self.state.db.connect_options().database_url.to_string();
         let writer = match sqlite {
+            // A file it cannot open as the pool did: the pool writes instead.
             true => crate::tokens::server::lookup::sqlite_file(&url)
-                .map(|path| SqliteBatches::open(&path))
-                .transpose()?
+                .and_then(|path| SqliteBatches::open(&path).ok())
                 .map(Writer::Sqlite),
-            false => PostgresBatches::open(&url).map(Writer::Postgres),
+            false => self.state.import_writer().map(Writer::Postgres),
         };
         let mut landed = 0u64;
         while let Some(batch) = batches.recv().await {
@@ -702,8 +702,11 @@ impl LandingJob {
                 // any request that writes) go next: wait until they are done. Others
                 // (another process, a write this process does not count) poll for the
                 // lock, so it is left free for a quarter of the time it was held.
+                // The wait is at most as long as the batch held the lock (and never more
+                // than WRITERS_FIRST), so a writer kept in flight on purpose (a body sent
+                // slowly) halves an import's pace at worst, never stalls it.
                 if self.state.writers.in_flight() > 0 {
-                    self.state.writers.until_none(WRITERS_FIRST).await;
+                    self.state.writers.until_none(started.elapsed().min(WRITERS_FIRST)).await;
                 }
                 tokio::time::sleep((started.elapsed() / 4).max(std::time::Duration::from_millis(1))).await;
             }

@@ -135,7 +135,8 @@ pub(crate) fn sqlite_file(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let memory = path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
-    (!memory).then(|| path.to_string())
+    // As sqlx reads it: `/var/lib/qa%20hub/q.db` is the file `/var/lib/qa hub/q.db`.
+    (!memory).then(|| percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned())
 }
 
 /// Read-only connections to the SQLite file, one per core; a caller takes a free one.
@@ -323,6 +324,10 @@ mod tests {
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("sqlite://x.db?mode=memory&cache=shared"), None);
         assert_eq!(sqlite_file("postgres://localhost/test"), None);
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/qa%20hub/q%C3%A9.db?mode=rwc").as_deref(),
+            Some("/var/lib/qa hub/qé.db")
+        );
     }
 
     async fn seeded() -> (tempdir::Dir, Db) {
