@@ -181,7 +181,7 @@ impl AppState {
         self.import_writer
             .get_or_init(|| {
                 crate::testing::server::postgres_batches::PostgresBatches::open(
-                    &self.db.connect_options().database_url.to_string(),
+                    self.db.connect_options().database_url.as_ref(),
                 )
             })
             .clone()
