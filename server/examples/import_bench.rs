@@ -291,9 +291,17 @@ async fn main() {
     assert!(std::path::Path::new(&qahub()).exists(), "build the release server first: cargo build --release -p server");
     let dir = std::env::temp_dir().join(format!("qahub-import-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    bench("SQLite", &format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()), true).await;
+    // QAHUB_BENCH_ONLY=postgres (or sqlite) runs one database.
+    let only = std::env::var("QAHUB_BENCH_ONLY").unwrap_or_default();
+    if only != "postgres" {
+        bench("SQLite", &format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()), true).await;
+    }
     let admin =
         std::env::var("QAHUB_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if only == "sqlite" {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
         let name = format!("qahub_import_bench_{}", std::process::id());
         sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE \"{name}\"").as_str()).await.unwrap();
