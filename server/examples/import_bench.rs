@@ -1,12 +1,14 @@
 //! Imports at CI scale, against the release `qahub` run as its own process (so its
 //! memory is the server's alone), on a SQLite file and then PostgreSQL when it answers:
 //!
-//! - a 200 000-result JUnit report through `POST …/runs/import`, first of tests the
-//!   project has never seen (each result makes its case too), then the same report again
-//!   (a suite's nightly run: its cases exist): results per second, the server's peak
-//!   memory growth, and — meanwhile — another workspace revoking one of its tokens every
-//!   100 ms: each revocation's time, and whether the revoked token is refused on its very
-//!   next request;
+//! - a 200 000-result JUnit report through `POST …/runs/import`, a `<testsuite>` a class
+//!   as JUnit writers order it: first of tests the project has never seen (each result
+//!   makes its case too), then the same report again (a suite's nightly run: its cases
+//!   exist), then 200 000 new tests in the worst order for the title index (every test
+//!   in another class than the last): results per second, the server's peak memory
+//!   growth, and — meanwhile — another workspace revoking one of its tokens every
+//!   100 ms: each revocation's time, and whether the revoked token is refused on its
+//!   very next request;
 //! - a Playwright report of 250 tests under one 2 MiB suite name (the shared-name case):
 //!   peak memory growth against the report's size;
 //! - 1 000 000 results (SQLite; the body limit raised for it), mostly new tests and then
@@ -14,7 +16,7 @@
 //!
 //!     cargo build --release -p server && cargo run --release -p server --example import_bench
 //!
-//! Bounded: six imports per database, at most 800 revocations, everything on 127.0.0.1.
+//! Bounded: seven imports per database, at most 800 revocations, everything on 127.0.0.1.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -91,18 +93,46 @@ impl Server {
     }
 }
 
-fn junit(n: usize) -> Vec<u8> {
-    let mut xml = String::with_capacity(n * 80);
-    xml.push_str("<testsuites><testsuite name=\"monorepo\">");
-    for i in 0..n {
+/// How a report orders its tests.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// A `<testsuite>` a class, its 100 tests together: as Maven Surefire, Gradle,
+    /// pytest and jest-junit write JUnit.
+    ByClass,
+    /// Every test in another class than the one before (97 × 13 classes in turn): the
+    /// worst order for the `(project_id, title)` index, each new case far from the last.
+    Interleaved,
+}
+
+fn junit(n: usize, layout: Layout) -> Vec<u8> {
+    let mut xml = String::with_capacity(n * 90);
+    xml.push_str("<testsuites>");
+    let case = |xml: &mut String, class: &str, i: usize| {
         let body = if i % 50 == 0 { "<failure message=\"expected 1, got 2\">assert 1 == 2</failure>" } else { "" };
         xml.push_str(&format!(
-            "<testcase classname=\"pkg{}.module{}\" name=\"test case {i:07}\" time=\"0.004\">{body}</testcase>",
-            i % 97,
-            i % 13
+            "<testcase classname=\"{class}\" name=\"test case {i:07}\" time=\"0.004\">{body}</testcase>"
         ));
+    };
+    match layout {
+        Layout::ByClass => {
+            for class_start in (0..n).step_by(100) {
+                let class = format!("pkg{}.Module{}Test", (class_start / 100) % 97, class_start / 100);
+                xml.push_str(&format!("<testsuite name=\"{class}\">"));
+                for i in class_start..(class_start + 100).min(n) {
+                    case(&mut xml, &class, i);
+                }
+                xml.push_str("</testsuite>");
+            }
+        }
+        Layout::Interleaved => {
+            xml.push_str("<testsuite name=\"monorepo\">");
+            for i in 0..n {
+                case(&mut xml, &format!("pkg{}.module{}", i % 97, i % 13), i);
+            }
+            xml.push_str("</testsuite>");
+        }
     }
-    xml.push_str("</testsuite></testsuites>");
+    xml.push_str("</testsuites>");
     xml.into_bytes()
 }
 
@@ -156,7 +186,7 @@ async fn bench(label: &str, db: &str, million: bool) {
         .unwrap();
     assert_eq!(res.status(), 201);
     // Warm up: one small import, then the baseline.
-    import(&client, &server, &importer, "junit", junit(1000)).await;
+    import(&client, &server, &importer, "junit", junit(1000, Layout::Interleaved)).await;
     let ids: Vec<String> = {
         // Every token of the other workspace, page by page: (prefix, id).
         let mut all: Vec<(String, String)> = Vec::new();
@@ -191,10 +221,16 @@ async fn bench(label: &str, db: &str, million: bool) {
     // 200 000 results while another workspace revokes every 100 ms: first a report of
     // tests the project has never seen (200 000 new cases too), then the same report
     // again (the nightly run of a suite: its cases exist).
-    let report = junit(200_000);
-    let size = report.len();
+    // Last, a report of new tests in the worst order for the title index.
+    let by_class = junit(200_000, Layout::ByClass);
+    let interleaved = junit(200_000, Layout::Interleaved);
     let mut victims = ids.iter().zip(&victims);
-    for what in ["new tests", "known tests"] {
+    for (report, what) in [
+        (&by_class, "new tests, a suite a class"),
+        (&by_class, "known tests, a suite a class"),
+        (&interleaved, "new tests, every test in another class than the last"),
+    ] {
+        let size = report.len();
         let (rss_before, _) = server.memory();
         server.reset_peak();
         let done = std::sync::atomic::AtomicBool::new(false);
@@ -271,7 +307,7 @@ async fn bench(label: &str, db: &str, million: bool) {
     if million {
         // A million results: first mostly new tests (the 200 000 above exist), then the
         // same report again.
-        let report = junit(1_000_000);
+        let report = junit(1_000_000, Layout::ByClass);
         let size = report.len();
         for what in ["800 000 of them new tests", "known tests"] {
             let (took, run) = import(&client, &server, &importer, "junit", report.clone()).await;

@@ -102,6 +102,7 @@ impl Application {
         let store = sessions::Store::connect(&config.database_url).await.map_err(anyhow::Error::msg)?;
         store.spawn_cleanup();
         state.usage.clone().spawn_flusher(state.db.clone());
+        app::testing::server::service::spawn_import_sweeper(state.clone());
         let tls = match &config.tls {
             Some((cert, key)) => Some(tls_config(cert, key).await?),
             None => None,

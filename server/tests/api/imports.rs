@@ -288,7 +288,11 @@ async fn killed_mid_import_then_retried(kind: Kind) {
 
     let server = Server::start(&db).await;
     let runs = server.get_json(&client, "/projects/WEB/runs", &admin).await;
-    assert_eq!(runs["data"][0]["status"], "importing", "a half-landed run never looks complete: {runs}");
+    // Still importing, or already taken back by the sweep (no sign of life for 2 s).
+    assert!(
+        runs["data"].as_array().unwrap().iter().all(|r| r["status"] == "importing"),
+        "a half-landed run never looks complete: {runs}"
+    );
     let res = import(&client, &server.base, &admin, Some("crash-1"), report.clone()).await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let run: Value = res.json().await.unwrap();
@@ -309,4 +313,99 @@ async fn killed_mid_import_then_retried_sqlite() {
 #[tokio::test]
 async fn killed_mid_import_then_retried_postgres() {
     killed_mid_import_then_retried(Kind::Postgres).await;
+}
+
+/// `kill -9` mid-import with no Idempotency-Key to retry with: once the server is back,
+/// the sweep takes the abandoned imports back by itself (no sign of life for
+/// `QAHUB_IMPORT_ABANDONED_AFTER`, 2 s here): a run of its own is deleted; a sharded run
+/// keeps the shard that landed, with one import and one shard fewer, and takes shards
+/// again. Nothing stays `importing` for ever.
+async fn killed_mid_import_without_a_key_is_swept(kind: Kind) {
+    let Some((db, _guard)) = create_database(kind).await else { return };
+    let admin = admin_token(&db);
+    let mut server = Server::start(&db).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(server.url("/api/v1/projects"))
+        .bearer_auth(&admin)
+        .json(&json!({"key": "WEB", "name": "Web"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let shard = |base: &str, body: Vec<u8>| {
+        let (client, base, admin) = (client.clone(), base.to_string(), admin.clone());
+        async move {
+            client
+                .post(format!("{base}/api/v1/projects/WEB/runs/import?format=junit&run_key=build-7"))
+                .bearer_auth(&admin)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status())
+        }
+    };
+    assert_eq!(shard(&server.base, junit(30, "landed")).await.unwrap(), StatusCode::CREATED);
+    const N: usize = 40_000;
+    let own = tokio::spawn({
+        let (client, base, admin) = (client.clone(), server.base.clone(), admin.clone());
+        async move { import(&client, &base, &admin, None, junit(N, "own")).await.map(|r| r.status()) }
+    });
+    let sharded = tokio::spawn(shard(&server.base, junit(N, "shard")));
+    // Kill once both are landing.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let runs = server.get_json(&client, "/projects/WEB/runs?status=importing", &admin).await;
+        let landing = runs["data"].as_array().unwrap();
+        let own_landing = landing.iter().any(|r| r["run_key"].is_null() && r["counts"]["total"].as_u64() > Some(0));
+        let shard_landing = landing.iter().any(|r| r["run_key"] == "build-7" && r["counts"]["total"].as_u64() > Some(30));
+        if own_landing && shard_landing {
+            break;
+        }
+        assert!(!own.is_finished() && !sharded.is_finished(), "an import finished before the kill: make them larger");
+        assert!(Instant::now() < deadline, "the two imports were not seen landing together");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let _ = (own.await, sharded.await);
+
+    let server = Server::start(&db).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let runs = loop {
+        let runs = server.get_json(&client, "/projects/WEB/runs", &admin).await;
+        if runs["data"].as_array().unwrap().iter().all(|r| r["status"] != "importing") {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "abandoned imports were never taken back: {runs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let runs = runs["data"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "the run of the abandoned import is gone, the sharded run stays: {runs:?}");
+    assert_eq!(runs[0]["run_key"], "build-7");
+    assert_eq!(runs[0]["status"], "open");
+    assert_eq!(runs[0]["counts"]["total"], 30, "only the shard that landed: {}", runs[0]);
+    assert_eq!(runs[0]["shards"], 1);
+    // The run takes shards again, and completes.
+    assert_eq!(shard(&server.base, junit(10, "later")).await.unwrap(), StatusCode::CREATED);
+    let id = runs[0]["id"].as_str().unwrap();
+    let res = client
+        .post(server.url(&format!("/api/v1/projects/WEB/runs/{id}/complete")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let run: Value = res.json().await.unwrap();
+    assert_eq!(run["data"]["counts"]["total"], 40);
+    assert_eq!(run["data"]["shards"], 2);
+}
+
+#[tokio::test]
+async fn killed_mid_import_without_a_key_is_swept_sqlite() {
+    killed_mid_import_without_a_key_is_swept(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn killed_mid_import_without_a_key_is_swept_postgres() {
+    killed_mid_import_without_a_key_is_swept(Kind::Postgres).await;
 }

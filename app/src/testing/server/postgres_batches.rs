@@ -3,7 +3,7 @@
 //! one per column, unpacked by `UNNEST`: a handful of bound values a statement instead of
 //! 3 000, which sqlx's `Any` driver converted one by one (about 45 µs a result, ten times
 //! what PostgreSQL itself needs). The statements are those of `store::begin_batch`,
-//! `store::hold_key`, `store::cases_for_titles` and `store::insert_results`.
+//! `store::import_alive`, `store::hold_key`, `store::cases_for_titles` and `store::insert_results`.
 
 use std::collections::HashMap;
 
@@ -30,14 +30,22 @@ impl PostgresBatches {
     /// Writes `batch` in one transaction.
     pub async fn land(&self, b: &Batch) -> Result<Landed, AppError> {
         let mut tx = self.0.begin().await?;
-        // A batch's commit need not wait for the disk: the import counts as landed only
-        // at its last transaction, which does wait and flushes every batch before it (a
-        // crash before that leaves an unfinished import, taken back on retry).
-        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
-        // Every statement here has an index to go by: a plan made (and cached) while the
-        // project had a thousand cases scanned all of them once it had a hundred thousand
-        // (1.4 s a batch), and planning each batch afresh cost as much as writing it.
-        sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+        // One round trip sets the batch's transaction up:
+        // - its commit need not wait for the disk: the import counts as landed only at its
+        //   last transaction, which does wait and flushes every batch before it (a crash
+        //   before that leaves an unfinished import, taken back on retry);
+        // - every statement has an index to go by: a plan made (and cached) while the
+        //   project had a thousand cases scanned all of them once it had a hundred
+        //   thousand (1.4 s a batch), and planning each batch afresh cost as much as
+        //   writing it;
+        // - no JIT: with scans priced out, every statement's cost passes `jit_above_cost`,
+        //   and compiling it took 100–600 ms a batch, twenty times the work itself.
+        sqlx::query(
+            "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_seqscan', 'off', true), \
+             set_config('jit', 'off', true)",
+        )
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE runs SET updated_at = $1 WHERE id = $2")
             .bind(b.now)
             .bind(&b.run_id)
@@ -48,6 +56,14 @@ impl PostgresBatches {
             .fetch_one(&mut *tx)
             .await?
             .try_get("next_seq")?;
+        let alive = sqlx::query("UPDATE imports SET heartbeat_at = $1 WHERE id = $2 AND taken_back = 0")
+            .bind(b.now)
+            .bind(&b.import_id)
+            .execute(&mut *tx)
+            .await?;
+        if alive.rows_affected() != 1 {
+            return Ok(Landed::TakenBack);
+        }
         if let Some(key) = &b.idempotency_key {
             let held = sqlx::query(
                 "UPDATE import_keys SET run_id = $1, heartbeat_at = $2 \

@@ -339,10 +339,10 @@ pub struct Imported {
 }
 
 /// The request an idempotency key stands for: project, format, options and body.
-fn fingerprint(project_id: &str, format: Format, opts: &ImportOptions<'_>, bytes: &[u8]) -> String {
+fn fingerprint(project_id: &str, format: Format, name: Option<&str>, run_key: Option<&str>, bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for part in [project_id, format.as_str(), opts.name.unwrap_or(""), opts.run_key.unwrap_or("")] {
+    for part in [project_id, format.as_str(), name.unwrap_or(""), run_key.unwrap_or("")] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -391,11 +391,19 @@ pub async fn import(
     let max = state.settings.import_max_results;
     // Read once to check and count it, holding none of its results: nothing is written
     // unless the whole report is readable and within the limits.
-    let tally = {
+    // The key's fingerprint hashes the body on the same thread (64 MiB is a few hundred
+    // milliseconds of SHA-256: never on the async threads).
+    let (tally, print) = {
         let body = body.clone();
-        tokio::task::spawn_blocking(move || read_report(format, &body, max, |_| ControlFlow::Continue(())))
-            .await
-            .map_err(|_| AppError::internal())??
+        let (project_id, name, run_key) = (p.id.clone(), opts.name.map(str::to_owned), opts.run_key.map(str::to_owned));
+        let keyed = opts.idempotency_key.is_some();
+        tokio::task::spawn_blocking(move || {
+            let tally = read_report(format, &body, max, |_| ControlFlow::Continue(()))?;
+            let print = keyed.then(|| fingerprint(&project_id, format, name.as_deref(), run_key.as_deref(), &body));
+            Ok::<_, AppError>((tally, print))
+        })
+        .await
+        .map_err(|_| AppError::internal())??
     };
     let receipt = Receipt {
         tests_read: tally.total,
@@ -411,9 +419,13 @@ pub async fn import(
     let default_name = format!("{} import {}", format.as_str(), timestamp(now()).date());
     let name = normalize_run_name(opts.name.unwrap_or(&default_name))?;
     let ci = opts.ci.clone().checked()?;
-    let print = opts.idempotency_key.map(|_| fingerprint(&p.id, format, &opts, &body));
     let import_id = new_id();
     let holder = store::Holder { import_id: &import_id, instance: &state.instance_id };
+    // Live in this process from before its claim commits: a sweep (or a retry on this
+    // instance) never takes it for abandoned.
+    let live = Live::new(state, &import_id);
+    // An abandoned import this one takes the key over from, to take back once claimed.
+    let mut abandoned_import = None;
 
     // 1. One short transaction: the key, and the run (importing).
     let started = std::time::Instant::now();
@@ -446,9 +458,10 @@ pub async fn import(
                     tokio::time::sleep(KEY_POLL).await;
                     continue;
                 }
-                // Abandoned (its server died mid-way): take the key over (first, so that
-                // deleting the old run does not take the key with it), take back what the
-                // abandoned import wrote, then land the report again.
+                // Abandoned (its server died mid-way): take the key over and mark the
+                // abandoned import taken back (its batches stop), land the report again,
+                // and once this claim commits, take back what the abandoned one wrote a
+                // chunk at a time (never one long transaction).
                 if !store::take_over_key(&mut tx, &tenant_id, &p.id, idem, earlier.import_id.as_deref(), &holder, now)
                     .await?
                 {
@@ -456,8 +469,10 @@ pub async fn import(
                     tokio::time::sleep(KEY_POLL).await;
                     continue;
                 }
-                if let Some(run_id) = &earlier.run_id {
-                    store::take_back(&mut tx, run_id, earlier.import_id.as_deref().unwrap_or_default()).await?;
+                if let (Some(run_id), Some(earlier_import)) = (&earlier.run_id, &earlier.import_id) {
+                    if store::mark_taken_back(&mut *tx, earlier_import, &state.instance_id, None, now).await? {
+                        abandoned_import = Some((run_id.clone(), earlier_import.clone()));
+                    }
                 }
             }
         }
@@ -485,6 +500,7 @@ pub async fn import(
                 AppError::conflict(format!("The run with run key {run_key:?} is completed; use a new run key."))
             })?;
         }
+        store::begin_import(&mut tx, &import_id, &row.id, &state.instance_id, now).await?;
         if let Some(idem) = opts.idempotency_key {
             store::hold_key(&mut tx, &tenant_id, &p.id, idem, &import_id, &row.id, now).await?;
         }
@@ -492,9 +508,29 @@ pub async fn import(
         break row;
     };
 
-    // 2. The results, batch by batch, in a task of its own.
-    let landing = LandingJob::new(state, &tenant_id, &p.id, &row.id, &import_id, opts.idempotency_key, &receipt);
-    let done = tokio::spawn(landing.run(format, body, tally.total, max)).await.map_err(|_| AppError::internal())?;
+    // 2. The results, batch by batch, in a task of its own (the abandoned import whose key
+    // it took over is taken back first).
+    let landing = LandingJob {
+        state: state.clone(),
+        tenant_id,
+        project_id: p.id.clone(),
+        run_id: row.id.clone(),
+        import_id,
+        idempotency_key: opts.idempotency_key.map(str::to_owned),
+        receipt: serde_json::to_string(&receipt).unwrap_or_default(),
+        _live: live,
+    };
+    let done = tokio::spawn(async move {
+        if let Some((run_id, import_id)) = abandoned_import {
+            let _taking_back = Live::new(&landing.state, &import_id);
+            if let Err(e) = take_back(&landing.state, &run_id, &import_id).await {
+                tracing::warn!(error = %e, run = %run_id, "could not take back an abandoned import; a sweep will");
+            }
+        }
+        landing.run(format, body, tally.total, max).await
+    })
+    .await
+    .map_err(|_| AppError::internal())?;
     done?;
     Ok(Imported { run: get_run(state, actor, key, &row.id).await?, receipt, replayed: false })
 }
@@ -581,50 +617,139 @@ struct LandingJob {
     import_id: String,
     idempotency_key: Option<String>,
     receipt: String,
+    _live: Live,
 }
 
-/// Marks an import as running in this process while it lives.
 /// An import's own connection to its database, for its batches.
 enum Writer {
     Sqlite(SqliteBatches),
     Postgres(PostgresBatches),
 }
 
-struct Live<'a>(&'a AppState, String);
+/// Marks an import as running in this process (landing, or being taken back) while it
+/// lives: a sweep leaves it alone.
+struct Live(AppState, String);
 
-impl Drop for Live<'_> {
+impl Live {
+    fn new(state: &AppState, import_id: &str) -> Self {
+        state.live_imports.lock().unwrap_or_else(|e| e.into_inner()).insert(import_id.to_string());
+        Live(state.clone(), import_id.to_string())
+    }
+}
+
+impl Drop for Live {
     fn drop(&mut self) {
         self.0.live_imports.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
     }
 }
 
-impl LandingJob {
-    /// The job, registered as live in this process until it ends.
-    fn new(
-        state: &AppState,
-        tenant_id: &str,
-        project_id: &str,
-        run_id: &str,
-        import_id: &str,
-        idempotency_key: Option<&str>,
-        receipt: &Receipt,
-    ) -> Self {
-        state.live_imports.lock().unwrap_or_else(|e| e.into_inner()).insert(import_id.to_string());
-        LandingJob {
-            state: state.clone(),
-            tenant_id: tenant_id.to_string(),
-            project_id: project_id.to_string(),
-            run_id: run_id.to_string(),
-            import_id: import_id.to_string(),
-            idempotency_key: idempotency_key.map(str::to_owned),
-            receipt: serde_json::to_string(receipt).unwrap_or_default(),
+/// On SQLite (one writer), between two of a long job's transactions: writers in flight in
+/// this process (a revocation, any request that writes) go next, so wait until they are
+/// done. Others (another process, a write this process does not count) poll for the
+/// lock, so it is left free for a quarter of the time it was held. The wait is at most
+/// as long as the lock was `held` (and never more than WRITERS_FIRST), so a writer kept
+/// in flight on purpose (a body sent slowly) halves the job's pace at worst, never
+/// stalls it.
+async fn let_writers_go_first(state: &AppState, held: std::time::Duration) {
+    if state.writers.in_flight() > 0 {
+        state.writers.until_none(held.min(WRITERS_FIRST)).await;
+    }
+    tokio::time::sleep((held / 4).max(std::time::Duration::from_millis(1))).await;
+}
+
+/// Takes back what an import that will never finish wrote, the caller having marked it
+/// taken back (and keeping it live in this process, which shows its sign of life): its
+/// results a chunk at a time (each a statement of its own, other writers first between
+/// them on SQLite), then its run (deleted if it was the import's own; a
+/// sharded run has one import fewer) and an unsettled key it held.
+async fn take_back(state: &AppState, run_id: &str, import_id: &str) -> Result<(), AppError> {
+    let sqlite = crate::db::backend_of(&state.db) == crate::db::Backend::Sqlite;
+    let mut after = 0;
+    loop {
+        let started = std::time::Instant::now();
+        match store::take_back_chunk(&state.db, run_id, import_id, after).await? {
+            Some(last) => after = last,
+            None => break,
+        }
+        if sqlite {
+            let_writers_go_first(state, started.elapsed()).await;
         }
     }
+    let mut tx = state.db.begin().await?;
+    store::taken_back(&mut tx, import_id, run_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
 
+/// Takes back every import that will never finish: one this process ran and no longer
+/// does (it failed while taking itself back), or one with no sign of life for
+/// `import_abandoned_after` (its server died or lost the database). Answers how many.
+pub async fn sweep_abandoned_imports(state: &AppState) -> Result<usize, AppError> {
+    let now = now();
+    let quiet_since = now - state.settings.import_abandoned_after.as_secs() as i64;
+    let mut swept = 0;
+    for landing in store::landing_imports(&state.db, quiet_since, &state.instance_id).await? {
+        let ours = landing.instance == state.instance_id;
+        if ours && state.live_imports.lock().unwrap_or_else(|e| e.into_inner()).contains(&landing.import_id) {
+            continue;
+        }
+        let _taking_back = Live::new(state, &landing.import_id);
+        // Another instance's import only if it is still quiet (it may have just shown life).
+        let quiet = (!ours).then_some(quiet_since);
+        if !store::mark_taken_back(&state.db, &landing.import_id, &state.instance_id, quiet, now).await? {
+            continue;
+        }
+        tracing::warn!(
+            run = %landing.run_id,
+            import = %landing.import_id,
+            quiet_for_s = now - landing.heartbeat_at,
+            "taking back an import that will never finish"
+        );
+        take_back(state, &landing.run_id, &landing.import_id).await?;
+        swept += 1;
+    }
+    Ok(swept)
+}
+
+/// Sweeps abandoned imports at start and then every half `import_abandoned_after`
+/// (1 to 60 s), for as long as the process runs; beside it, the imports this process
+/// runs show a sign of life every quarter of it (their batches do too, but a batch, a
+/// slow reader or a take-back may take longer than that).
+pub fn spawn_import_sweeper(state: AppState) {
+    let every = (state.settings.import_abandoned_after / 2)
+        .clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
+    let heartbeat = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every / 2);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let live: Vec<String> =
+                heartbeat.live_imports.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect();
+            if live.is_empty() {
+                continue;
+            }
+            if let Err(e) = store::show_life(&heartbeat.db, &heartbeat.instance_id, &live, now()).await {
+                tracing::warn!(error = %e, "could not show the imports running here are alive; will retry");
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweep_abandoned_imports(&state).await {
+                tracing::warn!(error = %e, "could not take back abandoned imports; will retry");
+            }
+        }
+    });
+}
+
+impl LandingJob {
     /// Reads the report again on a thread of its own, batch by batch, while the batches
     /// land; exactly the `expected` results land, or none.
     async fn run(self, format: Format, body: Bytes, expected: u64, max: usize) -> Result<(), AppError> {
-        let _live = Live(&self.state, self.import_id.clone());
         let (batches, landing) = tokio::sync::mpsc::channel(1);
         let reader = tokio::task::spawn_blocking(move || read_in_batches(format, &body, max, batches));
         let landed = self.land(landing, expected).await;
@@ -632,19 +757,16 @@ impl LandingJob {
         let result = landed.and(read);
         if result.is_err() {
             // Nothing half-done: take back what landed and give the key up, so a retry
-            // starts afresh.
+            // starts afresh (unless another already took this import back). Should that
+            // fail too, the sweep finds it: this process no longer runs it.
             let undo = async {
-                let mut tx = self.state.db.begin().await?;
-                store::take_back(&mut tx, &self.run_id, &self.import_id).await?;
-                tx.commit().await?;
-                if let Some(idem) = &self.idempotency_key {
-                    store::release_key(&self.state.db, &self.tenant_id, &self.project_id, idem, &self.import_id)
-                        .await?;
+                if store::mark_taken_back(&self.state.db, &self.import_id, &self.state.instance_id, None, now()).await? {
+                    take_back(&self.state, &self.run_id, &self.import_id).await?;
                 }
                 Ok::<_, AppError>(())
             };
             if let Err(e) = undo.await {
-                tracing::warn!(error = %e, run = %self.run_id, "could not take back a failed import");
+                tracing::warn!(error = %e, run = %self.run_id, "could not take back a failed import; a sweep will");
             }
         }
         result
@@ -688,27 +810,17 @@ impl LandingJob {
                         Writer::Sqlite(writer) => writer.land(batch).await?,
                         Writer::Postgres(writer) => writer.land(&batch).await?,
                     };
-                    if landed == Landed::KeyLost {
-                        return Err(AppError::conflict(
-                            "Another import took this Idempotency-Key over; this one stopped.",
-                        ));
+                    match landed {
+                        Landed::Written => {}
+                        Landed::KeyLost => return Err(key_lost()),
+                        Landed::TakenBack => return Err(taken_back_error()),
                     }
                     tracing::debug!(rows, took = ?started.elapsed(), "an import batch landed");
                 }
                 None => self.land_through_the_pool(&batch, now, sqlite).await?,
             }
             if sqlite {
-                // SQLite has one writer. Writers in flight in this process (a revocation,
-                // any request that writes) go next: wait until they are done. Others
-                // (another process, a write this process does not count) poll for the
-                // lock, so it is left free for a quarter of the time it was held.
-                // The wait is at most as long as the batch held the lock (and never more
-                // than WRITERS_FIRST), so a writer kept in flight on purpose (a body sent
-                // slowly) halves an import's pace at worst, never stalls it.
-                if self.state.writers.in_flight() > 0 {
-                    self.state.writers.until_none(started.elapsed().min(WRITERS_FIRST)).await;
-                }
-                tokio::time::sleep((started.elapsed() / 4).max(std::time::Duration::from_millis(1))).await;
+                let_writers_go_first(&self.state, started.elapsed()).await;
             }
         }
         if landed != expected {
@@ -718,9 +830,17 @@ impl LandingJob {
         }
         let now = now();
         let mut tx = self.state.db.begin().await?;
-        store::import_landed(&mut tx, &self.run_id, now).await?;
+        if !store::import_landed(&mut tx, &self.import_id, &self.run_id, now).await? {
+            tx.rollback().await?;
+            return Err(taken_back_error());
+        }
         if let Some(idem) = &self.idempotency_key {
-            store::settle_key(&mut tx, &self.tenant_id, &self.project_id, idem, &self.import_id, &self.receipt).await?;
+            if !store::settle_key(&mut tx, &self.tenant_id, &self.project_id, idem, &self.import_id, &self.receipt)
+                .await?
+            {
+                tx.rollback().await?;
+                return Err(key_lost());
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -738,18 +858,24 @@ impl LandingJob {
             // project had a thousand cases would pick a scan of the whole table once it has
             // hundreds of thousands (autovacuum analyses it only later).
             sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+            // With scans priced out every statement passes `jit_above_cost`: compiling it
+            // would cost far more than running it.
+            sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
             // A batch's commit need not wait for the disk: the import counts as landed only
             // at its last transaction, which does wait, and flushes every batch before it
             // (a crash before that leaves an unfinished import, taken back on retry).
             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         }
         let seq = store::begin_batch(&mut tx, &self.run_id, now).await?;
+        if !store::import_alive(&mut tx, &self.import_id, now).await? {
+            return Err(taken_back_error());
+        }
         if let Some(idem) = &self.idempotency_key {
             let ours =
                 store::hold_key(&mut tx, &self.tenant_id, &self.project_id, idem, &self.import_id, &self.run_id, now)
                     .await?;
             if !ours {
-                return Err(AppError::conflict("Another import took this Idempotency-Key over; this one stopped."));
+                return Err(key_lost());
             }
         }
         let titles: Vec<&str> = batch.iter().map(|r| r.title.as_str()).collect();
@@ -780,6 +906,16 @@ impl LandingJob {
         );
         Ok(())
     }
+}
+
+fn key_lost() -> AppError {
+    AppError::conflict("Another import took this Idempotency-Key over; this one stopped.")
+}
+
+fn taken_back_error() -> AppError {
+    AppError::conflict(
+        "This import was taken back before it landed (its run was deleted, or it showed no sign of life for too long); send it again.",
+    )
 }
 
 /// Closes a run that shards were adding to: no import joins it afterwards. Completing a

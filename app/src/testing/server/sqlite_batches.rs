@@ -3,7 +3,7 @@
 //! rusqlite). sqlx's `Any` driver binds a batch's 3 000 values into one statement and runs
 //! it on a worker thread: about 25 µs a result, five times what SQLite itself needs.
 //! Here a result is one prepared insert. The statements are those of
-//! `store::begin_batch`, `store::hold_key`, `store::cases_for_titles` and
+//! `store::begin_batch`, `store::import_alive`, `store::hold_key`, `store::cases_for_titles` and
 //! `store::insert_results`, in SQLite's words; a batch is one `BEGIN IMMEDIATE`
 //! transaction, so it takes the write lock at once and holds it only while it writes.
 //! PostgreSQL, and an in-memory SQLite, keep the sqlx path.
@@ -38,6 +38,9 @@ pub enum Landed {
     Written,
     /// Another import took the Idempotency-Key over: nothing of this batch was written.
     KeyLost,
+    /// The import was taken back (it showed no sign of life for too long) or its run was
+    /// deleted: nothing of this batch was written.
+    TakenBack,
 }
 
 fn failed(e: rusqlite::Error) -> AppError {
@@ -77,6 +80,12 @@ fn write(conn: &mut rusqlite::Connection, b: &Batch) -> Result<Landed, rusqlite:
     let seq: i64 = tx
         .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 AS next_seq FROM results WHERE run_id = ?1")?
         .query_row(params![b.run_id], |row| row.get("next_seq"))?;
+    let alive = tx
+        .prepare_cached("UPDATE imports SET heartbeat_at = ?1 WHERE id = ?2 AND taken_back = 0")?
+        .execute(params![b.now, b.import_id])?;
+    if alive != 1 {
+        return Ok(Landed::TakenBack);
+    }
     if let Some(key) = &b.idempotency_key {
         let held = tx
             .prepare_cached(

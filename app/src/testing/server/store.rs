@@ -364,25 +364,8 @@ pub async fn hold_key(
     Ok(done.rows_affected() == 1)
 }
 
-/// Gives a key up (its import failed and took back what it wrote): a retry starts afresh.
-pub async fn release_key(
-    db: &Db,
-    tenant_id: &str,
-    project_id: &str,
-    key: &str,
-    import_id: &str,
-) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM import_keys WHERE tenant_id = $1 AND project_id = $2 AND key = $3 AND import_id = $4")
-        .bind(tenant_id)
-        .bind(project_id)
-        .bind(key)
-        .bind(import_id)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-/// Records what the import that holds `key` made: a repeat now answers it.
+/// Records what the import that holds `key` made: a repeat now answers it. `false` when
+/// the key is no longer this import's.
 pub async fn settle_key(
     tx: &mut Transaction<'_, Any>,
     tenant_id: &str,
@@ -390,8 +373,8 @@ pub async fn settle_key(
     key: &str,
     import_id: &str,
     receipt: &str,
-) -> Result<(), AppError> {
-    sqlx::query(
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
         "UPDATE import_keys SET receipt = $1 WHERE tenant_id = $2 AND project_id = $3 AND key = $4 AND import_id = $5",
     )
     .bind(receipt)
@@ -401,7 +384,7 @@ pub async fn settle_key(
     .bind(import_id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn find_run(db: &Db, project_id: &str, id: &str) -> Result<Option<RunRow>, AppError> {
@@ -669,24 +652,173 @@ pub async fn begin_batch(tx: &mut Transaction<'_, Any>, run_id: &str, now: i64) 
     next_seq(tx, run_id).await
 }
 
-/// One import has landed in the run.
-pub async fn import_landed(tx: &mut Transaction<'_, Any>, run_id: &str, now: i64) -> Result<(), AppError> {
-    sqlx::query("UPDATE runs SET importing = importing - 1, updated_at = $1 WHERE id = $2 AND importing > 0")
-        .bind(now)
+// ---- imports landing -----------------------------------------------------------
+
+/// Registers an import as landing in `run_id`, run by `instance` (in the transaction that
+/// makes or joins the run).
+pub async fn begin_import(
+    tx: &mut Transaction<'_, Any>,
+    import_id: &str,
+    run_id: &str,
+    instance: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    sqlx::query("INSERT INTO imports (id, run_id, instance, heartbeat_at) VALUES ($1, $2, $3, $4)")
+        .bind(import_id)
         .bind(run_id)
+        .bind(instance)
+        .bind(now)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// Takes back what an import that will never finish wrote: its results, and its run when
-/// the run was its own (a shard leaves the run to the others, one shard fewer).
-pub async fn take_back(tx: &mut Transaction<'_, Any>, run_id: &str, import_id: &str) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM results WHERE run_id = $1 AND import_id = $2")
-        .bind(run_id)
+/// The import's sign of life, at each batch; `false` when it was taken back (or its run
+/// deleted): the batch must write nothing and the import stop.
+pub async fn import_alive(tx: &mut Transaction<'_, Any>, import_id: &str, now: i64) -> Result<bool, AppError> {
+    let done = sqlx::query("UPDATE imports SET heartbeat_at = $1 WHERE id = $2 AND taken_back = 0")
+        .bind(now)
         .bind(import_id)
         .execute(&mut **tx)
         .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A sign of life for imports this instance runs (landing or taking back), between their
+/// batches, and for the keys they hold: however long a batch, a reader or a take-back
+/// takes, no sweep or retry elsewhere takes them for abandoned.
+pub async fn show_life(db: &Db, instance: &str, import_ids: &[String], now: i64) -> Result<(), AppError> {
+    for ids in import_ids.chunks(100) {
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let list = placeholders.join(", ");
+        let imports = format!("UPDATE imports SET heartbeat_at = $1 WHERE instance = $2 AND id IN ({list})");
+        let keys = format!(
+            "UPDATE import_keys SET heartbeat_at = $1 WHERE instance = $2 AND receipt = '' AND import_id IN ({list})"
+        );
+        for sql in [imports, keys] {
+            let mut query = sqlx::query(&sql).bind(now).bind(instance);
+            for id in ids {
+                query = query.bind(id);
+            }
+            query.execute(db).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One import has landed in the run; `false` (write nothing) when it was taken back
+/// meanwhile.
+pub async fn import_landed(
+    tx: &mut Transaction<'_, Any>,
+    import_id: &str,
+    run_id: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    let ours = sqlx::query("DELETE FROM imports WHERE id = $1 AND taken_back = 0").bind(import_id).execute(&mut **tx).await?;
+    if ours.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE runs SET importing = importing - 1, updated_at = $1 WHERE id = $2 AND importing > 0")
+        .bind(now)
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
+/// An import that may never finish.
+pub struct Landing {
+    pub import_id: String,
+    pub run_id: String,
+    pub instance: String,
+    pub heartbeat_at: i64,
+}
+
+/// Imports with no sign of life since `quiet_since`, and every import `instance` runs
+/// (the caller knows which of those are still alive), oldest first, at most 100.
+pub async fn landing_imports(db: &Db, quiet_since: i64, instance: &str) -> Result<Vec<Landing>, AppError> {
+    let rows = sqlx::query(
+        "SELECT id, run_id, instance, heartbeat_at FROM imports \
+         WHERE heartbeat_at < $1 OR instance = $2 ORDER BY heartbeat_at LIMIT 100",
+    )
+    .bind(quiet_since)
+    .bind(instance)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Landing {
+                import_id: row.try_get("id")?,
+                run_id: row.try_get("run_id")?,
+                instance: row.try_get("instance")?,
+                heartbeat_at: row.try_get("heartbeat_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Marks an import taken back by `instance`, so its batches stop: only if it still shows
+/// no sign of life since `quiet_since` (`None`: whatever it shows, for an import known to
+/// be dead). `false`: it lived, or has landed, or another took it back first and is
+/// still at it.
+pub async fn mark_taken_back(
+    db: impl sqlx::Executor<'_, Database = Any>,
+    import_id: &str,
+    instance: &str,
+    quiet_since: Option<i64>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let done = sqlx::query(
+        "UPDATE imports SET taken_back = 1, instance = $1, heartbeat_at = $2 \
+         WHERE id = $3 AND heartbeat_at < $4",
+    )
+    .bind(instance)
+    .bind(now)
+    .bind(import_id)
+    .bind(quiet_since.unwrap_or(i64::MAX))
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Rows one statement of a take-back deletes: a few milliseconds of SQLite's write lock.
+pub const TAKE_BACK_CHUNK: i64 = 1000;
+
+/// Deletes up to [`TAKE_BACK_CHUNK`] of an import's results after `after_seq`, in a
+/// statement of its own; answers the last `seq` deleted (`None`: nothing was left).
+pub async fn take_back_chunk(db: &Db, run_id: &str, import_id: &str, after_seq: i64) -> Result<Option<i64>, AppError> {
+    let row = sqlx::query(
+        "SELECT MAX(seq) AS last_seq FROM (SELECT seq FROM results \
+         WHERE run_id = $1 AND seq > $2 AND import_id = $3 ORDER BY seq LIMIT $4) AS chunk",
+    )
+    .bind(run_id)
+    .bind(after_seq)
+    .bind(import_id)
+    .bind(TAKE_BACK_CHUNK)
+    .fetch_one(db)
+    .await?;
+    let Some(last) = row.try_get::<Option<i64>, _>("last_seq")? else { return Ok(None) };
+    sqlx::query("DELETE FROM results WHERE run_id = $1 AND seq > $2 AND seq <= $3 AND import_id = $4")
+        .bind(run_id)
+        .bind(after_seq)
+        .bind(last)
+        .bind(import_id)
+        .execute(db)
+        .await?;
+    Ok(Some(last))
+}
+
+/// The end of a take-back, once the import's results are gone: its run is given up (a
+/// run of its own deleted; a sharded run has one import, one shard fewer) and a key it
+/// held unsettled is released, so a retry starts afresh. Done once: `false` when another
+/// finished it first.
+pub async fn taken_back(tx: &mut Transaction<'_, Any>, import_id: &str, run_id: &str) -> Result<bool, AppError> {
+    let ours = sqlx::query("DELETE FROM imports WHERE id = $1").bind(import_id).execute(&mut **tx).await?;
+    if ours.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM import_keys WHERE import_id = $1 AND receipt = ''").bind(import_id).execute(&mut **tx).await?;
     sqlx::query(
         "UPDATE runs SET importing = importing - 1, shards = CASE WHEN shards > 0 THEN shards - 1 ELSE 0 END \
          WHERE id = $1 AND run_key IS NOT NULL AND importing > 0",
@@ -695,7 +827,7 @@ pub async fn take_back(tx: &mut Transaction<'_, Any>, run_id: &str, import_id: &
     .execute(&mut **tx)
     .await?;
     sqlx::query("DELETE FROM runs WHERE id = $1 AND run_key IS NULL").bind(run_id).execute(&mut **tx).await?;
-    Ok(())
+    Ok(true)
 }
 
 pub async fn list_results(
