@@ -84,8 +84,9 @@ pub struct ServeArgs {
     pub max_import_results: u64,
 
     /// Seconds without a sign of life after which another instance's unfinished import
-    /// counts as abandoned (a retry with its Idempotency-Key then takes it over).
-    #[arg(long, env = "QAHUB_IMPORT_ABANDONED_AFTER", default_value_t = 30, hide = true)]
+    /// counts as abandoned (a retry with its Idempotency-Key then takes it over). At
+    /// least 2: imports show a sign of life every quarter of it, at a second's precision.
+    #[arg(long, env = "QAHUB_IMPORT_ABANDONED_AFTER", default_value_t = 30, hide = true, value_parser = clap::value_parser!(u64).range(2..=86_400))]
     pub import_abandoned_after: u64,
 
     /// Check every token with bcrypt (no verified-token cache): for benchmarks only.

@@ -358,7 +358,8 @@ async fn killed_mid_import_without_a_key_is_swept(kind: Kind) {
         let runs = server.get_json(&client, "/projects/WEB/runs?status=importing", &admin).await;
         let landing = runs["data"].as_array().unwrap();
         let own_landing = landing.iter().any(|r| r["run_key"].is_null() && r["counts"]["total"].as_u64() > Some(0));
-        let shard_landing = landing.iter().any(|r| r["run_key"] == "build-7" && r["counts"]["total"].as_u64() > Some(30));
+        let shard_landing =
+            landing.iter().any(|r| r["run_key"] == "build-7" && r["counts"]["total"].as_u64() > Some(30));
         if own_landing && shard_landing {
             break;
         }
@@ -408,4 +409,77 @@ async fn killed_mid_import_without_a_key_is_swept_sqlite() {
 #[tokio::test]
 async fn killed_mid_import_without_a_key_is_swept_postgres() {
     killed_mid_import_without_a_key_is_swept(Kind::Postgres).await;
+}
+
+/// A server before imports were registered (migration 13) left an import without a key
+/// half-landed: once upgraded, the sweep takes it back. An import that landed with a key
+/// stays, and its key still answers.
+async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
+    let Some((db, _guard)) = create_database(kind).await else { return };
+    let admin = admin_token(&db);
+    let mut server = Server::start(&db).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(server.url("/api/v1/projects"))
+        .bearer_auth(&admin)
+        .json(&json!({"key": "WEB", "name": "Web"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = import(&client, &server.base, &admin, Some("landed-1"), junit(20, "landed")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    const N: usize = 40_000;
+    let own = tokio::spawn({
+        let (client, base, admin) = (client.clone(), server.base.clone(), admin.clone());
+        async move { import(&client, &base, &admin, None, junit(N, "own")).await.map(|r| r.status()) }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let runs = server.get_json(&client, "/projects/WEB/runs?status=importing", &admin).await;
+        if runs["data"][0]["counts"]["total"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(!own.is_finished(), "the import finished before the kill: make it larger");
+        assert!(Instant::now() < deadline, "the import was not seen landing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    let _ = own.await;
+
+    // Back to the schema before migration 13: no `imports` table.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    for sql in
+        ["DROP INDEX import_keys_import", "DROP TABLE imports", "DELETE FROM _sqlx_migrations WHERE version = 13"]
+    {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let server = Server::start(&db).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let runs = loop {
+        let runs = server.get_json(&client, "/projects/WEB/runs", &admin).await;
+        if runs["data"].as_array().unwrap().iter().all(|r| r["status"] != "importing") {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "the import left by the previous version was never taken back: {runs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let runs = runs["data"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "only the run that landed stays: {runs:?}");
+    assert_eq!(runs[0]["counts"]["total"], 20);
+    let again = import(&client, &server.base, &admin, Some("landed-1"), junit(20, "landed")).await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+}
+
+#[tokio::test]
+async fn an_import_left_by_the_previous_version_is_swept_sqlite() {
+    an_import_left_by_the_previous_version_is_swept(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_import_left_by_the_previous_version_is_swept_postgres() {
+    an_import_left_by_the_previous_version_is_swept(Kind::Postgres).await;
 }

@@ -470,8 +470,22 @@ pub async fn import(
                     continue;
                 }
                 if let (Some(run_id), Some(earlier_import)) = (&earlier.run_id, &earlier.import_id) {
-                    if store::mark_taken_back(&mut *tx, earlier_import, &state.instance_id, None, now).await? {
+                    // Another instance's import only if its own sign of life (each batch,
+                    // and its process's heartbeat) is still old: the key's may lag.
+                    let quiet = (earlier.instance.as_deref() != Some(state.instance_id.as_str()))
+                        .then(|| now - state.settings.import_abandoned_after.as_secs() as i64);
+                    if store::mark_taken_back(&mut *tx, earlier_import, &state.instance_id, quiet, now).await? {
                         abandoned_import = Some((run_id.clone(), earlier_import.clone()));
+                    } else if store::import_landing(&mut tx, earlier_import).await? {
+                        // It lives after all: wait for it as above.
+                        tx.rollback().await?;
+                        if started.elapsed() > state.settings.import_abandoned_after * 2 {
+                            return Err(AppError::conflict(
+                                "The first import with this key is still landing; retry in a minute.",
+                            ));
+                        }
+                        tokio::time::sleep(KEY_POLL).await;
+                        continue;
                     }
                 }
             }
@@ -688,6 +702,7 @@ pub async fn sweep_abandoned_imports(state: &AppState) -> Result<usize, AppError
     let now = now();
     let quiet_since = now - state.settings.import_abandoned_after.as_secs() as i64;
     let mut swept = 0;
+    let mut failed = None;
     for landing in store::landing_imports(&state.db, quiet_since, &state.instance_id).await? {
         let ours = landing.instance == state.instance_id;
         if ours && state.live_imports.lock().unwrap_or_else(|e| e.into_inner()).contains(&landing.import_id) {
@@ -696,19 +711,33 @@ pub async fn sweep_abandoned_imports(state: &AppState) -> Result<usize, AppError
         let _taking_back = Live::new(state, &landing.import_id);
         // Another instance's import only if it is still quiet (it may have just shown life).
         let quiet = (!ours).then_some(quiet_since);
-        if !store::mark_taken_back(&state.db, &landing.import_id, &state.instance_id, quiet, now).await? {
-            continue;
+        let swept_one = async {
+            if !store::mark_taken_back(&state.db, &landing.import_id, &state.instance_id, quiet, now).await? {
+                return Ok(false);
+            }
+            tracing::warn!(
+                run = %landing.run_id,
+                import = %landing.import_id,
+                quiet_for_s = now - landing.heartbeat_at,
+                "taking back an import that will never finish"
+            );
+            take_back(state, &landing.run_id, &landing.import_id).await?;
+            Ok::<_, AppError>(true)
+        };
+        // One import that cannot be taken back now never keeps the sweep from the others.
+        match swept_one.await {
+            Ok(true) => swept += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, import = %landing.import_id, "could not take back an import; will retry");
+                failed = Some(e);
+            }
         }
-        tracing::warn!(
-            run = %landing.run_id,
-            import = %landing.import_id,
-            quiet_for_s = now - landing.heartbeat_at,
-            "taking back an import that will never finish"
-        );
-        take_back(state, &landing.run_id, &landing.import_id).await?;
-        swept += 1;
     }
-    Ok(swept)
+    match failed {
+        Some(e) if swept == 0 => Err(e),
+        _ => Ok(swept),
+    }
 }
 
 /// Sweeps abandoned imports at start and then every half `import_abandoned_after`
@@ -760,7 +789,8 @@ impl LandingJob {
             // starts afresh (unless another already took this import back). Should that
             // fail too, the sweep finds it: this process no longer runs it.
             let undo = async {
-                if store::mark_taken_back(&self.state.db, &self.import_id, &self.state.instance_id, None, now()).await? {
+                if store::mark_taken_back(&self.state.db, &self.import_id, &self.state.instance_id, None, now()).await?
+                {
                     take_back(&self.state, &self.run_id, &self.import_id).await?;
                 }
                 Ok::<_, AppError>(())
@@ -861,6 +891,8 @@ impl LandingJob {
             // With scans priced out every statement passes `jit_above_cost`: compiling it
             // would cost far more than running it.
             sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
+            // Nor a bitmap scan of every case of the project (a stale generic plan's choice).
+            sqlx::query("SET LOCAL enable_bitmapscan = off").execute(&mut *tx).await?;
             // A batch's commit need not wait for the disk: the import counts as landed only
             // at its last transaction, which does wait, and flushes every batch before it
             // (a crash before that leaves an unfinished import, taken back on retry).

@@ -714,7 +714,8 @@ pub async fn import_landed(
     run_id: &str,
     now: i64,
 ) -> Result<bool, AppError> {
-    let ours = sqlx::query("DELETE FROM imports WHERE id = $1 AND taken_back = 0").bind(import_id).execute(&mut **tx).await?;
+    let ours =
+        sqlx::query("DELETE FROM imports WHERE id = $1 AND taken_back = 0").bind(import_id).execute(&mut **tx).await?;
     if ours.rows_affected() != 1 {
         return Ok(false);
     }
@@ -724,6 +725,15 @@ pub async fn import_landed(
         .execute(&mut **tx)
         .await?;
     Ok(true)
+}
+
+/// Whether an import is still landing (registered, not taken back).
+pub async fn import_landing(tx: &mut Transaction<'_, Any>, import_id: &str) -> Result<bool, AppError> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM imports WHERE id = $1 AND taken_back = 0")
+        .bind(import_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
 }
 
 /// An import that may never finish.
@@ -760,8 +770,8 @@ pub async fn landing_imports(db: &Db, quiet_since: i64, instance: &str) -> Resul
 
 /// Marks an import taken back by `instance`, so its batches stop: only if it still shows
 /// no sign of life since `quiet_since` (`None`: whatever it shows, for an import known to
-/// be dead). `false`: it lived, or has landed, or another took it back first and is
-/// still at it.
+/// be dead, unless another instance is taking it back already). `false`: it lived, or has
+/// landed, or another took it back first and is still at it.
 pub async fn mark_taken_back(
     db: impl sqlx::Executor<'_, Database = Any>,
     import_id: &str,
@@ -771,12 +781,13 @@ pub async fn mark_taken_back(
 ) -> Result<bool, AppError> {
     let done = sqlx::query(
         "UPDATE imports SET taken_back = 1, instance = $1, heartbeat_at = $2 \
-         WHERE id = $3 AND heartbeat_at < $4",
+         WHERE id = $3 AND (heartbeat_at < $4 OR ($5 = 1 AND (taken_back = 0 OR instance = $1)))",
     )
     .bind(instance)
     .bind(now)
     .bind(import_id)
-    .bind(quiet_since.unwrap_or(i64::MAX))
+    .bind(quiet_since.unwrap_or(i64::MIN))
+    .bind(i64::from(quiet_since.is_none()))
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -818,7 +829,10 @@ pub async fn taken_back(tx: &mut Transaction<'_, Any>, import_id: &str, run_id: 
     if ours.rows_affected() != 1 {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM import_keys WHERE import_id = $1 AND receipt = ''").bind(import_id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM import_keys WHERE import_id = $1 AND receipt = ''")
+        .bind(import_id)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query(
         "UPDATE runs SET importing = importing - 1, shards = CASE WHEN shards > 0 THEN shards - 1 ELSE 0 END \
          WHERE id = $1 AND run_key IS NOT NULL AND importing > 0",
