@@ -108,7 +108,8 @@ fn junit(n: usize, layout: Layout) -> Vec<u8> {
     let mut xml = String::with_capacity(n * 90);
     xml.push_str("<testsuites>");
     let case = |xml: &mut String, class: &str, i: usize| {
-        let body = if i % 50 == 0 { "<failure message=\"expected 1, got 2\">assert 1 == 2</failure>" } else { "" };
+        let body =
+            if i.is_multiple_of(50) { "<failure message=\"expected 1, got 2\">assert 1 == 2</failure>" } else { "" };
         xml.push_str(&format!(
             "<testcase classname=\"{class}\" name=\"test case {i:07}\" time=\"0.004\">{body}</testcase>"
         ));
