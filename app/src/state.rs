@@ -48,6 +48,9 @@ pub struct Settings {
     /// An unfinished import on another server instance with no sign of life for this
     /// long is abandoned (that instance died): a retry with its key takes it over.
     pub import_abandoned_after: std::time::Duration,
+    /// Audit log entries older than this many days are deleted (`QAHUB_AUDIT_RETENTION_DAYS`);
+    /// `None`: kept for ever.
+    pub audit_retention_days: Option<u32>,
 }
 
 impl Default for Settings {
@@ -65,6 +68,7 @@ impl Default for Settings {
             import_max_bytes: 64 * 1024 * 1024,
             import_max_results: 1_000_000,
             import_abandoned_after: std::time::Duration::from_secs(30),
+            audit_retention_days: None,
         }
     }
 }

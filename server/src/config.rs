@@ -89,6 +89,10 @@ pub struct ServeArgs {
     #[arg(long, env = "QAHUB_IMPORT_ABANDONED_AFTER", default_value_t = 30, hide = true, value_parser = clap::value_parser!(u64).range(2..=86_400))]
     pub import_abandoned_after: u64,
 
+    /// Days an audit log entry is kept, 1 to 36 500; unset: for ever.
+    #[arg(long, env = "QAHUB_AUDIT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub audit_retention_days: Option<u32>,
+
     /// Check every token with bcrypt (no verified-token cache): for benchmarks only.
     #[arg(long, env = "QAHUB_NO_VERIFIED_CACHE", hide = true)]
     pub no_verified_cache: bool,
@@ -146,6 +150,7 @@ impl Config {
                 import_max_bytes: serve.max_import_bytes as usize,
                 import_max_results: serve.max_import_results as usize,
                 import_abandoned_after: std::time::Duration::from_secs(serve.import_abandoned_after),
+                audit_retention_days: serve.audit_retention_days,
                 ..Settings::default()
             },
             tls: serve.tls_cert.zip(serve.tls_key),

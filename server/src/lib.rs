@@ -103,6 +103,7 @@ impl Application {
         store.spawn_cleanup();
         state.usage.clone().spawn_flusher(state.db.clone());
         app::testing::server::service::spawn_import_sweeper(state.clone());
+        app::housekeeping::spawn(state.clone());
         let tls = match &config.tls {
             Some((cert, key)) => Some(tls_config(cert, key).await?),
             None => None,

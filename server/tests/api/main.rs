@@ -9,6 +9,7 @@ mod copies;
 mod crash;
 mod delivery;
 mod health;
+mod housekeeping;
 mod imports;
 mod insights;
 mod limits;
