@@ -3,7 +3,8 @@
 //! then a fresh PostgreSQL database when one answers) and drives it from this process:
 //!
 //! - `/healthz`, `/api/v1/me` with a warm token, and `/api/v1/me` with forged secrets;
-//! - a token created and revoked every 250 ms, a leak report every 7 s (10 a minute from
+//! - a person signed in viewing pages (tokens, audit log, a project's runs, members) every 200 ms;
+//! - a token created, rotated and both revoked every 250 ms, a leak report every 7 s (10 a minute from
 //!   one address are allowed);
 //! - a small JUnit import every 2 s, whose run is deleted straight after.
 //!
@@ -40,6 +41,8 @@ fn env_secs(name: &str, default: u64) -> Duration {
     Duration::from_secs(std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default).clamp(10, 4 * 3600))
 }
 
+const PASSWORD: &str = "soak password 1";
+
 fn admin_token(db: &str) -> String {
     let run = |args: &[&str]| {
         let out = Command::new(qahub())
@@ -51,7 +54,7 @@ fn admin_token(db: &str) -> String {
         assert!(out.status.success(), "qahub {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
-    run(&["admin", "bootstrap", "--tenant", "Soak", "--email", "owner@soak.example", "--password", "soak password 1"]);
+    run(&["admin", "bootstrap", "--tenant", "Soak", "--email", "owner@soak.example", "--password", PASSWORD]);
     run(&[
         "token",
         "create",
@@ -169,8 +172,19 @@ async fn traffic(base: String, admin: String, shared: Arc<Shared>) {
                 let Ok(made) = made.await else { return ("create token", None, StatusCode::CREATED) };
                 let body: Value = made.json().await.unwrap_or_default();
                 let Some(id) = body["data"]["id"].as_str() else { return ("create token", None, StatusCode::CREATED) };
-                let res = c.post(format!("{tokens}/{id}/revoke")).bearer_auth(&admin).send().await;
-                ("revoke token", res.ok().map(|r| r.status()), StatusCode::OK)
+                let rotated = c.post(format!("{tokens}/{id}/rotate")).bearer_auth(&admin).send().await;
+                let Ok(rotated) = rotated else { return ("rotate token", None, StatusCode::CREATED) };
+                let body: Value = rotated.json().await.unwrap_or_default();
+                let Some(new_id) = body["data"]["id"].as_str() else {
+                    return ("rotate token", None, StatusCode::CREATED);
+                };
+                for id in [id, new_id] {
+                    let res = c.post(format!("{tokens}/{id}/revoke")).bearer_auth(&admin).send().await;
+                    if res.as_ref().map(|r| r.status()).ok() != Some(StatusCode::OK) {
+                        return ("revoke token", res.ok().map(|r| r.status()), StatusCode::OK);
+                    }
+                }
+                ("create, rotate, revoke", Some(StatusCode::OK), StatusCode::OK)
             })
         }),
     );
@@ -199,6 +213,42 @@ async fn traffic(base: String, admin: String, shared: Arc<Shared>) {
             })
         }),
     );
+    // A person signed in, looking at pages in turn.
+    let person = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = person
+        .post(format!("{base}/_qh/login"))
+        .form(&[("email", "owner@soak.example"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK, "sign-in");
+    let pages: Vec<String> =
+        ["/settings/developer/api-tokens", "/settings/audit-log", "/projects/SOAK", "/settings/members"]
+            .iter()
+            .map(|p| format!("{base}{p}"))
+            .collect();
+    {
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut turn = 0;
+            while !shared.stop.load(Ordering::Relaxed) {
+                let page = &pages[turn % pages.len()];
+                turn += 1;
+                let started = Instant::now();
+                let res = person.get(page).header("accept", "text/html").send().await;
+                let status = match res {
+                    Ok(res) => {
+                        let status = res.status();
+                        let _ = res.bytes().await;
+                        Some(status)
+                    }
+                    Err(_) => None,
+                };
+                shared.record(started, "a page, signed in", status, StatusCode::OK);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }));
+    }
     for task in tasks {
         task.await.unwrap();
     }

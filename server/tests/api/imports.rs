@@ -411,9 +411,11 @@ async fn killed_mid_import_without_a_key_is_swept_postgres() {
     killed_mid_import_without_a_key_is_swept(Kind::Postgres).await;
 }
 
-/// A server before imports were registered (migration 13) left an import without a key
-/// half-landed: once upgraded, the sweep takes it back. An import that landed with a key
-/// stays, and its key still answers.
+/// A server before imports were registered (migration 13) left two imports half-landed:
+/// one without a key in a run of its own, one with a key into a sharded run. Once
+/// upgraded, the sweep takes both back (the first run is deleted, the sharded one is
+/// emptied of it), the retry with the key lands exactly one copy, and an import that
+/// landed with a key stays and still answers.
 async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
     let Some((db, _guard)) = create_database(kind).await else { return };
     let admin = admin_token(&db);
@@ -430,29 +432,49 @@ async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
     let res = import(&client, &server.base, &admin, Some("landed-1"), junit(20, "landed")).await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     const N: usize = 40_000;
+    let keyed_shard = |base: &str| {
+        let (client, base, admin) = (client.clone(), base.to_string(), admin.clone());
+        async move {
+            client
+                .post(format!("{base}/api/v1/projects/WEB/runs/import?format=junit&run_key=build-9"))
+                .bearer_auth(&admin)
+                .header("idempotency-key", "legacy-key")
+                .body(junit(N, "shard"))
+                .send()
+                .await
+        }
+    };
     let own = tokio::spawn({
         let (client, base, admin) = (client.clone(), server.base.clone(), admin.clone());
         async move { import(&client, &base, &admin, None, junit(N, "own")).await.map(|r| r.status()) }
     });
+    let shard = tokio::spawn(keyed_shard(&server.base));
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let runs = server.get_json(&client, "/projects/WEB/runs?status=importing", &admin).await;
-        if runs["data"][0]["counts"]["total"].as_u64() > Some(0) {
+        let landing = runs["data"].as_array().unwrap();
+        let own_landing = landing.iter().any(|r| r["run_key"].is_null() && r["counts"]["total"].as_u64() > Some(0));
+        let shard_landing =
+            landing.iter().any(|r| r["run_key"] == "build-9" && r["counts"]["total"].as_u64() > Some(0));
+        if own_landing && shard_landing {
             break;
         }
-        assert!(!own.is_finished(), "the import finished before the kill: make it larger");
-        assert!(Instant::now() < deadline, "the import was not seen landing");
+        assert!(!own.is_finished() && !shard.is_finished(), "an import finished before the kill: make them larger");
+        assert!(Instant::now() < deadline, "the two imports were not seen landing together");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill();
-    let _ = own.await;
+    let _ = (own.await, shard.await);
 
-    // Back to the schema before migration 13: no `imports` table.
+    // Back to the schema before migration 13: no `imports` table (nor what came after).
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&db).await.unwrap();
-    for sql in
-        ["DROP INDEX import_keys_import", "DROP TABLE imports", "DELETE FROM _sqlx_migrations WHERE version = 13"]
-    {
+    for sql in [
+        "DROP INDEX audit_log_age",
+        "DROP INDEX import_keys_import",
+        "DROP TABLE imports",
+        "DELETE FROM _sqlx_migrations WHERE version >= 13",
+    ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
     pool.close().await;
@@ -464,14 +486,23 @@ async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
         if runs["data"].as_array().unwrap().iter().all(|r| r["status"] != "importing") {
             break runs;
         }
-        assert!(Instant::now() < deadline, "the import left by the previous version was never taken back: {runs}");
+        assert!(Instant::now() < deadline, "the imports left by the previous version were never taken back: {runs}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let runs = runs["data"].as_array().unwrap();
-    assert_eq!(runs.len(), 1, "only the run that landed stays: {runs:?}");
-    assert_eq!(runs[0]["counts"]["total"], 20);
+    assert_eq!(runs.len(), 2, "the run that landed and the sharded run stay, the other is gone: {runs:?}");
+    let sharded = runs.iter().find(|r| r["run_key"] == "build-9").expect("the sharded run");
+    assert_eq!(sharded["counts"]["total"], 0, "the half-landed shard is taken back: {sharded}");
+    assert_eq!(sharded["shards"], 0);
+    assert_eq!(runs.iter().find(|r| r["run_key"].is_null()).unwrap()["counts"]["total"], 20);
     let again = import(&client, &server.base, &admin, Some("landed-1"), junit(20, "landed")).await.unwrap();
     assert_eq!(again.headers()["idempotent-replayed"], "true");
+    // The retry with the key lands the shard exactly once.
+    let retried = keyed_shard(&server.base).await.unwrap();
+    assert_eq!(retried.status(), StatusCode::CREATED);
+    let run: Value = retried.json().await.unwrap();
+    assert_eq!(run["data"]["counts"]["total"].as_u64(), Some(N as u64), "every result, once: {}", run["data"]);
+    assert_eq!(run["data"]["shards"], 1);
 }
 
 #[tokio::test]
