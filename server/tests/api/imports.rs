@@ -251,20 +251,40 @@ async fn a_shared_suite_name_costs_no_copy_per_test_postgres() {
     a_shared_suite_name_costs_no_copy_per_test(Kind::Postgres).await;
 }
 
-/// `kill -9` mid-import, restart, retry with the same key: exactly one complete run.
-async fn killed_mid_import_then_retried(kind: Kind) {
-    let Some((db, _guard)) = create_database(kind).await else { return };
-    let admin = admin_token(&db);
-    let mut server = Server::start(&db).await;
+/// A server on `db` with project WEB, and a client.
+async fn with_project(db: &str, admin: &str) -> (Server, reqwest::Client) {
+    let server = Server::start(db).await;
     let client = reqwest::Client::new();
     let res = client
         .post(server.url("/api/v1/projects"))
-        .bearer_auth(&admin)
+        .bearer_auth(admin)
         .json(&json!({"key": "WEB", "name": "Web"}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
+    (server, client)
+}
+
+/// The project's runs once none is `importing` (the sweep took back what never landed),
+/// within a minute.
+async fn until_none_importing(server: &Server, client: &reqwest::Client, admin: &str, what: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let runs = server.get_json(client, "/projects/WEB/runs", admin).await;
+        if runs["data"].as_array().unwrap().iter().all(|r| r["status"] != "importing") {
+            return runs;
+        }
+        assert!(Instant::now() < deadline, "{what}: {runs}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `kill -9` mid-import, restart, retry with the same key: exactly one complete run.
+async fn killed_mid_import_then_retried(kind: Kind) {
+    let Some((db, _guard)) = create_database(kind).await else { return };
+    let admin = admin_token(&db);
+    let (mut server, client) = with_project(&db, &admin).await;
     const N: usize = 40_000;
     let report = junit(N, "c");
     let first = tokio::spawn({
@@ -323,16 +343,7 @@ async fn killed_mid_import_then_retried_postgres() {
 async fn killed_mid_import_without_a_key_is_swept(kind: Kind) {
     let Some((db, _guard)) = create_database(kind).await else { return };
     let admin = admin_token(&db);
-    let mut server = Server::start(&db).await;
-    let client = reqwest::Client::new();
-    let res = client
-        .post(server.url("/api/v1/projects"))
-        .bearer_auth(&admin)
-        .json(&json!({"key": "WEB", "name": "Web"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let (mut server, client) = with_project(&db, &admin).await;
     let shard = |base: &str, body: Vec<u8>| {
         let (client, base, admin) = (client.clone(), base.to_string(), admin.clone());
         async move {
@@ -371,15 +382,7 @@ async fn killed_mid_import_without_a_key_is_swept(kind: Kind) {
     let _ = (own.await, sharded.await);
 
     let server = Server::start(&db).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let runs = loop {
-        let runs = server.get_json(&client, "/projects/WEB/runs", &admin).await;
-        if runs["data"].as_array().unwrap().iter().all(|r| r["status"] != "importing") {
-            break runs;
-        }
-        assert!(Instant::now() < deadline, "abandoned imports were never taken back: {runs}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let runs = until_none_importing(&server, &client, &admin, "abandoned imports were never taken back").await;
     let runs = runs["data"].as_array().unwrap();
     assert_eq!(runs.len(), 1, "the run of the abandoned import is gone, the sharded run stays: {runs:?}");
     assert_eq!(runs[0]["run_key"], "build-7");
@@ -419,16 +422,7 @@ async fn killed_mid_import_without_a_key_is_swept_postgres() {
 async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
     let Some((db, _guard)) = create_database(kind).await else { return };
     let admin = admin_token(&db);
-    let mut server = Server::start(&db).await;
-    let client = reqwest::Client::new();
-    let res = client
-        .post(server.url("/api/v1/projects"))
-        .bearer_auth(&admin)
-        .json(&json!({"key": "WEB", "name": "Web"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let (mut server, client) = with_project(&db, &admin).await;
     let res = import(&client, &server.base, &admin, Some("landed-1"), junit(20, "landed")).await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     const N: usize = 40_000;
@@ -480,15 +474,13 @@ async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
     pool.close().await;
 
     let server = Server::start(&db).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let runs = loop {
-        let runs = server.get_json(&client, "/projects/WEB/runs", &admin).await;
-        if runs["data"].as_array().unwrap().iter().all(|r| r["status"] != "importing") {
-            break runs;
-        }
-        assert!(Instant::now() < deadline, "the imports left by the previous version were never taken back: {runs}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let runs = until_none_importing(
+        &server,
+        &client,
+        &admin,
+        "the imports left by the previous version were never taken back",
+    )
+    .await;
     let runs = runs["data"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "the run that landed and the sharded run stay, the other is gone: {runs:?}");
     let sharded = runs.iter().find(|r| r["run_key"] == "build-9").expect("the sharded run");

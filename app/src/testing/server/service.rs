@@ -450,12 +450,7 @@ pub async fn import(
                     // Still landing: wait for it, then answer it (a client's retry after
                     // a dropped connection gets the run, not an error).
                     tx.rollback().await?;
-                    if started.elapsed() > state.settings.import_abandoned_after * 2 {
-                        return Err(AppError::conflict(
-                            "The first import with this key is still landing; retry in a minute.",
-                        ));
-                    }
-                    tokio::time::sleep(KEY_POLL).await;
+                    wait_for_the_first(state, started).await?;
                     continue;
                 }
                 // Abandoned (its server died mid-way): take the key over and mark the
@@ -479,12 +474,7 @@ pub async fn import(
                     } else if store::import_landing(&mut tx, earlier_import).await? {
                         // It lives after all: wait for it as above.
                         tx.rollback().await?;
-                        if started.elapsed() > state.settings.import_abandoned_after * 2 {
-                            return Err(AppError::conflict(
-                                "The first import with this key is still landing; retry in a minute.",
-                            ));
-                        }
-                        tokio::time::sleep(KEY_POLL).await;
+                        wait_for_the_first(state, started).await?;
                         continue;
                     }
                 }
@@ -608,6 +598,16 @@ fn read_in_batches(
     if !batch.is_empty() {
         batches.blocking_send(batch).map_err(|_| AppError::internal())?;
     }
+    Ok(())
+}
+
+/// One poll's wait for the first import with the same key, still landing; 409 once the
+/// retry has waited twice `import_abandoned_after` (it holds its body meanwhile).
+async fn wait_for_the_first(state: &AppState, started: std::time::Instant) -> Result<(), AppError> {
+    if started.elapsed() > state.settings.import_abandoned_after * 2 {
+        return Err(AppError::conflict("The first import with this key is still landing; retry in a minute."));
+    }
+    tokio::time::sleep(KEY_POLL).await;
     Ok(())
 }
 
