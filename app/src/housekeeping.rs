@@ -5,7 +5,8 @@
 //! - `import_keys`: 24 hours (`IMPORT_KEY_TTL_SECS`; also dropped per workspace on its next import);
 //! - `oidc_jtis`: until the ID token expires, plus five minutes of clock skew (also on each exchange);
 //! - `api_token_usage`: `USAGE_DAYS` days, at each flush of the counts (`tokens/server/usage.rs`);
-//! - sessions: until they expire, by tower-sessions' own cleanup (`server/src/sessions.rs`).
+//! - sessions: until they expire, by tower-sessions' own cleanup (`server/src/sessions.rs`);
+//! - `leak_reports`: until its revocations are done (`tokens/server/lifecycle/leaks.rs`).
 //!
 //! Runs at start and then hourly; deletes at most [`CHUNK`] rows a statement, so a first
 //! pass over years of audit log never holds SQLite's write lock for long.

@@ -6,15 +6,22 @@
 //! - a person signed in viewing pages (tokens, audit log, a project's runs, members) every 200 ms;
 //! - a token created, rotated and both revoked every 250 ms, a leak report every 7 s (10 a minute from
 //!   one address are allowed);
-//! - a small JUnit import every 2 s, whose run is deleted straight after.
+//! - a small JUnit import every 2 s, whose run is deleted straight after;
+//! - a CI job's OIDC exchange every second (a local issuer in this process signs GitHub-like
+//!   ID tokens with the test key in `tests/fixtures/oidc`), its minted token used once.
 //!
 //! Every `QAHUB_SOAK_SAMPLE` seconds (default 60) it samples the server's resident memory,
-//! open file descriptors, database size and the interval's p50/p99 latency. After the
+//! open file descriptors, database size, the database pool's connections (open, and busy
+//! on PostgreSQL, from `pg_stat_activity`; on SQLite the server's descriptors of the
+//! database file), the rows that traffic leaves behind and must not keep (results of
+//! deleted runs, imports, leak reports still waiting) and the interval's p50/p99 latency. After the
 //! first sample (warm-up) it fits a line (at least 5 samples after it, or no verdict) through each and fails when resident memory rises
 //! by more than 1 MiB a minute (the unscraped-metrics leak this guards against was ~20 MiB
-//! a minute at this traffic; allocator noise is well under 1) or file descriptors by more
-//! than 1 a minute. The database grows with the tokens and audit rows made; its slope is
-//! printed, not judged.
+//! a minute at this traffic; allocator noise is well under 1), file descriptors or open
+//! pool connections by more than 1 a minute, or the rows left behind by more than 10 a
+//! minute (a cleanup that stopped leaves ~250 results a second). The database grows with
+//! the tokens and audit rows made, which are kept by design; its slope is printed, not
+//! judged, and latency's slope is printed beside it.
 //!
 //!     cargo build --release -p server --bins --example soak
 //!     target/release/examples/soak        # QAHUB_SOAK_SECS=600 per database (default), QAHUB_BENCH_ONLY=sqlite|postgres
@@ -32,6 +39,59 @@ use std::{
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+
+/// A local OIDC issuer: a discovery document and a JWKS with the test RSA key.
+mod issuer {
+    use axum::{extract::State, routing::get, Json, Router};
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    use serde_json::{json, Value};
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/tests/fixtures/oidc/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    pub struct Issuer {
+        pub url: String,
+        key: EncodingKey,
+    }
+
+    impl Issuer {
+        pub async fn start() -> Issuer {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+            let jwk: Value = serde_json::from_str(&fixture("rsa1.jwk.json")).unwrap();
+            let app = Router::new()
+                .route(
+                    "/.well-known/openid-configuration",
+                    get(|State((url, _)): State<(String, Value)>| async move {
+                        Json(json!({"issuer": url, "jwks_uri": format!("{url}/jwks"),
+                            "id_token_signing_alg_values_supported": ["RS256"]}))
+                    }),
+                )
+                .route(
+                    "/jwks",
+                    get(|State((_, jwk)): State<(String, Value)>| async move {
+                        ([("cache-control", "max-age=3600")], Json(json!({ "keys": [jwk] })))
+                    }),
+                )
+                .with_state((url.clone(), jwk));
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            Issuer { url, key: EncodingKey::from_rsa_pem(fixture("rsa1.pem").as_bytes()).unwrap() }
+        }
+
+        /// A GitHub Actions-like ID token for run `run`, valid five minutes.
+        pub fn id_token(&self, audience: &str, run: u64) -> String {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            let claims = json!({
+                "jti": format!("soak-{run}-{}", uuid::Uuid::new_v4()), "sub": "repo:soak/app:ref:refs/heads/main",
+                "aud": audience, "ref": "refs/heads/main", "repository": "soak/app", "repository_owner": "soak",
+                "run_id": run.to_string(), "workflow": "CI", "event_name": "push", "ref_type": "branch",
+                "iss": self.url, "nbf": now - 5, "iat": now - 5, "exp": now + 300,
+            });
+            encode(&Header { kid: Some("rsa1".into()), ..Header::new(Algorithm::RS256) }, &claims, &self.key).unwrap()
+        }
+    }
+}
 
 fn qahub() -> String {
     format!("{}/../target/release/qahub", env!("CARGO_MANIFEST_DIR"))
@@ -197,7 +257,8 @@ async fn traffic(base: String, admin: String, shared: Arc<Shared>) {
             Box::pin(async move { ("leak report", req.send().await.ok().map(|r| r.status()), StatusCode::ACCEPTED) })
         }),
     );
-    let (import, runs, admin3) = (api("/projects/SOAK/runs/import?format=junit"), api("/projects/SOAK/runs"), admin);
+    let (import, runs, admin3) =
+        (api("/projects/SOAK/runs/import?format=junit"), api("/projects/SOAK/runs"), admin.clone());
     let report = junit(500);
     spawn_loop(
         Duration::from_secs(2),
@@ -210,6 +271,49 @@ async fn traffic(base: String, admin: String, shared: Arc<Shared>) {
                 let Some(id) = body["data"]["id"].as_str() else { return ("import", None, StatusCode::CREATED) };
                 let res = c.delete(format!("{runs}/{id}")).bearer_auth(&admin).send().await;
                 ("import, then delete the run", res.ok().map(|r| r.status()), StatusCode::NO_CONTENT)
+            })
+        }),
+    );
+    // CI jobs exchanging their ID tokens under a trust policy (made by a workspace admin token).
+    let issuer = Arc::new(issuer::Issuer::start().await);
+    let maker: Value = client
+        .post(api("/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "policy maker", "scopes": ["admin"], "owner": "workspace"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let maker = maker["data"]["token"].as_str().expect("a workspace admin token").to_string();
+    let policy = json!({
+        "name": "soak main", "issuer": issuer.url, "audience": "https://soak.test",
+        "conditions": {"repository": "soak/app", "ref": "refs/heads/*"},
+        "projects": ["SOAK"], "scopes": ["write"], "token_lifetime_minutes": 10,
+    });
+    let made = client.post(api("/trust-policies")).bearer_auth(&maker).json(&policy).send().await.unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED, "trust policy: {}", made.text().await.unwrap_or_default());
+    let (exchange, me) = (api("/oidc/token"), api("/me"));
+    let runs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    spawn_loop(
+        Duration::from_secs(1),
+        Box::new(move |c| {
+            let run = runs.fetch_add(1, Ordering::Relaxed);
+            let id_token = issuer.id_token("https://soak.test", run);
+            let (exchange, me) = (exchange.clone(), me.clone());
+            Box::pin(async move {
+                let res = c.post(&exchange).json(&json!({ "id_token": id_token })).send().await;
+                let Ok(res) = res else { return ("OIDC exchange", None, StatusCode::CREATED) };
+                if res.status() != StatusCode::CREATED {
+                    return ("OIDC exchange", Some(res.status()), StatusCode::CREATED);
+                }
+                let body: Value = res.json().await.unwrap_or_default();
+                let Some(minted) = body["data"]["token"].as_str() else {
+                    return ("OIDC exchange", None, StatusCode::CREATED);
+                };
+                let used = c.get(&me).bearer_auth(minted).send().await;
+                ("OIDC exchange, then /me", used.ok().map(|r| r.status()), StatusCode::OK)
             })
         }),
     );
@@ -265,6 +369,9 @@ struct Sample {
     rss_mib: f64,
     fds: f64,
     db_mib: f64,
+    pool_open: f64,
+    pool_busy: Option<f64>,
+    left_rows: f64,
     requests: usize,
     p50_ms: f64,
     p99_ms: f64,
@@ -283,7 +390,18 @@ fn slope(xs: &[f64], ys: &[f64]) -> f64 {
     }
 }
 
-async fn soak(label: &str, db: &str, db_size: impl Fn() -> u64) -> bool {
+/// The database pool's connections of process `pid`: open, and busy where it can be seen.
+type PoolUse = Box<dyn Fn(u32) -> (f64, Option<f64>)>;
+
+/// Rows that traffic leaves behind and nothing should keep: results and runs (every run is
+/// deleted after its import), imports still registered, leak reports still waiting.
+async fn left_rows(db: &sqlx::AnyPool) -> f64 {
+    let sql = "SELECT (SELECT COUNT(*) FROM results) + (SELECT COUNT(*) FROM runs) \
+               + (SELECT COUNT(*) FROM imports) + (SELECT COUNT(*) FROM leak_reports)";
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(db).await.map_or(f64::NAN, |n| n as f64)
+}
+
+async fn soak(label: &str, db: &str, db_size: impl Fn() -> u64, pool_use: PoolUse) -> bool {
     let admin = admin_token(db);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child: Child = Command::new(qahub())
@@ -294,6 +412,7 @@ async fn soak(label: &str, db: &str, db_size: impl Fn() -> u64) -> bool {
         .env("QAHUB_AUTH_ATTEMPTS_PER_IP", "1000000000")
         .env("QAHUB_AUTH_ATTEMPTS_PER_PREFIX", "1000000000")
         .env("QAHUB_LOG", "error")
+        .env("QAHUB_OIDC_INSECURE_LOOPBACK", "true")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -309,7 +428,9 @@ async fn soak(label: &str, db: &str, db_size: impl Fn() -> u64) -> bool {
     let load = tokio::spawn(traffic(base, admin, shared.clone()));
     let started = Instant::now();
     let mut samples = Vec::new();
-    println!("{label}: minute   RSS MiB   fds   DB MiB   requests   p50 ms   p99 ms");
+    sqlx::any::install_default_drivers();
+    let probe = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&probe_url(db)).await.unwrap();
+    println!("{label}: minute   RSS MiB   fds   DB MiB   pool open/busy   rows left   requests   p50 ms   p99 ms");
     while started.elapsed() < run {
         tokio::time::sleep(every.min(run.saturating_sub(started.elapsed())).max(Duration::from_secs(1))).await;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -328,18 +449,32 @@ async fn soak(label: &str, db: &str, db_size: impl Fn() -> u64) -> bool {
                 .unwrap_or(0) as f64
                 / 1000.0
         };
+        let (pool_open, pool_busy) = pool_use(pid);
         let sample = Sample {
             minute: started.elapsed().as_secs_f64() / 60.0,
             rss_mib: rss_kib / 1024.0,
             fds: fds as f64,
             db_mib: db_size() as f64 / 1048576.0,
+            pool_open,
+            pool_busy,
+            left_rows: left_rows(&probe).await,
             requests: latencies.len(),
             p50_ms: pct(0.5),
             p99_ms: pct(0.99),
         };
+        let busy = sample.pool_busy.map_or("-".to_string(), |b| format!("{b:.0}"));
         println!(
-            "{label}: {:>6.1}   {:>7.1}   {:>3}   {:>6.1}   {:>8}   {:>6.2}   {:>6.2}",
-            sample.minute, sample.rss_mib, sample.fds, sample.db_mib, sample.requests, sample.p50_ms, sample.p99_ms
+            "{label}: {:>6.1}   {:>7.1}   {:>3}   {:>6.1}   {:>9.0}/{:<4}   {:>9}   {:>8}   {:>6.2}   {:>6.2}",
+            sample.minute,
+            sample.rss_mib,
+            sample.fds,
+            sample.db_mib,
+            sample.pool_open,
+            busy,
+            sample.left_rows,
+            sample.requests,
+            sample.p50_ms,
+            sample.p99_ms
         );
         samples.push(sample);
     }
@@ -353,6 +488,8 @@ async fn soak(label: &str, db: &str, db_size: impl Fn() -> u64) -> bool {
     let per_minute = |f: fn(&Sample) -> f64| slope(&xs, &warm.iter().map(f).collect::<Vec<_>>());
     let (rss, fds, db, p99) =
         (per_minute(|s| s.rss_mib), per_minute(|s| s.fds), per_minute(|s| s.db_mib), per_minute(|s| s.p99_ms));
+    let (pool, left) = (per_minute(|s| s.pool_open), per_minute(|s| s.left_rows));
+    probe.close().await;
     let failures = shared.failures.lock().unwrap().clone();
     // Fewer points than this and a pool connection opened or closed tips the line.
     let enough = warm.len() >= 5;
@@ -362,16 +499,26 @@ async fn soak(label: &str, db: &str, db_size: impl Fn() -> u64) -> bool {
             warm.len()
         );
     }
-    let ok = enough && rss <= 1.0 && fds <= 1.0 && failures.is_empty();
+    let ok = enough && rss <= 1.0 && fds <= 1.0 && pool <= 1.0 && left <= 10.0 && failures.is_empty();
     println!(
-        "{label}: after warm-up, per minute: RSS {rss:+.2} MiB (limit +1), fds {fds:+.2} (limit +1), p99 {p99:+.2} ms, \
-         database {db:+.2} MiB (not judged): {}",
+        "{label}: after warm-up, per minute: RSS {rss:+.2} MiB (limit +1), fds {fds:+.2} (limit +1), \
+         pool {pool:+.2} (limit +1), rows left {left:+.1} (limit +10), p99 {p99:+.2} ms and database {db:+.2} MiB \
+         (not judged): {}",
         if ok { "steady" } else { "RISING or failing" }
     );
     for failure in failures {
         println!("{label}:   unexpected answer: {failure}");
     }
     ok
+}
+
+/// The soak's own connection, named so that PostgreSQL's pool count leaves it out.
+fn probe_url(db: &str) -> String {
+    if db.starts_with("postgres") {
+        format!("{db}?application_name=qahub-soak")
+    } else {
+        db.to_string()
+    }
 }
 
 #[tokio::main]
@@ -389,7 +536,14 @@ async fn main() {
                 .map(|s| std::fs::metadata(format!("{}{s}", file.display())).map_or(0, |m| m.len()))
                 .sum()
         };
-        ok &= soak("SQLite", &format!("sqlite://{}?mode=rwc", file.display()), size).await;
+        let path = file.clone();
+        let pool_use: PoolUse = Box::new(move |pid| {
+            let open = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| {
+                d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok()).filter(|l| *l == path).count()
+            });
+            (open as f64, None)
+        });
+        ok &= soak("SQLite", &format!("sqlite://{}?mode=rwc", file.display()), size, pool_use).await;
         let _ = std::fs::remove_dir_all(&dir);
     }
     if only != "sqlite" {
@@ -407,7 +561,18 @@ async fn main() {
                     .ok();
                 out.and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok()).unwrap_or(0)
             };
-            ok &= soak("PostgreSQL", &url, size).await;
+            let (admin2, name2) = (admin.clone(), name.clone());
+            let pool_use: PoolUse = Box::new(move |_| {
+                let sql = format!(
+                    "SELECT COUNT(*) || ' ' || COUNT(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity \
+                     WHERE datname = '{name2}' AND application_name <> 'qahub-soak'"
+                );
+                let out = Command::new("psql").args([&admin2, "-Atc", &sql]).output().ok();
+                let text = out.and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default();
+                let mut n = text.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+                (n.next().unwrap_or(f64::NAN), n.next())
+            });
+            ok &= soak("PostgreSQL", &url, size, pool_use).await;
             let _ = sqlx::Executor::execute(&mut conn, format!("DROP DATABASE \"{name}\" WITH (FORCE)").as_str()).await;
         }
     }

@@ -104,6 +104,7 @@ impl Application {
         state.usage.clone().spawn_flusher(state.db.clone());
         app::testing::server::service::spawn_import_sweeper(state.clone());
         app::housekeeping::spawn(state.clone());
+        app::tokens::server::lifecycle::spawn_leak_resumer(state.clone());
         let tls = match &config.tls {
             Some((cert, key)) => Some(tls_config(cert, key).await?),
             None => None,

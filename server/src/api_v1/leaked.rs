@@ -1,5 +1,6 @@
 //! `POST /api/v1/leaked-tokens` (no auth): secret scanners report tokens they found; each
-//! real, live one is revoked. The answer is always the same, so it reveals nothing.
+//! real, live one is revoked. The answer is always the same, so it reveals nothing, and
+//! it comes once the report is written down: a restart still revokes what it found.
 
 use axum::{
     extract::State,
@@ -46,11 +47,16 @@ pub async fn report(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let meta = request_meta(&parts, &state);
     state.guard.leak_report(meta.ip.as_deref().and_then(|ip| ip.parse().ok()))?;
-    let slot = state.guard.leak_slot()?;
-    // Checked after the answer, so its timing says nothing about what was reported.
+    let _slot = state.guard.leak_slot()?;
+    // Checked and written down before the answer (one bcrypt check a token, one row a
+    // report, whatever it held); revoked after it, or at the next start if the server
+    // stops first.
+    let id =
+        lifecycle::accept_leak_report(&state, &body.tokens, body.source.as_deref(), body.url.as_deref(), &meta).await?;
     tokio::spawn(async move {
-        let _slot = slot;
-        lifecycle::report_leaked(&state, &body.tokens, body.source.as_deref(), body.url.as_deref(), &meta).await;
+        if let Err(e) = lifecycle::act_on_leak_report(&state, &id).await {
+            tracing::warn!(error = %e, "could not revoke a leak report's tokens; the resumer will retry");
+        }
     });
     Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted".to_string() })))
 }

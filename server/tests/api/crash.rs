@@ -153,3 +153,92 @@ async fn sigkill_during_a_burst_loses_nothing_acknowledged_sqlite() {
 async fn sigkill_during_a_burst_loses_nothing_acknowledged_postgres() {
     crash_during_a_burst(Kind::Postgres).await;
 }
+
+/// A leak report is a promise from its 202 on: a server that dies after answering still
+/// revokes what the report found at its next start. The first report goes through the
+/// door and the server is killed as soon as it answers (its revocation may or may not
+/// have run by then); the second is left as a server killed between its 202 and its
+/// revocations leaves it, a `leak_reports` row naming the token, which a kill cannot be
+/// timed to hit every run.
+async fn leak_reports_answered_before_a_crash_are_done_after_it(kind: Kind) {
+    let Some((db, _guard)) = create_database(kind).await else { return };
+    let admin = admin_token(&db);
+    let mut server = Server::start(&db).await;
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for name in ["reported, then killed", "left waiting", "not reported"] {
+        let res = client
+            .post(server.url("/api/v1/tokens"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": name, "scopes": ["read"]}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        tokens.push((
+            body["data"]["id"].as_str().unwrap().to_string(),
+            body["data"]["token"].as_str().unwrap().to_string(),
+        ));
+    }
+    let report = json!({"tokens": [tokens[0].1], "source": "github", "url": "https://example.com/leak"});
+    let res = client.post(server.url("/api/v1/leaked-tokens")).json(&report).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    server.kill();
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    let received_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    sqlx::query(
+        "INSERT INTO leak_reports (id, token_ids, source, url, ip, user_agent, received_at) \
+         VALUES ('left by the dead server', $1, 'github', 'https://example.com/other', '192.0.2.7', 'scanner', $2)",
+    )
+    .bind(&tokens[1].0)
+    .bind(received_at)
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let server = Server::start(&db).await;
+    let me = |token: String| {
+        let (client, url) = (client.clone(), server.url("/api/v1/me"));
+        async move { client.get(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (me(tokens[0].1.clone()).await == StatusCode::OK || me(tokens[1].1.clone()).await == StatusCode::OK)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(me(tokens[0].1.clone()).await, StatusCode::UNAUTHORIZED, "the token reported through the door");
+    assert_eq!(me(tokens[1].1.clone()).await, StatusCode::UNAUTHORIZED, "the token of the report left waiting");
+    assert_eq!(me(tokens[2].1.clone()).await, StatusCode::OK, "a token nobody reported");
+    for (id, _) in &tokens[..2] {
+        let leaked: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'token.leaked' AND target_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(leaked, 1, "token {id} is logged as leaked once");
+    }
+    let ip: Option<String> =
+        sqlx::query_scalar("SELECT ip FROM audit_log WHERE action = 'token.leaked' AND target_id = $1")
+            .bind(&tokens[1].0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ip.as_deref(), Some("192.0.2.7"), "the reporter's address is kept across the restart");
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leak_reports").fetch_one(&pool).await.unwrap();
+    assert_eq!(waiting, 0, "done reports are deleted");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn leak_reports_answered_before_a_crash_are_done_after_it_sqlite() {
+    leak_reports_answered_before_a_crash_are_done_after_it(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn leak_reports_answered_before_a_crash_are_done_after_it_postgres() {
+    leak_reports_answered_before_a_crash_are_done_after_it(Kind::Postgres).await;
+}

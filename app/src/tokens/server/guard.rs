@@ -125,7 +125,7 @@ pub struct Guard {
     leaks_by_ip: Budgets<Option<IpAddr>>,
     /// Leak reports verify on their own permit, never on authentication's.
     leak_permit: tokio::sync::Semaphore,
-    /// Reports accepted but not yet checked, at most `LEAK_QUEUE`.
+    /// Reports being checked or waiting to be, at most `LEAK_QUEUE`.
     leak_queue: Arc<tokio::sync::Semaphore>,
     per_token: moka::sync::Cache<String, Arc<(u32, TokenLimiter)>>,
 }
@@ -201,7 +201,7 @@ impl Guard {
         self.leaks_by_ip.check(ip)
     }
 
-    /// A place in the queue of reports waiting to be checked; 429 when it is full.
+    /// A place among the reports being checked; 429 when it is full.
     pub fn leak_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
         self.leak_queue.clone().try_acquire_owned().map_err(|_| AppError::rate_limited(5))
     }

@@ -1,45 +1,136 @@
 //! Leak reports (`POST /api/v1/leaked-tokens`): every real, live token reported is
-//! revoked, at the same cost whatever was reported.
+//! revoked, at the same cost whatever was reported, and a restart loses none of it.
+//!
+//! A report is taken in two steps. Before the 202, [`accept_leak_report`] checks each
+//! token (one bcrypt check each, against a dummy hash when its prefix is unknown) and
+//! writes one `leak_reports` row holding the ids of the tokens found real, never a
+//! secret: one row whatever the report held, so the answer's timing says nothing. After
+//! the 202, [`act_on_leak_report`] revokes them and deletes the row. A row whose
+//! revocations did not happen (the server stopped) is done at the next start, or within
+//! [`RESUME_AFTER_SECS`] by any other instance sharing the database.
 
 use serde_json::json;
+use sqlx::Row;
 
 use super::revoke_once;
 use crate::{
     actor::{Actor, RequestMeta},
     audit::AuditAction,
-    db::now,
+    db::{new_id, now},
+    error::AppError,
     state::AppState,
     tokens::server::{format, store},
 };
 
 pub const LEAK_REPORT_MAX: usize = 20;
 
-/// Revokes every reported token that is real and live. Every well-formed token costs one
-/// bcrypt check (against a dummy hash when its prefix is unknown) on the leak budget's own
-/// permits, so neither timing nor load says which existed. Runs after the answer.
-pub async fn report_leaked(
+/// A report row older than this is taken up by whichever instance sweeps next: its own
+/// instance had that long to act on it after the 202.
+pub const RESUME_AFTER_SECS: i64 = 60;
+
+/// How much of a report's `source` and `url` is kept (they go into the audit log).
+const FIELD_MAX: usize = 500;
+
+fn cut(field: Option<&str>) -> Option<String> {
+    field.map(|f| f.chars().take(FIELD_MAX).collect())
+}
+
+/// Checks every reported token and writes down which are real, before the answer.
+/// Returns the report's id for [`act_on_leak_report`].
+pub async fn accept_leak_report(
     state: &AppState,
     tokens: &[String],
     source: Option<&str>,
     url: Option<&str>,
     meta: &RequestMeta,
-) {
-    let mut seen = Vec::new();
+) -> Result<String, AppError> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut found: Vec<String> = Vec::new();
     for presented in tokens.iter().take(LEAK_REPORT_MAX) {
         let Some(parsed) = format::parse(presented.trim()) else { continue };
-        if seen.contains(&parsed.prefix().to_string()) {
+        if seen.iter().any(|p| p == parsed.prefix()) {
             continue;
         }
         seen.push(parsed.prefix().to_string());
-        let row = store::find_for_auth(&state.db, parsed.prefix(), "").await.ok().flatten();
+        let row = store::find_for_auth(&state.db, parsed.prefix(), "").await?;
         let hash = row.as_ref().map_or_else(|| state.dummy_hash.to_string(), |r| r.secret_hash.clone());
         let matches = state.guard.verify_leak(parsed.secret().to_owned(), hash).await;
-        let Some(row) = row.filter(|_| matches) else { continue };
-        let details = json!({ "source": source, "url": url });
-        let result =
-            revoke_once(state, &row.token, &Actor::Server, AuditAction::TokenLeaked, meta, details, now()).await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not revoke a leaked token");
+        if let Some(row) = row.filter(|_| matches) {
+            found.push(row.token.id.clone());
         }
     }
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO leak_reports (id, token_ids, source, url, ip, user_agent, received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(found.join(" "))
+    .bind(cut(source))
+    .bind(cut(url))
+    .bind(meta.ip.as_deref())
+    .bind(cut(meta.user_agent.as_deref()))
+    .bind(now())
+    .execute(&state.db)
+    .await?;
+    Ok(id)
+}
+
+/// Revokes the tokens a report found real (once, whichever instance gets there first),
+/// then deletes the report. A report already done is nothing to do.
+pub async fn act_on_leak_report(state: &AppState, id: &str) -> Result<(), AppError> {
+    let Some(row) = sqlx::query("SELECT token_ids, source, url, ip, user_agent FROM leak_reports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let token_ids: String = row.try_get("token_ids")?;
+    let (source, url): (Option<String>, Option<String>) = (row.try_get("source")?, row.try_get("url")?);
+    let meta = RequestMeta { ip: row.try_get("ip")?, user_agent: row.try_get("user_agent")? };
+    for token_id in token_ids.split_whitespace() {
+        let tenant_id: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM api_tokens WHERE id = $1")
+            .bind(token_id)
+            .fetch_optional(&state.db)
+            .await?;
+        let Some(tenant_id) = tenant_id else { continue };
+        let Some(token) = store::find(&state.db, &tenant_id, token_id).await? else { continue };
+        let details = json!({ "source": source, "url": url });
+        revoke_once(state, &token, &Actor::Server, AuditAction::TokenLeaked, &meta, details, now()).await?;
+    }
+    sqlx::query("DELETE FROM leak_reports WHERE id = $1").bind(id).execute(&state.db).await?;
+    Ok(())
+}
+
+/// Acts on every report received before `before` that is still waiting; returns how many.
+pub async fn resume_leak_reports(state: &AppState, before: i64) -> Result<usize, AppError> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM leak_reports WHERE received_at < $1 ORDER BY received_at LIMIT 1000")
+            .bind(before)
+            .fetch_all(&state.db)
+            .await?;
+    for id in &ids {
+        act_on_leak_report(state, id).await?;
+    }
+    Ok(ids.len())
+}
+
+/// At start, acts on every report a stopped server left waiting; then, every minute, on
+/// those another instance left (it stopped after its 202).
+pub fn spawn_leak_resumer(state: AppState) {
+    tokio::spawn(async move {
+        let mut before = i64::MAX;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(RESUME_AFTER_SECS as u64));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match resume_leak_reports(&state, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reports = n, "revoked the tokens of leak reports left waiting"),
+                Err(e) => tracing::warn!(error = %e, "could not act on waiting leak reports; will retry"),
+            }
+            before = now() - RESUME_AFTER_SECS;
+        }
+    });
 }

@@ -6,7 +6,7 @@
 mod leaks;
 mod rotation;
 
-pub use leaks::{report_leaked, LEAK_REPORT_MAX};
+pub use leaks::{accept_leak_report, act_on_leak_report, resume_leak_reports, spawn_leak_resumer, LEAK_REPORT_MAX};
 pub use rotation::{retire, retire_replaced, rotate, RETIRE_CEILING_SECS};
 
 use serde_json::json;
