@@ -38,11 +38,20 @@ impl Store {
         Ok(store)
     }
 
-    /// Removes expired sessions once an hour, for as long as the server runs.
+    /// Removes expired sessions at start and then once an hour, for as long as the server
+    /// runs (the store's own loop waits an hour before its first pass, so a server
+    /// restarted more often would never clean up without the first).
     pub fn spawn_cleanup(&self) {
         let store = self.clone();
         tokio::spawn(async move {
             let every = tokio::time::Duration::from_secs(3600);
+            let first = match &store {
+                Store::Sqlite(s) => s.delete_expired().await,
+                Store::Postgres(s) => s.delete_expired().await,
+            };
+            if let Err(e) = first {
+                tracing::warn!(error = %e, "could not delete expired sessions; will retry in an hour");
+            }
             let result = match store {
                 Store::Sqlite(s) => s.continuously_delete_expired(every).await,
                 Store::Postgres(s) => s.continuously_delete_expired(every).await,

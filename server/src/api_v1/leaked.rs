@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use app::{state::AppState, tokens::server::lifecycle};
+use app::{error::AppError, state::AppState, tokens::server::lifecycle};
 
 use super::{
     auth::request_meta,
@@ -36,7 +36,8 @@ pub struct Report {
         (status = 202, description = "Always the same answer, whatever was reported", body = Accepted),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "The body is not a report", body = ErrorBody),
-        (status = 429, description = "Too many reports from this address, or too many waiting", body = ErrorBody),
+        (status = 429, description = "Too many reports from this address, or too many being checked", body = ErrorBody),
+        (status = 500, description = "The report could not be written down: nothing was taken, send it again", body = ErrorBody),
         TooLarge,
     )
 )]
@@ -47,16 +48,22 @@ pub async fn report(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let meta = request_meta(&parts, &state);
     state.guard.leak_report(meta.ip.as_deref().and_then(|ip| ip.parse().ok()))?;
-    let _slot = state.guard.leak_slot()?;
+    let slot = state.guard.leak_slot()?;
     // Checked and written down before the answer (one bcrypt check a token, one row a
     // report, whatever it held); revoked after it, or at the next start if the server
-    // stops first.
-    let id =
-        lifecycle::accept_leak_report(&state, &body.tokens, body.source.as_deref(), body.url.as_deref(), &meta).await?;
+    // stops first. The work runs on its own task, so a caller who stops waiting (or the
+    // request timeout) never cancels a report half-way.
+    let (accepted, answer) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
+        let _slot = slot;
+        let (source, url) = (body.source.as_deref(), body.url.as_deref());
+        let id = lifecycle::accept_leak_report(&state, &body.tokens, source, url, &meta).await;
+        let _ = accepted.send(id.as_ref().map(|_| ()).map_err(Clone::clone));
+        let Ok(id) = id else { return };
         if let Err(e) = lifecycle::act_on_leak_report(&state, &id).await {
             tracing::warn!(error = %e, "could not revoke a leak report's tokens; the resumer will retry");
         }
     });
+    answer.await.map_err(|_| AppError::internal())??;
     Ok((StatusCode::ACCEPTED, Json(Accepted { status: "accepted".to_string() })))
 }

@@ -1,6 +1,7 @@
 //! Tables that grow with traffic are swept by their retention (`app/src/housekeeping.rs`):
 //! the audit log after `QAHUB_AUDIT_RETENTION_DAYS` (kept for ever when unset), import
-//! keys after 24 hours, replayed-ID-token records once the token expired.
+//! keys after 24 hours, replayed-ID-token records once the token expired, sessions once
+//! they expired.
 
 use app::{housekeeping, state::AppState};
 use serde_json::json;
@@ -124,4 +125,49 @@ async fn the_audit_log_is_kept_as_long_as_the_operator_says_sqlite() {
 #[tokio::test]
 async fn the_audit_log_is_kept_as_long_as_the_operator_says_postgres() {
     the_audit_log_is_kept_as_long_as_the_operator_says(Kind::Postgres).await;
+}
+
+/// People's sessions are deleted once expired, by the store's cleanup, which the server
+/// starts with itself (and runs hourly). A session expired a day ago and a live one, as an
+/// earlier run of the server left them: the next start deletes the first, keeps the second.
+async fn expired_sessions_are_deleted_by_a_running_server(kind: Kind) {
+    let Some((db, _guard)) = crate::helpers::create_database(kind).await else { return };
+    crate::process::Server::start(&db).await.stop(); // makes the session table
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    let (table, insert) = match kind {
+        Kind::Sqlite => (
+            "tower_sessions",
+            "INSERT INTO tower_sessions (id, data, expiry_date) VALUES \
+             ('expired', x'', datetime('now', '-1 day')), ('live', x'', datetime('now', '+1 day'))",
+        ),
+        Kind::Postgres => (
+            "tower_sessions.session",
+            "INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES \
+             ('expired', '', now() - interval '1 day'), ('live', '', now() + interval '1 day')",
+        ),
+    };
+    sqlx::query(insert).execute(&pool).await.unwrap();
+    let ids = || {
+        let (pool, sql) = (pool.clone(), format!("SELECT id FROM {table} ORDER BY id"));
+        async move { sqlx::query_scalar::<_, String>(&sql).fetch_all(&pool).await.unwrap() }
+    };
+    assert_eq!(ids().await, ["expired", "live"]);
+    let _server = crate::process::Server::start(&db).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ids().await.len() > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ids().await, ["live"], "the expired session is deleted, the live one kept");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn expired_sessions_are_deleted_by_a_running_server_sqlite() {
+    expired_sessions_are_deleted_by_a_running_server(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn expired_sessions_are_deleted_by_a_running_server_postgres() {
+    expired_sessions_are_deleted_by_a_running_server(Kind::Postgres).await;
 }

@@ -474,7 +474,7 @@ async fn leaked_tokens_are_revoked_and_the_answer_says_nothing(app: TestApp) {
         .await;
     assert_eq!(real.status, StatusCode::ACCEPTED);
     assert_eq!((real.status, &real.body), (fake.status, &fake.body), "same answer either way");
-    // Reports are checked after the answer: the revocation follows within moments.
+    // Reports are revoked after the answer: the revocation follows within moments.
     for _ in 0..100 {
         if app.api("GET", "/me", Some(&leaked.token), None).await.error_code() == "revoked_token" {
             break;

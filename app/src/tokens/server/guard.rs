@@ -112,8 +112,10 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Budgets<K> {
     }
 }
 
-/// Leak reports that may wait to be checked at once.
-pub const LEAK_QUEUE: usize = 64;
+/// Leak reports being checked, or waiting to be, at once. Each waits for the ones before
+/// it (up to 20 bcrypt checks each, one at a time): 16 keep the last one's wait to about
+/// 20 s at cost 10, well inside the request timeout.
+pub const LEAK_QUEUE: usize = 16;
 
 pub struct Guard {
     pub settings: GuardSettings,

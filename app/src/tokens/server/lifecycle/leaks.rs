@@ -7,7 +7,9 @@
 //! secret: one row whatever the report held, so the answer's timing says nothing. After
 //! the 202, [`act_on_leak_report`] revokes them and deletes the row. A row whose
 //! revocations did not happen (the server stopped) is done at the next start, or within
-//! [`RESUME_AFTER_SECS`] by any other instance sharing the database.
+//! two [`RESUME_AFTER_SECS`] by any other instance sharing the database. The check runs
+//! on a task of its own (`server/src/api_v1/leaked.rs`), so a caller who stops waiting
+//! does not cancel it.
 
 use serde_json::json;
 use sqlx::Row;
@@ -24,15 +26,18 @@ use crate::{
 
 pub const LEAK_REPORT_MAX: usize = 20;
 
-/// A report row older than this is taken up by whichever instance sweeps next: its own
-/// instance had that long to act on it after the 202.
+/// A report row older than this is taken up by whichever instance sweeps next (they
+/// sweep this often too, so within twice this): its own instance had that long to act on
+/// it after the 202.
 pub const RESUME_AFTER_SECS: i64 = 60;
 
 /// How much of a report's `source` and `url` is kept (they go into the audit log).
 const FIELD_MAX: usize = 500;
 
+/// A reporter's text as kept: at most `FIELD_MAX` characters, without NUL (which
+/// PostgreSQL's text refuses).
 fn cut(field: Option<&str>) -> Option<String> {
-    field.map(|f| f.chars().take(FIELD_MAX).collect())
+    field.map(|f| f.chars().filter(|c| *c != '\0').take(FIELD_MAX).collect())
 }
 
 /// Checks every reported token and writes down which are real, before the answer.
@@ -103,34 +108,39 @@ pub async fn act_on_leak_report(state: &AppState, id: &str) -> Result<(), AppErr
     Ok(())
 }
 
-/// Acts on every report received before `before` that is still waiting; returns how many.
+/// Acts on every report received before `before` that is still waiting (one that fails
+/// stays for the next sweep, and the others go on); returns how many were done.
 pub async fn resume_leak_reports(state: &AppState, before: i64) -> Result<usize, AppError> {
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT id FROM leak_reports WHERE received_at < $1 ORDER BY received_at LIMIT 1000")
             .bind(before)
             .fetch_all(&state.db)
             .await?;
+    let mut done = 0;
     for id in &ids {
-        act_on_leak_report(state, id).await?;
+        match act_on_leak_report(state, id).await {
+            Ok(()) => done += 1,
+            Err(e) => tracing::warn!(error = %e, report = %id, "could not act on a leak report; will retry"),
+        }
     }
-    Ok(ids.len())
+    Ok(done)
 }
 
-/// At start, acts on every report a stopped server left waiting; then, every minute, on
-/// those another instance left (it stopped after its 202).
+/// At start, acts on every report a stopped server left waiting; then, every
+/// [`RESUME_AFTER_SECS`], on those older than that (another instance stopped after its 202).
 pub fn spawn_leak_resumer(state: AppState) {
     tokio::spawn(async move {
-        let mut before = i64::MAX;
+        let mut first = true;
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(RESUME_AFTER_SECS as u64));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let before = if std::mem::take(&mut first) { i64::MAX } else { now() - RESUME_AFTER_SECS };
             match resume_leak_reports(&state, before).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(reports = n, "revoked the tokens of leak reports left waiting"),
-                Err(e) => tracing::warn!(error = %e, "could not act on waiting leak reports; will retry"),
+                Err(e) => tracing::warn!(error = %e, "could not list waiting leak reports; will retry"),
             }
-            before = now() - RESUME_AFTER_SECS;
         }
     });
 }
