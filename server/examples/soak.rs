@@ -126,6 +126,8 @@ fn admin_token(db: &str) -> String {
         "admin",
         "--scopes",
         "admin",
+        "--owner",
+        "workspace",
     ])
 }
 
@@ -274,25 +276,15 @@ async fn traffic(base: String, admin: String, shared: Arc<Shared>) {
             })
         }),
     );
-    // CI jobs exchanging their ID tokens under a trust policy (made by a workspace admin token).
+    // CI jobs exchanging their ID tokens under a trust policy (the admin token is the
+    // workspace's: a policy mints workspace tokens).
     let issuer = Arc::new(issuer::Issuer::start().await);
-    let maker: Value = client
-        .post(api("/tokens"))
-        .bearer_auth(&admin)
-        .json(&json!({"name": "policy maker", "scopes": ["admin"], "owner": "workspace"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let maker = maker["data"]["token"].as_str().expect("a workspace admin token").to_string();
     let policy = json!({
         "name": "soak main", "issuer": issuer.url, "audience": "https://soak.test",
         "conditions": {"repository": "soak/app", "ref": "refs/heads/*"},
         "projects": ["SOAK"], "scopes": ["write"], "token_lifetime_minutes": 10,
     });
-    let made = client.post(api("/trust-policies")).bearer_auth(&maker).json(&policy).send().await.unwrap();
+    let made = client.post(api("/trust-policies")).bearer_auth(&admin).json(&policy).send().await.unwrap();
     assert_eq!(made.status(), StatusCode::CREATED, "trust policy: {}", made.text().await.unwrap_or_default());
     let (exchange, me) = (api("/oidc/token"), api("/me"));
     let runs = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -477,6 +469,10 @@ async fn soak(label: &str, db: &str, db_size: impl Fn() -> u64, pool_use: PoolUs
             sample.p99_ms
         );
         samples.push(sample);
+        if load.is_finished() {
+            shared.failures.lock().unwrap().push("the traffic stopped early (its panic is above)".into());
+            break;
+        }
     }
     shared.stop.store(true, Ordering::Relaxed);
     let _ = tokio::time::timeout(Duration::from_secs(30), load).await;
