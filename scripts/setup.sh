@@ -35,7 +35,7 @@ fi
 
 # Downloads run beside the compiler: npm's sass, wasm-opt (npm's binaryen: Debian's
 # breaks hydration) and Playwright, pinned by end2end/package-lock.json, and Debian's
-# chromium (the browser tests) and sqlite3 (they move a token's clock with it).
+# chromium (the browser tests), sqlite3 (they move a token's clock with it) and pg_dump.
 pids=()
 if [ ! -x end2end/node_modules/.bin/sass ] || [ ! -x end2end/node_modules/.bin/wasm-opt ] \
    || [ ! -d end2end/node_modules/@playwright/test ]; then
@@ -46,6 +46,7 @@ fi
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
+command -v pg_dump >/dev/null || missing+=(postgresql-client)   # the README's PostgreSQL backup commands, tested
 if [ "${QAHUB_SKIP_BROWSER:-}" != 1 ] && [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian's ${missing[*]} in the background (usually 2 minutes)"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi

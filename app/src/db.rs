@@ -79,12 +79,21 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Db, String> {
         .connect_with(options)
         .await
         .map_err(|e| format!("cannot open database {}: {e}", redact_url(url)))?;
-    let migrator = match backend {
+    migrator(backend).run(&pool).await.map_err(|e| format!("cannot migrate database {}: {e}", redact_url(url)))?;
+    Ok(pool)
+}
+
+fn migrator(backend: Backend) -> sqlx::migrate::Migrator {
+    match backend {
         Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
         Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
-    };
-    migrator.run(&pool).await.map_err(|e| format!("cannot migrate database {}: {e}", redact_url(url)))?;
-    Ok(pool)
+    }
+}
+
+/// The newest migration this version knows (`migrations/`): a database past it was made
+/// by a newer version.
+pub fn latest_migration(backend: Backend) -> i64 {
+    migrator(backend).iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// Writers in flight in this process besides imports: requests that may write (any method

@@ -40,6 +40,10 @@ pub enum Command {
     /// Suspend or reactivate a user, by email.
     #[command(subcommand)]
     User(UserCommand),
+    /// Copy the SQLite database to FILE while the server runs (never overwrites FILE).
+    Backup { file: std::path::PathBuf },
+    /// Put a backup in place of the database (the server stopped), then migrate it.
+    Restore { file: std::path::PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,7 +148,9 @@ pub async fn run_admin(db: DatabaseArgs, command: Command) -> anyhow::Result<()>
     let state: AppState = crate::build_state(&config).await?;
     let fail = |e: app::error::AppError| anyhow::anyhow!(e.message);
     match command {
-        Command::Serve(_) => unreachable!("serve is not an operator command"),
+        Command::Serve(_) | Command::Backup { .. } | Command::Restore { .. } => {
+            unreachable!("serve, backup and restore do not open the database as the other commands do")
+        }
         Command::Admin(AdminCommand::Bootstrap { tenant, email, password }) => {
             let user =
                 service::bootstrap(&state, service::NewOwner { tenant: &tenant, email: &email, password: &password })

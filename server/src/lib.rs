@@ -3,6 +3,7 @@
 
 pub mod api_v1;
 pub mod assets;
+pub mod backup;
 pub mod cli;
 pub mod config;
 mod health;
@@ -89,6 +90,8 @@ pub fn build_router(
 
 /// A built application bound to its port, ready to serve.
 pub struct Application {
+    /// Held while serving: no restore replaces the SQLite file meanwhile (`backup.rs`).
+    _in_use: Option<backup::InUse>,
     listener: std::net::TcpListener,
     router: Router,
     state: AppState,
@@ -99,6 +102,9 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let state = build_state(&config).await?;
+        // (An in-memory database, which tests use, is nobody's to restore.)
+        let file = backup::sqlite_file(&config.database_url).ok().flatten();
+        let in_use = file.map(|file| backup::hold(&file)).transpose()?;
         let store = sessions::Store::connect(&config.database_url).await.map_err(anyhow::Error::msg)?;
         store.spawn_cleanup();
         state.usage.clone().spawn_flusher(state.db.clone());
@@ -114,7 +120,7 @@ impl Application {
         let listener = std::net::TcpListener::bind(config.listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        Ok(Self { listener, router, state, tls, limits: config.limits })
+        Ok(Self { _in_use: in_use, listener, router, state, tls, limits: config.limits })
     }
 
     /// `https` when serving TLS, else `http`.

@@ -23,11 +23,13 @@ async fn main() -> ExitCode {
         .init();
 
     let result = match cli.command {
-        Command::Serve(args) => serve(Config::new(cli.db, args)).await,
-        command => server::cli::run_admin(cli.db, command).await,
+        Command::Serve(args) => serve(Config::new(cli.db, args)).await.map(|()| ExitCode::SUCCESS),
+        Command::Backup { file } => server::backup::backup(&cli.db.database_url, &file).await,
+        Command::Restore { file } => server::backup::restore(&cli.db.database_url, &file).await,
+        command => server::cli::run_admin(cli.db, command).await.map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

@@ -4,6 +4,7 @@ mod helpers;
 
 mod actions;
 mod authority;
+mod backups;
 mod cli;
 mod copies;
 mod crash;
@@ -25,4 +26,5 @@ mod scale_out;
 mod secrets;
 mod testing;
 mod tokens;
+mod upgrades;
 mod uploads;

@@ -119,3 +119,8 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// Runs an operator command against `db` and returns how it ended, whatever that was.
+pub fn cli_output(db: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_qahub")).args(args).env("QAHUB_DATABASE_URL", db).output().unwrap()
+}
