@@ -466,6 +466,7 @@ async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
     for sql in [
         "DROP INDEX audit_log_age",
         "DROP INDEX import_keys_import",
+        "DROP TABLE leak_reports",
         "DROP TABLE imports",
         "DELETE FROM _sqlx_migrations WHERE version >= 13",
     ] {

@@ -385,7 +385,8 @@ async fn a_rotation_shows_the_old_token_retiring(app: TestApp) {
     assert!(old["replaced_by"].is_string() && old["retire_at"].is_string(), "{old}");
     let (_, html) =
         app.page(&session, &format!("/settings/developer/api-tokens/{}", new["id"].as_str().unwrap())).await;
-    assert!(html.contains("It stops working at "), "the window's end is shown");
+    let banner = html.find("retiring").map(|at| &html[at.saturating_sub(200)..(at + 400).min(html.len())]);
+    assert!(html.contains("It stops working at "), "the window's end is shown; near the banner: {banner:?}");
 }
 
 on_both_databases!(
