@@ -11,7 +11,6 @@ use std::{
     fs::{File, TryLockError},
     path::{Path, PathBuf},
     process::ExitCode,
-    str::FromStr,
 };
 
 use anyhow::{bail, Context};
@@ -33,14 +32,10 @@ then start qahub, which migrates the restored database to its version";
 pub fn sqlite_file(url: &str) -> anyhow::Result<Option<PathBuf>> {
     match Backend::from_url(url).map_err(anyhow::Error::msg)? {
         Backend::Postgres => Ok(None),
-        Backend::Sqlite => {
-            let options = SqliteConnectOptions::from_str(url).context("bad SQLite database URL")?;
-            let file = options.get_filename();
-            if file.as_os_str().is_empty() || file == Path::new(":memory:") {
-                bail!("an in-memory SQLite database is not a file: nothing to back up or restore");
-            }
-            Ok(Some(file.to_path_buf()))
-        }
+        Backend::Sqlite => match app::tokens::server::lookup::sqlite_file(url) {
+            Some(file) => Ok(Some(PathBuf::from(file))),
+            None => bail!("an in-memory SQLite database is not a file: nothing to back up or restore"),
+        },
     }
 }
 
@@ -91,11 +86,13 @@ async fn copy_beside(conn: &mut SqliteConnection, dest: &Path) -> anyhow::Result
     let partial = dest.with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let _ = std::fs::remove_file(&partial);
     let into = partial.to_str().context("the destination's path is not UTF-8")?;
-    sqlx::query("VACUUM INTO $1")
-        .bind(into)
-        .execute(&mut *conn)
-        .await
-        .with_context(|| format!("cannot write {}", partial.display()))?;
+    let written = sqlx::query("VACUUM INTO $1").bind(into).execute(&mut *conn).await;
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e).with_context(|| format!("cannot write a copy beside {}", dest.display()));
+    }
+    // VACUUM INTO does not sync its output: a copy given its name is on disk.
+    File::open(&partial).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync {}", partial.display()))?;
     Ok(partial)
 }
 
@@ -148,8 +145,9 @@ pub async fn restore(url: &str, from: &Path) -> anyhow::Result<ExitCode> {
             from.display()
         );
     }
-    // Held until the copy is in place: no server starts on the target meanwhile.
-    let _lock = match File::open(&target) {
+    // Held until the copy is in place: no server starts on the target meanwhile (a missing
+    // target is created empty, so that it can be held too).
+    let _lock = match std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&target) {
         Ok(f) => match f.try_lock() {
             Ok(()) => Some(f),
             Err(TryLockError::WouldBlock) => {
@@ -162,6 +160,19 @@ pub async fn restore(url: &str, from: &Path) -> anyhow::Result<ExitCode> {
     };
     let partial = copy_beside(&mut source, &target).await?;
     source.close().await.ok();
+    // Migrated before it replaces anything: a copy this version cannot migrate leaves the
+    // database as it was.
+    let migrated = match partial.to_str() {
+        Some(path) => app::db::connect(&format!("sqlite://{path}"), 1).await.map_err(anyhow::Error::msg),
+        None => Err(anyhow::anyhow!("the target's path is not UTF-8")),
+    };
+    match migrated {
+        Ok(db) => db.close().await,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.context(format!("{}: cannot be migrated to this version; nothing replaced", from.display())));
+        }
+    }
     // The old database's write-ahead log belongs to it, not to the copy.
     for suffix in ["-wal", "-shm"] {
         let side = PathBuf::from(format!("{}{suffix}", target.display()));

@@ -101,10 +101,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let state = build_state(&config).await?;
-        // (An in-memory database, which tests use, is nobody's to restore.)
+        // Held before the database is opened (when its file exists), so a server never
+        // starts on a file a restore is replacing. (An in-memory database is nobody's to restore.)
         let file = backup::sqlite_file(&config.database_url).ok().flatten();
-        let in_use = file.map(|file| backup::hold(&file)).transpose()?;
+        let early = file.as_ref().filter(|f| f.exists()).map(|f| backup::hold(f)).transpose()?;
+        let state = build_state(&config).await?;
+        let in_use = match early {
+            Some(held) => Some(held),
+            None => file.map(|f| backup::hold(&f)).transpose()?,
+        };
         let store = sessions::Store::connect(&config.database_url).await.map_err(anyhow::Error::msg)?;
         store.spawn_cleanup();
         state.usage.clone().spawn_flusher(state.db.clone());

@@ -96,7 +96,9 @@ async fn a_backup_taken_under_writes_restores_with_its_tokens_and_runs() {
             }
         })
     };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while written.load(Ordering::Relaxed) < 20 {
+        assert!(std::time::Instant::now() < deadline, "the write load did not start");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let dir = std::env::temp_dir().join(format!("qahub-backup-{}", uuid::Uuid::new_v4().simple()));
@@ -190,13 +192,14 @@ async fn restore_refuses_what_is_not_a_whole_qa_hub_database() {
 #[tokio::test]
 async fn on_postgres_backup_and_restore_name_its_own_tools() {
     let Some((db, _guard)) = create_database(Kind::Postgres).await else { return };
+    let never = std::env::temp_dir().join(format!("qahub-never-{}.db", uuid::Uuid::new_v4().simple()));
     for command in ["backup", "restore"] {
-        let out = cli_output(&db, &[command, "/tmp/never-written.db"]);
+        let out = cli_output(&db, &[command, never.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{command}: {}", text(&out.stderr));
         let says = text(&out.stderr);
         assert!(says.contains("pg_dump") && says.contains("pg_restore"), "{command}: {says}");
     }
-    assert!(!std::path::Path::new("/tmp/never-written.db").exists());
+    assert!(!never.exists());
 }
 
 /// The README's PostgreSQL commands, run as written: `pg_dump` while a server runs, then

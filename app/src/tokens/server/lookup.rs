@@ -131,7 +131,7 @@ impl BatchReader {
 }
 
 /// The file of a `sqlite:` URL, unless the database lives in memory.
-pub(crate) fn sqlite_file(url: &str) -> Option<String> {
+pub fn sqlite_file(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let memory = path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory");
