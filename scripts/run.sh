@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
 QAHUB_SKIP_BROWSER=1 scripts/setup.sh
-# --precompress: brotli and gzip copies of the bundle, served to browsers that accept them.
+# --precompress: brotli and gzip copies of the bundle, served to browsers that accept them;
+# embed-site puts the built site inside the binary, so target/release/qahub is all a
+# server needs (README, "Deploying").
 started=$SECONDS
 echo "run: building the release (usually 10.5 minutes on an idle 2-core machine the first time, seconds after)" >&2
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --bin-features embed-site
 echo "run:   built in $((SECONDS - started)) s" >&2
 exec target/release/qahub serve "$@"

@@ -60,12 +60,15 @@ QAHUB_E2E_DIR="$(mktemp -d -t qahub-e2e-XXXXXX)"
 trap 'rm -rf "$QAHUB_E2E_DIR"' EXIT
 (cd end2end && npx playwright test)
 
-step "release bundle: the size-optimised wasm builds and stays within its size budget"
+step "release: the size-optimised bundle stays within its budget, and the binary carries it"
 # Its own site folder and hash file, so the debug site above and a release server's
-# target/site stay as they are.
+# target/site stay as they are. The binary is the one-file deploy (`embed-site`).
 LEPTOS_SITE_ROOT=target/site-check LEPTOS_HASH_FILE_NAME=hash-check.txt \
-  cargo leptos build --release --precompress --frontend-only
+  cargo leptos build --release --precompress --bin-features embed-site
 scripts/bundle-size.sh target/site-check
+
+step "the release binary alone in an empty folder: styled pages that hydrate"
+(cd end2end && npx playwright test --config playwright.release.config.ts)
 
 echo
 if [ "${QAHUB_SKIP_POSTGRES:-}" = 1 ]; then

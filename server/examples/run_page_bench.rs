@@ -1,34 +1,48 @@
-//! The run page with 20 000 results: imports one report of 20 000 tests (2 000 failures,
-//! 800 errors) into a fresh hub (in-process, SQLite file, then PostgreSQL when it answers)
-//! and times the server render of the run page as a signed-in person reads it — the first
-//! page (failed first), a page deep in the passed tests, an outcome filter and a title
-//! search — 20 times each, printing the median and the slowest. Every page must hold 50
-//! results: the render stays paged however large the run.
+//! The run page of a monorepo's run: imports one JUnit report of 200 000 tests (4 000
+//! failures, 1 600 errors; `QAHUB_BENCH_TESTS` for another size) into a fresh hub
+//! (in-process, SQLite file, then PostgreSQL when it answers) and times the server render
+//! of the run page as a signed-in person reads it — the first page (failed first), an
+//! outcome filter, a title search, twenty "Next →" clicks in a row and a page three
+//! quarters of the way in (in the passed tests) — printing the median and the slowest.
+//! Every page must hold at most 50 results: the render stays paged however large the run.
+//! The deep page is asked for both ways (`page=` for the offset pager of old, `after=`
+//! for the keyset one), so the same bench measures either version of the server.
 //!
 //!     cargo run --release -p server --example run_page_bench
 //!
-//! Bounded: 4 pages × 20 renders per database; everything on 127.0.0.1.
+//! Bounded: 5 measures × 20 renders per database; everything on 127.0.0.1.
 
 use std::time::{Duration, Instant};
 
 use app::state::Settings;
 use server::{Application, Config};
 
-const TESTS: usize = 20_000;
 const ROUNDS: usize = 20;
+
+fn tests() -> usize {
+    std::env::var("QAHUB_BENCH_TESTS").ok().and_then(|n| n.parse().ok()).unwrap_or(200_000)
+}
+
+/// The href of the pager's "Next →" link, unescaped.
+fn next_link(html: &str) -> Option<String> {
+    let end = html.find(">Next →</a>")?;
+    let start = html[..end].rfind("href=\"")? + "href=\"".len();
+    let href = &html[start..end];
+    Some(href[..href.find('"')?].replace("&amp;", "&"))
+}
 
 fn report() -> Vec<u8> {
     let mut xml = String::from("<testsuites><testsuite name=\"big\">");
-    for i in 0..TESTS {
-        let body = if i % 25 == 0 {
+    for i in 0..tests() {
+        let body = if i % 125 == 7 {
             "<error message=\"fixture exploded\">Traceback (most recent call last): …</error>"
-        } else if i % 10 == 0 {
+        } else if i % 50 == 0 {
             "<failure message=\"expected 1, got 2\">assert 1 == 2</failure>"
         } else {
             ""
         };
         xml.push_str(&format!(
-            "<testcase classname=\"suite.module{}\" name=\"test case {i:05}\" time=\"0.012\">{body}</testcase>",
+            "<testcase classname=\"suite.module{}\" name=\"test case {i:06}\" time=\"0.012\">{body}</testcase>",
             i % 40
         ));
     }
@@ -80,34 +94,64 @@ async fn bench(label: &str, database_url: String) {
         .unwrap();
     assert!(login.status().is_success());
     println!(
-        "\n== {label} ==  import of {TESTS} results ({:.1} MB JUnit): {:.2} s",
+        "\n== {label} ==  import of {} results ({:.1} MB JUnit): {:.2} s",
+        tests(),
         body.len() as f64 / 1e6,
         import.as_secs_f64()
     );
     let page = format!("{base}/projects/BIG/runs/{id}");
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let t = Instant::now();
+            let html = http.get(&url).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+            (t.elapsed(), html)
+        }
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let report_line = |what: &str, mut times: Vec<Duration>, rows: usize| {
+        times.sort();
+        println!(
+            "  {what:<34} median {:7.1} ms   slowest {:7.1} ms   ({rows} rows rendered)",
+            ms(times[times.len() / 2]),
+            ms(times[times.len() - 1])
+        );
+        assert!(rows <= 50, "the render stays paged");
+    };
+    // Three quarters in, among the passed tests: page 3000 of the offset pager, the
+    // keyset cursor after the passed result at that place.
+    let deep_seq = tests() * 3 / 4;
+    let deep_page = deep_seq / 50;
     for (what, url) in [
         ("first page (failed first)", page.clone()),
-        ("page 300 (passed tests)", format!("{page}?page=300")),
         ("outcome filter: errors", format!("{page}?status=error")),
-        ("title search", format!("{page}?q=case%2012345")),
+        ("title search (one test)", format!("{page}?q=case%20123457")),
+        (
+            &*format!("deep page ({deep_page} of {})", tests().div_ceil(50)),
+            format!("{page}?page={deep_page}&after=3.{deep_seq}"),
+        ),
     ] {
         let mut times = Vec::with_capacity(ROUNDS);
         let mut rows = 0;
         for _ in 0..ROUNDS {
-            let t = Instant::now();
-            let html = http.get(&url).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
-            times.push(t.elapsed());
+            let (took, html) = get(url.clone()).await;
+            times.push(took);
             rows = html.matches("<tr class=\"result-").count();
         }
-        times.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!(
-            "  {what:<28} median {:7.1} ms   slowest {:7.1} ms   ({rows} rows rendered)",
-            ms(times[ROUNDS / 2]),
-            ms(times[ROUNDS - 1])
-        );
-        assert!(rows <= 50, "the render stays paged");
+        report_line(what, times, rows);
     }
+    // "Next →" twenty times from the first page, each link taken from the page before.
+    let (_, mut html) = get(page.clone()).await;
+    let mut times = Vec::with_capacity(ROUNDS);
+    let mut rows = 0;
+    for _ in 0..ROUNDS {
+        let href = next_link(&html).expect("a next page");
+        let (took, next) = get(format!("{base}{href}")).await;
+        times.push(took);
+        rows = next.matches("<tr class=\"result-").count();
+        html = next;
+    }
+    report_line("\"Next →\" ×20 from the first page", times, rows);
 }
 
 #[tokio::main]

@@ -12,7 +12,14 @@
 //! compressed length reveal it (BREACH). Such responses say `Cache-Control: no-store,
 //! no-transform` ([`SecretBearing`]), which this layer and any proxy honour.
 
-use std::{collections::HashSet, path::Path, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+#[cfg(feature = "embed-site")]
+pub mod embedded;
 
 use axum::{
     extract::{Request, State},
@@ -87,10 +94,139 @@ pub fn default_hash_file() -> Option<std::path::PathBuf> {
     path.exists().then_some(path)
 }
 
-/// `/pkg`: precompressed variants by `Accept-Encoding`, cached by name.
-pub fn pkg_router<S: Clone + Send + Sync + 'static>(site_root: &Path, hashed: Hashed) -> Router<S> {
-    let files = ServeDir::new(site_root.join("pkg")).precompressed_br().precompressed_gzip();
-    Router::new().fallback_service(files).layer(axum::middleware::from_fn_with_state(hashed, cache_by_name))
+/// Where the pages' files come from: a folder (`LEPTOS_SITE_ROOT`, what `cargo leptos
+/// build` writes), or the binary itself when it was built with `embed-site` and no
+/// folder is named.
+#[derive(Clone, Debug)]
+pub enum Site {
+    Folder {
+        root: PathBuf,
+        hash_file: Option<PathBuf>,
+    },
+    #[cfg(feature = "embed-site")]
+    Embedded(&'static embedded::Files),
+}
+
+impl Site {
+    /// The named folder; else the embedded site if there is one; else `target/site`.
+    pub fn choose(root: Option<PathBuf>) -> Self {
+        match root {
+            Some(root) => Self::Folder { root, hash_file: default_hash_file() },
+            #[cfg(feature = "embed-site")]
+            None => Self::Embedded(embedded::files()),
+            #[cfg(not(feature = "embed-site"))]
+            None => Self::Folder { root: "target/site".into(), hash_file: default_hash_file() },
+        }
+    }
+
+    /// Leptos's options for this site: the names the pages reference.
+    pub fn leptos_options(&self, listen: std::net::SocketAddr) -> leptos::prelude::LeptosOptions {
+        let builder = leptos::prelude::LeptosOptions::builder().site_pkg_dir("pkg").site_addr(listen);
+        match self {
+            // Leptos reads the hashed names from hash.txt beside the binary, as cargo-leptos wrote it.
+            Self::Folder { root, hash_file } => builder
+                .output_name("qahub")
+                .site_root(root.to_string_lossy().to_string())
+                .hash_files(hash_file.is_some())
+                .build(),
+            // One name for the three files (`qahub.<build>.js`, `.wasm`, `.css`), from
+            // the hashes built in; no folder is read (site_root names none that exists).
+            #[cfg(feature = "embed-site")]
+            Self::Embedded(files) => {
+                builder.output_name(format!("qahub.{}", files.build)).site_root(String::new()).hash_files(false).build()
+            }
+        }
+    }
+
+    /// The `/pkg` paths the pages will ask for (the script, the wasm, the stylesheet).
+    pub fn referenced(&self) -> Vec<String> {
+        let options = self.leptos_options("127.0.0.1:0".parse().unwrap());
+        let mut names = HashMap::from([
+            ("js", format!("{}.js", options.output_name)),
+            // What Leptos asks for without hashes: `qahub.wasm` when built by cargo-leptos.
+            ("wasm", format!("{}{}.wasm", options.output_name, wasm_suffix())),
+            ("css", format!("{}.css", options.output_name)),
+        ]);
+        if let Self::Folder { hash_file: Some(file), .. } = self {
+            let hashes = std::fs::read_to_string(file).unwrap_or_default();
+            for (kind, hash) in hashes.lines().filter_map(|l| l.split_once(':')) {
+                if let Some(name) = names.get_mut(kind.trim()) {
+                    *name = format!("{}.{}.{}", options.output_name, hash.trim(), kind.trim());
+                }
+            }
+        }
+        let mut names: Vec<String> = names.into_values().collect();
+        names.sort();
+        names
+    }
+
+    /// Refuses a site the pages would break on: every file they reference must be there.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let missing: Vec<String> = self
+            .referenced()
+            .into_iter()
+            .filter(|name| match self {
+                Self::Folder { root, .. } => !root.join("pkg").join(name).is_file(),
+                #[cfg(feature = "embed-site")]
+                Self::Embedded(files) => !files.has(&format!("pkg/{name}")),
+            })
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let place = match self {
+            Self::Folder { root, .. } => format!("{} (LEPTOS_SITE_ROOT)", root.join("pkg").display()),
+            #[cfg(feature = "embed-site")]
+            Self::Embedded(_) => "the files built into this binary".to_string(),
+        };
+        anyhow::bail!(
+            "the pages would load without their files: {} missing from {place}. Build the site \
+             (`cargo leptos build --release --precompress`, or `scripts/run.sh`), point LEPTOS_SITE_ROOT at \
+             a built one, or use a binary built with it inside (`--bin-features embed-site`); the hash file \
+             cargo-leptos writes (hash.txt) must sit beside the binary that serves a folder.",
+            missing.join(", ")
+        )
+    }
+
+    /// `/pkg`: precompressed variants by `Accept-Encoding`, cached by name.
+    pub fn pkg_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        let hashed = match self {
+            Self::Folder { hash_file, .. } => {
+                hash_file.as_deref().map(|f| Hashed::load(f, "qahub")).unwrap_or_default()
+            }
+            #[cfg(feature = "embed-site")]
+            Self::Embedded(_) => Hashed(Arc::new(self.referenced().into_iter().collect())),
+        };
+        let router = match self {
+            Self::Folder { root, .. } => {
+                Router::new().fallback_service(ServeDir::new(root.join("pkg")).precompressed_br().precompressed_gzip())
+            }
+            #[cfg(feature = "embed-site")]
+            Self::Embedded(files) => Router::new().fallback(embedded::pkg).with_state(*files),
+        };
+        router.layer(axum::middleware::from_fn_with_state(hashed, cache_by_name))
+    }
+
+    /// The files at the top of the site (`/favicon.svg`, `/robots.txt`) for an embedded
+    /// site; a folder's are served by Leptos's fallback.
+    pub fn top_level_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        match self {
+            Self::Folder { .. } => Router::new(),
+            #[cfg(feature = "embed-site")]
+            Self::Embedded(files) => files.top_level().fold(Router::new(), |router, path| {
+                router.route(&format!("/{path}"), axum::routing::get(embedded::top_level).with_state(*files))
+            }),
+        }
+    }
+}
+
+/// Leptos appends `_bg` to the wasm's name unless cargo-leptos built it.
+fn wasm_suffix() -> &'static str {
+    if option_env!("LEPTOS_OUTPUT_NAME").is_some() {
+        ""
+    } else {
+        "_bg"
+    }
 }
 
 async fn cache_by_name(State(hashed): State<Hashed>, req: Request, next: Next) -> Response {

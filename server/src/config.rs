@@ -22,8 +22,13 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Folder with the built site (wasm, js, css): what `cargo leptos build` writes.
-    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
-    pub site_root: PathBuf,
+    /// Unset: the site built into the binary (`embed-site`), else `target/site`.
+    #[arg(long, env = "LEPTOS_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
+
+    /// Start even when the files the pages reference are missing (API-only use, tests).
+    #[arg(long, env = "QAHUB_SKIP_SITE_CHECK", hide = true)]
+    pub skip_site_check: bool,
 
     /// bcrypt cost for passwords and token secrets (10 is about 60 ms here; 4 for tests).
     #[arg(long, env = "QAHUB_BCRYPT_COST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=31))]
@@ -103,9 +108,8 @@ pub struct ServeArgs {
 pub struct Config {
     pub database_url: String,
     pub listen: SocketAddr,
-    pub site_root: PathBuf,
-    /// cargo-leptos's `hash.txt`: the `/pkg` names that carry a content hash.
-    pub hash_file: Option<PathBuf>,
+    /// Where the pages' files come from.
+    pub site: crate::assets::Site,
     pub settings: Settings,
     /// Certificate chain and key files: serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -118,8 +122,7 @@ impl Config {
         Self {
             database_url,
             listen,
-            site_root: "target/site".into(),
-            hash_file: crate::assets::default_hash_file(),
+            site: crate::assets::Site::choose(Some("target/site".into())),
             settings,
             tls: None,
             limits: crate::limits::Limits::default(),
@@ -130,8 +133,7 @@ impl Config {
         Self {
             database_url: db.database_url,
             listen: serve.listen,
-            site_root: serve.site_root,
-            hash_file: crate::assets::default_hash_file(),
+            site: crate::assets::Site::choose(serve.site_root),
             settings: Settings {
                 bcrypt_cost: serve.bcrypt_cost,
                 login_attempts_per_minute: serve.login_attempts_per_minute,

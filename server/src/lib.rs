@@ -19,7 +19,6 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use anyhow::Context;
 use axum::{routing::get, Router};
 use http::{header, HeaderName, Request};
-use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -36,30 +35,17 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Opens the database (running its migrations) and returns the app's state.
 pub async fn build_state(config: &Config) -> anyhow::Result<AppState> {
     let db = app::db::connect(&config.database_url, 16).await.map_err(anyhow::Error::msg)?;
-    let leptos_options = LeptosOptions::builder()
-        .output_name("qahub")
-        .site_root(config.site_root.to_string_lossy().to_string())
-        .site_pkg_dir("pkg")
-        .site_addr(config.listen)
-        // Leptos reads the hashed names from hash.txt beside the binary, as cargo-leptos wrote it.
-        .hash_files(assets::default_hash_file().is_some())
-        .build();
+    let leptos_options = config.site.leptos_options(config.listen);
     AppState::new(leptos_options, db, config.settings.clone()).await.map_err(|e| anyhow::anyhow!("cannot start: {e}"))
 }
 
 /// The whole HTTP application for a given state.
-pub fn build_router(
-    state: AppState,
-    sessions: sessions::Store,
-    limits: limits::Limits,
-    hashed: assets::Hashed,
-) -> Router {
+pub fn build_router(state: AppState, sessions: sessions::Store, limits: limits::Limits, site: &assets::Site) -> Router {
     crate::metrics::install();
     let routes = generate_route_list(App);
     let leptos_options = (*state.leptos_options).clone();
     let secure = state.settings.secure_cookies;
-    let site_root = std::path::PathBuf::from(&*state.leptos_options.site_root);
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::render))
@@ -67,9 +53,23 @@ pub fn build_router(
         .route("/api/docs", get(api_v1::openapi::docs))
         .route("/api/docs/redoc.standalone.js", get(api_v1::openapi::redoc_js))
         .route(app::tokens::api::LIST_URL, axum::routing::post(token_forms::post))
-        .nest("/pkg", assets::pkg_router(&site_root, hashed))
-        .leptos_routes(&state, routes, move || shell(leptos_options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .nest("/pkg", site.pkg_router())
+        .merge(site.top_level_router())
+        .leptos_routes(&state, routes, move || shell(leptos_options.clone()));
+    // A folder's other files (favicon, robots.txt) or the not-found page; an embedded
+    // site's are routes above, and nothing is read from disk.
+    let router = match site {
+        assets::Site::Folder { .. } => router.fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell)),
+        #[cfg(feature = "embed-site")]
+        assets::Site::Embedded(_) => {
+            let (context, options) = (state.clone(), (*state.leptos_options).clone());
+            router.fallback(leptos_axum::render_app_to_stream_with_context(
+                move || leptos::prelude::provide_context(context.clone()),
+                move || shell(options.clone()),
+            ))
+        }
+    };
+    router
         .layer(axum::middleware::from_fn(server_fn_status::set_status))
         .layer(axum::middleware::from_fn(same_origin::refuse_cross_site))
         .layer(sessions::layer(sessions, secure))
@@ -120,8 +120,7 @@ impl Application {
             Some((cert, key)) => Some(tls_config(cert, key).await?),
             None => None,
         };
-        let hashed = config.hash_file.as_deref().map(|f| assets::Hashed::load(f, "qahub")).unwrap_or_default();
-        let router = build_router(state.clone(), store, config.limits, hashed);
+        let router = build_router(state.clone(), store, config.limits, &config.site);
         let listener = std::net::TcpListener::bind(config.listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .with_context(|| format!("cannot listen on {}", config.listen))?;

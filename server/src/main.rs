@@ -23,7 +23,10 @@ async fn main() -> ExitCode {
         .init();
 
     let result = match cli.command {
-        Command::Serve(args) => serve(Config::new(cli.db, args)).await.map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => {
+            let check = !args.skip_site_check;
+            serve(Config::new(cli.db, args), check).await.map(|()| ExitCode::SUCCESS)
+        }
         Command::Backup { file } => server::backup::backup(&cli.db.database_url, &file).await,
         Command::Restore { file } => server::backup::restore(&cli.db.database_url, &file).await,
         command => server::cli::run_admin(cli.db, command).await.map(|()| ExitCode::SUCCESS),
@@ -37,7 +40,12 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, check_site: bool) -> anyhow::Result<()> {
+    // Pages without their script and stylesheet would be served unstyled and never
+    // hydrate, with nothing in the log: refuse instead, saying what is missing.
+    if check_site {
+        config.site.check()?;
+    }
     let app = Application::build(config).await?;
     tracing::info!("listening on http://{}", app.local_addr());
     app.run_until(shutdown_signal()).await

@@ -26,10 +26,15 @@ pub struct RunsView {
 pub struct RunView {
     pub run: Run,
     pub results: Vec<TestResult>,
-    /// Results matching the filter, in all.
+    /// Results matching the filter, in all (at least this many when `matching_at_least`).
     pub matching: i64,
+    pub matching_at_least: bool,
+    /// This page's number, for people (the cursors say where it is).
     pub page: i64,
     pub per_page: i64,
+    /// Cursors of the next and the previous page, when there are such pages.
+    pub next: Option<String>,
+    pub previous: Option<String>,
 }
 
 /// Every project with its newest run.
@@ -58,13 +63,16 @@ pub async fn project_runs(key: String, #[server(default)] cursor: String) -> Res
     Ok(RunsView { project, runs: page.data, next_cursor: page.next_cursor })
 }
 
-/// A run and a page of its results, failed first, filtered by outcome and title.
+/// A run and a page of its results, failed first, filtered by outcome and title, after
+/// (or before) a cursor of an earlier answer; `page` is only shown.
 #[server(prefix = "/_qh", endpoint = "runs/get")]
 pub async fn run_page(
     key: String,
     id: String,
     #[server(default)] status: String,
     #[server(default)] q: String,
+    #[server(default)] after: String,
+    #[server(default)] before: String,
     #[server(default)] page: i64,
 ) -> Result<RunView, AppError> {
     use crate::{actor::Actor, server_fn_ctx as ctx, testing::server::service, testing::ResultStatus};
@@ -73,8 +81,27 @@ pub async fn run_page(
         "" | "all" => None,
         s => Some(ResultStatus::parse(s).ok_or_else(|| AppError::invalid(format!("Unknown outcome {s:?}.")))?),
     };
-    let page = page.max(1);
-    let (run, results, matching) =
-        service::run_with_results(&state, &Actor::User(user), &key, &id, status, Some(&q), page).await?;
-    Ok(RunView { run, results, matching, page, per_page: service::RESULTS_PER_PAGE })
+    let shown = service::run_with_results(
+        &state,
+        &Actor::User(user),
+        &key,
+        &id,
+        status,
+        Some(&q),
+        Some(after.as_str()),
+        Some(before.as_str()),
+    )
+    .await?;
+    // The first page is page 1 however it was reached; others keep the number they were given.
+    let page = if shown.previous.is_none() { 1 } else { page.max(2) };
+    Ok(RunView {
+        run: shown.run,
+        results: shown.results,
+        matching: shown.matching,
+        matching_at_least: shown.matching_at_least,
+        page,
+        per_page: service::RESULTS_PER_PAGE,
+        next: shown.next,
+        previous: shown.previous,
+    })
 }

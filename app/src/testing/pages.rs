@@ -155,15 +155,19 @@ pub fn RunPage() -> impl IntoView {
             p.get("id").unwrap_or_default(),
             q.get("status").unwrap_or_default(),
             q.get("q").unwrap_or_default(),
+            q.get("after").unwrap_or_default(),
+            q.get("before").unwrap_or_default(),
             q.get("page").and_then(|n| n.parse::<i64>().ok()).unwrap_or(1),
         )
     };
-    let data = Resource::new(args, |(key, id, status, q, page)| run_page(key, id, status, q, page));
+    let data = Resource::new(args, |(key, id, status, q, after, before, page)| {
+        run_page(key, id, status, q, after, before, page)
+    });
     view! {
         <Title text="Run" />
         <Suspense fallback=|| view! { <p>"Loading the run…"</p> }>
             {move || Suspend::new(async move {
-                let (key, id, status, search, _) = args();
+                let (key, id, status, search, ..) = args();
                 match data.await {
                     Ok(page) => {
                         let run = page.run.clone();
@@ -172,8 +176,14 @@ pub fn RunPage() -> impl IntoView {
                             .append_pair("status", &status)
                             .append_pair("q", &search)
                             .finish();
-                        let link = move |n: i64| format!("{base}?{query}&page={n}");
+                        // Keyset links: the page after this one's last row, or before its first.
+                        let link = move |way: &str, cursor: &str, n: i64| format!("{base}?{query}&{way}={cursor}&page={n}");
                         let pages = (page.matching + page.per_page - 1) / page.per_page;
+                        let matching = if page.matching_at_least {
+                            format!("{}+ matching, failed first", page.matching)
+                        } else {
+                            format!("{} matching, failed first", page.matching)
+                        };
                         view! {
                             <p><a href=format!("{PROJECTS_URL}/{}", run.project)>{format!("← {}", run.project)}</a></p>
                             <div class="page-head">
@@ -206,7 +216,7 @@ pub fn RunPage() -> impl IntoView {
                                 <label>"Search titles" <input type="search" name="q" value=search.clone() maxlength="200" /></label>
                                 <button type="submit">"Filter"</button>
                             </form>
-                            <p class="secondary">{format!("{} matching, failed first", page.matching)}</p>
+                            <p class="secondary">{matching}</p>
                             <table class="data results">
                                 <thead><tr>
                                     <th scope="col">"Outcome"</th>
@@ -226,12 +236,15 @@ pub fn RunPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
-                            {(pages > 1).then(|| view! {
-                                <nav class="pager" aria-label="Result pages">
-                                    {(page.page > 1).then(|| view! { <a href=link(page.page - 1)>"← Previous"</a> })}
-                                    <span>{format!(" Page {} of {pages} ", page.page)}</span>
-                                    {(page.page < pages).then(|| view! { <a href=link(page.page + 1)>"Next →"</a> })}
-                                </nav>
+                            {(page.next.is_some() || page.previous.is_some()).then(|| {
+                                let of = if page.matching_at_least { String::new() } else { format!(" of {}", pages.max(page.page)) };
+                                view! {
+                                    <nav class="pager" aria-label="Result pages">
+                                        {page.previous.clone().map(|c| view! { <a href=link("before", &c, page.page - 1)>"← Previous"</a> })}
+                                        <span>{format!(" Page {}{of} ", page.page)}</span>
+                                        {page.next.clone().map(|c| view! { <a href=link("after", &c, page.page + 1)>"Next →"</a> })}
+                                    </nav>
+                                }
                             })}
                         }.into_any()
                     }

@@ -20,6 +20,9 @@ fn qahub(dir: &PathBuf, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("QAHUB_BCRYPT_COST", "4")
+        // These tests are about the database and the port; the site check has its own.
+        .env("QAHUB_SKIP_SITE_CHECK", "true")
+        .env_remove("LEPTOS_SITE_ROOT")
         .env_remove("QAHUB_DATABASE_URL")
         .env_remove("QAHUB_LISTEN")
         .output()
@@ -104,6 +107,100 @@ fn bad_start_up_conditions_are_one_line_errors() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The names this binary's pages reference under `/pkg`, read off a page it serves (with
+/// the check skipped) as a browser would find them.
+fn referenced_names(dir: &std::path::Path) -> Vec<String> {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let mut child = Command::new(QAHUB)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env("QAHUB_BCRYPT_COST", "4")
+        .env("QAHUB_SKIP_SITE_CHECK", "true")
+        .env("QAHUB_DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.join("names.db").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut html = String::new();
+    while started.elapsed() < Duration::from_secs(30) && html.is_empty() {
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            conn.write_all(b"GET /login HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+            conn.read_to_string(&mut html).unwrap();
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut names: Vec<String> = html
+        .split("/pkg/")
+        .skip(1)
+        .filter_map(|rest| rest.split(['"', '\'', ' ', ')']).next())
+        .filter(|name| [".js", ".wasm", ".css"].iter().any(|ext| name.ends_with(ext)))
+        .map(String::from)
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 3, "a script, a wasm and a stylesheet in: {html}");
+    names
+}
+
+#[test]
+fn serve_refuses_a_site_the_pages_would_break_on() {
+    let dir = temp_dir();
+    let site = dir.join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    let serve = |port: u16| {
+        Command::new(QAHUB)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .env("QAHUB_BCRYPT_COST", "4")
+            .env("LEPTOS_SITE_ROOT", &site)
+            .env_remove("QAHUB_SKIP_SITE_CHECK")
+            .env_remove("QAHUB_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // An empty folder: no server, one line naming every missing file and the folder.
+    let out = serve(free_port()).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let line = error_line(&out);
+    assert!(line.starts_with("error: the pages would load without their files:"), "{}", stderr(&out));
+    let names = referenced_names(&dir);
+    for name in &names {
+        assert!(line.contains(name.as_str()), "{name} not named in: {line}");
+    }
+    assert!(line.contains(&site.join("pkg").display().to_string()), "{line}");
+    assert!(!dir.join("qahub.db").exists(), "a refused start opened the database");
+
+    // Two of the three: still refused, naming the one missing.
+    for name in &names[..2] {
+        std::fs::write(site.join("pkg").join(name), "x").unwrap();
+    }
+    let out = serve(free_port()).wait_with_output().unwrap();
+    let line = error_line(&out);
+    assert!(!out.status.success() && line.contains(&names[2]) && !line.contains(&names[0]), "{line}");
+
+    // All three: it serves.
+    std::fs::write(site.join("pkg").join(&names[2]), "x").unwrap();
+    let port = free_port();
+    let mut child = serve(port);
+    let started = Instant::now();
+    let mut up = false;
+    while started.elapsed() < Duration::from_secs(30) && !up {
+        up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "a whole site was refused");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn serve_stops_gracefully_on_sigterm() {
     let dir = temp_dir();
@@ -112,6 +209,7 @@ fn serve_stops_gracefully_on_sigterm() {
         .args(["serve", "--listen", &addr])
         .current_dir(&dir)
         .env("QAHUB_BCRYPT_COST", "4")
+        .env("QAHUB_SKIP_SITE_CHECK", "true")
         .env_remove("QAHUB_DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -27,8 +27,7 @@ fn site() -> std::path::PathBuf {
 async fn app_with_site(kind: Kind) -> Option<(TestApp, std::path::PathBuf)> {
     let root = site();
     let app = spawn_app_configured(kind, test_settings(), |config| {
-        config.site_root = root.clone();
-        config.hash_file = Some(root.join("hash.txt"));
+        config.site = server::assets::Site::Folder { root: root.clone(), hash_file: Some(root.join("hash.txt")) };
     })
     .await?;
     Some((app, root))

@@ -466,6 +466,13 @@ async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
     for sql in [
         "DROP INDEX audit_log_age",
         "DROP INDEX import_keys_import",
+        "DROP INDEX results_by_outcome",
+        "DROP INDEX results_by_case",
+        "ALTER TABLE runs DROP COLUMN passed_count",
+        "ALTER TABLE runs DROP COLUMN failed_count",
+        "ALTER TABLE runs DROP COLUMN skipped_count",
+        "ALTER TABLE runs DROP COLUMN error_count",
+        "ALTER TABLE runs DROP COLUMN duration_total_ms",
         "DROP TABLE leak_reports",
         "DROP TABLE imports",
         "DELETE FROM _sqlx_migrations WHERE version >= 13",

@@ -31,6 +31,14 @@ fn titles(html: &str) -> Vec<String> {
         .collect()
 }
 
+/// The href of the pager link with this text, unescaped as a browser would.
+fn link(html: &str, text: &str) -> Option<String> {
+    let end = html.find(&format!(">{text}</a>"))?;
+    let start = html[..end].rfind("href=\"")? + "href=\"".len();
+    let href = &html[start..end];
+    Some(href[..href.find('"')?].replace("&amp;", "&"))
+}
+
 async fn run_pages_are_paged_failed_first_and_tenant_bound(app: TestApp) {
     let owner = app.bootstrap("Acme", "owner@example.com").await;
     let admin = app.token(&owner, json!({"name": "ci", "scopes": ["admin"]})).await.token;
@@ -59,8 +67,34 @@ async fn run_pages_are_paged_failed_first_and_tenant_bound(app: TestApp) {
     assert!(first[9..14].iter().all(|t| t.parse::<usize>().unwrap() % 25 == 0), "then errors: {first:?}");
     assert!(html.contains("Page 1 of 3") && html.contains("ci (qh_"), "paged, and who uploaded it");
     assert!(html.contains("abc123") && html.contains("main"), "the CI context");
-    let (_, html) = app.page(&member, &format!("{url}?page=3")).await;
-    assert_eq!(titles(&html).len(), 20);
+    assert!(link(&html, "← Previous").is_none(), "the first page has no previous");
+    // Next, next: each page goes on where the last stopped, to the end; then back.
+    let second = link(&html, "Next →").expect("a next page");
+    assert!(second.contains("after=") && !second.contains("offset"), "{second}");
+    let (_, html) = app.page(&member, &second).await;
+    let two = titles(&html);
+    assert!(html.contains("Page 2 of 3"));
+    let (_, html) = app.page(&member, &link(&html, "Next →").expect("a third page")).await;
+    let three = titles(&html);
+    assert!(html.contains("Page 3 of 3") && link(&html, "Next →").is_none(), "the last page has no next");
+    let every: Vec<String> = [first.clone(), two.clone(), three.clone()].concat();
+    assert_eq!((two.len(), three.len()), (50, 20));
+    let mut sorted = every.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 120, "every result once across the pages");
+    assert_eq!(three.last().map(String::as_str), Some("00119"), "passed last, in report order");
+    let (_, html) = app.page(&member, &link(&html, "← Previous").expect("a previous page")).await;
+    assert_eq!(titles(&html), two, "back is the page before");
+    assert!(html.contains("Page 2 of 3"));
+    let (_, html) = app.page(&member, &link(&html, "← Previous").unwrap()).await;
+    assert_eq!((titles(&html), html.contains("Page 1 of 3")), (first.clone(), true));
+    // A cursor this server never gave out is refused, not guessed at.
+    for bad in ["after=9.1", "after=x", "before=0.", "after=0.1&before=0.2"] {
+        let (status, html) = app.page(&member, &format!("{url}?{bad}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(titles(&html).is_empty(), "{bad}");
+    }
     let (_, html) = app.page(&member, &format!("{url}?status=error")).await;
     assert_eq!(titles(&html), ["00000", "00025", "00050", "00075", "00100"]);
     let (_, html) = app.page(&member, &format!("{url}?q=CASE%2000042")).await;
@@ -91,3 +125,45 @@ async fn run_pages_are_paged_failed_first_and_tenant_bound(app: TestApp) {
 }
 
 on_both_databases!(run_pages_are_paged_failed_first_and_tenant_bound);
+
+/// A search that matches more of the project's cases than are looked up one by one
+/// reads the run in page order instead, and counts its matches only up to a cap.
+async fn a_search_matching_thousands_of_cases_is_paged_and_capped(app: TestApp) {
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let admin = app.token(&owner, json!({"name": "ci", "scopes": ["admin"]})).await.token;
+    app.api("POST", "/projects", Some(&admin), Some(json!({"key": "WEB", "name": "Website"}))).await;
+    let n = app::testing::server::store::FEW_CASES + 100;
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/projects/WEB/runs/import?format=junit"))
+        .bearer_auth(&admin)
+        .body(report(n))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let run: serde_json::Value = res.json().await.unwrap();
+    let url = format!("/projects/WEB/runs/{}", run["data"]["id"].as_str().unwrap());
+    let person = app.login("owner@example.com").await;
+    // Every title matches "case": many cases, so read in page order; failures first.
+    let (_, html) = app.page(&person, &format!("{url}?q=case")).await;
+    let first = titles(&html);
+    assert_eq!(first.len(), 50);
+    assert_eq!(&first[..2], ["00010", "00020"]);
+    assert!(html.contains("1000+ matching"), "counted up to the cap");
+    let (_, html) = app.page(&person, &link(&html, "Next →").unwrap()).await;
+    let second = titles(&html);
+    assert_eq!(second.len(), 50);
+    assert!(!second.iter().any(|t| first.contains(t)), "the next page goes on");
+    // Few cases ("case 0004" matches 10): looked up one by one, counted exactly.
+    let (_, html) = app.page(&person, &format!("{url}?q=case%200004")).await;
+    // 00040 failed, the others passed: in page order that is report order.
+    assert_eq!(titles(&html), (40..50).map(|i| format!("000{i}")).collect::<Vec<_>>());
+    assert!(html.contains("10 matching"));
+    // The same filter with an outcome, both ways.
+    let (_, html) = app.page(&person, &format!("{url}?q=case&status=error")).await;
+    assert!(titles(&html).iter().all(|t| t.parse::<usize>().unwrap() % 25 == 0));
+    let (_, html) = app.page(&person, &format!("{url}?q=case%200004&status=passed")).await;
+    assert_eq!(titles(&html).len(), 9);
+}
+
+on_both_databases!(a_search_matching_thousands_of_cases_is_paged_and_capped);

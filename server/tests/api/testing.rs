@@ -263,3 +263,85 @@ async fn big_reports_are_bounded(app: TestApp) {
 }
 
 on_both_databases!(big_reports_are_bounded);
+
+/// A run's counts, read from its results by the database itself (not from the tally the
+/// run's row keeps): passed, failed, skipped, error, summed duration.
+async fn counted(app: &TestApp, run_id: &str) -> (i64, i64, i64, i64, i64) {
+    use sqlx::Row;
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'passed' THEN 1 ELSE 0 END), 0) AS p, \
+         COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS f, \
+         COALESCE(SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END), 0) AS s, \
+         COALESCE(SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), 0) AS e, \
+         CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) AS d FROM results WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    let n = |c: &str| row.try_get::<i64, _>(c).unwrap();
+    (n("p"), n("f"), n("s"), n("e"), n("d"))
+}
+
+fn shown(run: &Value) -> (i64, i64, i64, i64, i64) {
+    let c = &run["counts"];
+    let n = |v: &Value| v.as_i64().unwrap();
+    assert_eq!(n(&c["total"]), n(&c["passed"]) + n(&c["failed"]) + n(&c["skipped"]) + n(&c["error"]));
+    (n(&c["passed"]), n(&c["failed"]), n(&c["skipped"]), n(&c["error"]), n(&run["duration_ms"]))
+}
+
+/// The counts a run keeps on its row follow every change of its results: batches by
+/// hand, an import, a failed batch (nothing), a deleted case (its results leave every run).
+async fn a_runs_counts_follow_its_results(app: TestApp) {
+    let (admin, _) = setup(&app).await;
+    let run = app.api("POST", "/projects/WEB/runs", Some(&admin), Some(json!({"name": "nightly"}))).await;
+    let run_id = run.body["data"]["id"].as_str().unwrap().to_string();
+    let batch = json!({"results": [
+        {"title": "a", "status": "passed", "duration_ms": 5},
+        {"title": "b", "status": "failed", "duration_ms": 7, "message": "boom"},
+        {"title": "c", "status": "skipped"},
+        {"title": "a", "status": "error", "duration_ms": 11},
+    ]});
+    let res = app.api("POST", &format!("/projects/WEB/runs/{run_id}/results"), Some(&admin), Some(batch)).await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    assert_eq!(shown(&res.body["data"]), (1, 1, 1, 1, 23));
+    assert_eq!(counted(&app, &run_id).await, (1, 1, 1, 1, 23));
+    // A batch refused half-way (its second case does not exist) adds nothing.
+    let bad = json!({"results": [{"title": "d", "status": "passed"}, {"case_id": "nope", "status": "failed"}]});
+    let res = app.api("POST", &format!("/projects/WEB/runs/{run_id}/results"), Some(&admin), Some(bad)).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app.api("GET", &format!("/projects/WEB/runs/{run_id}"), Some(&admin), None).await;
+    assert_eq!(shown(&res.body["data"]), (1, 1, 1, 1, 23));
+
+    // An imported run with case "a" too, then case "a" deleted: it leaves both runs.
+    let xml = br#"<testsuite name="s"><testcase name="a" time="0.002"/><testcase name="e" time="0.003"><failure message="x"/></testcase></testsuite>"#;
+    let imported = import(&app, &admin, "WEB", "junit", xml).await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.body);
+    let other = imported.body["data"]["id"].as_str().unwrap().to_string();
+    let cases = app.api("GET", "/projects/WEB/cases?limit=100", Some(&admin), None).await;
+    let ids: Vec<(String, String)> = cases.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["title"].as_str().unwrap().to_string(), c["id"].as_str().unwrap().to_string()))
+        .collect();
+    let a = ids.iter().filter(|(t, _)| t == "a" || t.ends_with(" a") || t.ends_with("› a")).collect::<Vec<_>>();
+    assert!(!a.is_empty(), "{ids:?}");
+    for (_, id) in a {
+        let res = app.api("DELETE", &format!("/projects/WEB/cases/{id}"), Some(&admin), None).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT);
+    }
+    for run in [&run_id, &other] {
+        let res = app.api("GET", &format!("/projects/WEB/runs/{run}"), Some(&admin), None).await;
+        assert_eq!(shown(&res.body["data"]), counted(&app, run).await, "{run}");
+    }
+    let res = app.api("GET", &format!("/projects/WEB/runs/{run_id}"), Some(&admin), None).await;
+    assert_eq!(shown(&res.body["data"]), (0, 1, 1, 0, 7), "a's passed and error results left");
+    // The list of runs shows the same counts.
+    let list = app.api("GET", "/projects/WEB/runs", Some(&admin), None).await;
+    for run in list.body["data"].as_array().unwrap() {
+        assert_eq!(shown(run), counted(&app, run["id"].as_str().unwrap()).await);
+    }
+}
+
+on_both_databases!(a_runs_counts_follow_its_results);

@@ -2,14 +2,17 @@
 //! the warm token lookup reads PostgreSQL natively). A batch's rows go as arrays,
 //! one per column, unpacked by `UNNEST`: a handful of bound values a statement instead of
 //! 3 000, which sqlx's `Any` driver converted one by one (about 45 µs a result, ten times
-//! what PostgreSQL itself needs). The statements are those of `store::begin_batch`,
+//! what PostgreSQL itself needs). The statements are those of `store::begin_batch` (with the batch's tally),
 //! `store::import_alive`, `store::hold_key`, `store::cases_for_titles` and `store::insert_results`.
 
 use std::collections::HashMap;
 
 use sqlx::{postgres::PgPool, Row};
 
-use super::sqlite_batches::{Batch, Landed};
+use super::{
+    sqlite_batches::{Batch, Landed},
+    store::{Tally, ADD_TALLY},
+};
 use crate::{db::row_id, error::AppError, testing::ResultStatus};
 
 /// Connections to the database that every import of this process shares, at most
@@ -48,8 +51,14 @@ impl PostgresBatches {
         )
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE runs SET updated_at = $1 WHERE id = $2")
+        let t = Tally::of(b.rows.iter().map(|r| (r.status.into(), r.duration_ms)));
+        sqlx::query(ADD_TALLY)
             .bind(b.now)
+            .bind(t.passed)
+            .bind(t.failed)
+            .bind(t.skipped)
+            .bind(t.error)
+            .bind(t.duration_ms)
             .bind(&b.run_id)
             .execute(&mut *tx)
             .await?;

@@ -123,18 +123,6 @@ pub async fn delete_case(state: &AppState, actor: &Actor, key: &str, id: &str) -
 
 // ---- runs --------------------------------------------------------------------------
 
-async fn runs_with_counts(state: &AppState, project: &str, rows: Vec<RunRow>) -> Result<Vec<Run>, AppError> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    let counts = store::counts(&state.db, &ids).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let (c, d) = counts.iter().find(|(id, ..)| *id == row.id).map(|(_, c, d)| (*c, *d)).unwrap_or_default();
-            store::run_from(row, project, c, d)
-        })
-        .collect())
-}
-
 pub async fn list_runs(
     state: &AppState,
     actor: &Actor,
@@ -149,7 +137,7 @@ pub async fn list_runs(
     let rows = store::list_runs(&state.db, &p.id, status, run_key, keyset(cursor)?, limit).await?;
     let next_cursor =
         (rows.len() as i64 == limit).then(|| rows.last().map(|r| format!("{}.{}", r.created_at, r.id))).flatten();
-    Ok(Page { data: runs_with_counts(state, &p.key, rows).await?, next_cursor })
+    Ok(Page { data: rows.into_iter().map(|row| store::run_from(row, &p.key)).collect(), next_cursor })
 }
 
 fn normalize_run_name(name: &str) -> Result<String, AppError> {
@@ -176,11 +164,13 @@ pub async fn create_run(state: &AppState, actor: &Actor, key: &str, name: &str) 
         uploaded_by: Some(uploader(actor)),
         ci: CiContext::default(),
         importing: 0,
+        counts: Default::default(),
+        duration_ms: 0,
     };
     let mut tx = state.db.begin().await?;
     store::insert_run(&mut tx, &p.id, &row).await?;
     tx.commit().await?;
-    Ok(store::run_from(row, &p.key, Default::default(), 0))
+    Ok(store::run_from(row, &p.key))
 }
 
 async fn run_row(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<(Project, RunRow), AppError> {
@@ -191,7 +181,7 @@ async fn run_row(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result
 
 pub async fn get_run(state: &AppState, actor: &Actor, key: &str, id: &str) -> Result<Run, AppError> {
     let (p, row) = run_row(state, actor, key, id).await?;
-    Ok(runs_with_counts(state, &p.key, vec![row]).await?.remove(0))
+    Ok(store::run_from(row, &p.key))
 }
 
 pub async fn update_run(state: &AppState, actor: &Actor, key: &str, id: &str, req: UpdateRun) -> Result<Run, AppError> {
@@ -224,7 +214,58 @@ pub async fn delete_run(state: &AppState, actor: &Actor, key: &str, id: &str) ->
 /// Results shown on a page of the run page.
 pub const RESULTS_PER_PAGE: i64 = 50;
 
-/// The run and one page of its results, failed first (the run page).
+/// Counted up to this many when a title search matches many cases ("1000+ matching").
+pub const MATCHING_CAP: i64 = 1000;
+
+/// The run page's view of a run: one page of its results and how to go on.
+pub struct RunPage {
+    pub run: Run,
+    pub results: Vec<TestResult>,
+    /// How many results match the filter (at least this many when `matching_at_least`).
+    pub matching: i64,
+    pub matching_at_least: bool,
+    /// Cursors for the pages after and before this one, when there are any.
+    pub next: Option<String>,
+    pub previous: Option<String>,
+}
+
+fn cursor_of(place: store::Place) -> String {
+    format!("{}.{}", place.rank, place.seq)
+}
+
+fn parse_cursor(cursor: &str) -> Result<store::Place, AppError> {
+    let bad = || AppError::invalid("The cursor is not one this server gave out.");
+    let (rank, seq) = cursor.split_once('.').ok_or_else(bad)?;
+    let rank: usize = rank.parse().map_err(|_| bad())?;
+    let seq: i64 = seq.parse().map_err(|_| bad())?;
+    if rank >= store::PAGE_ORDER.len() {
+        return Err(bad());
+    }
+    Ok(store::Place { rank, seq })
+}
+
+/// A page of rows already in page order, from a cursor either way.
+fn slice<T>(mut all: Vec<(store::Place, T)>, toward: store::Toward, per: usize) -> (Vec<(store::Place, T)>, bool) {
+    match toward {
+        store::Toward::Later(from) => {
+            let start = from.map_or(0, |p| all.partition_point(|(q, _)| *q <= p));
+            let end = (start + per).min(all.len());
+            let more = all.len() > end;
+            all.truncate(end);
+            (all.split_off(start), more)
+        }
+        store::Toward::Earlier(p) => {
+            let end = all.partition_point(|(q, _)| *q < p);
+            let start = end.saturating_sub(per);
+            all.truncate(end);
+            (all.split_off(start), start > 0)
+        }
+    }
+}
+
+/// The run and one page of its results, failed first (the run page), after the cursor
+/// `after` or before `before` (neither: the first page).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_with_results(
     state: &AppState,
     actor: &Actor,
@@ -232,17 +273,58 @@ pub async fn run_with_results(
     id: &str,
     status: Option<ResultStatus>,
     search: Option<&str>,
-    page: i64,
-) -> Result<(Run, Vec<TestResult>, i64), AppError> {
-    let run = get_run(state, actor, key, id).await?;
+    after: Option<&str>,
+    before: Option<&str>,
+) -> Result<RunPage, AppError> {
+    let (p, row) = run_row(state, actor, key, id).await?;
+    let run = store::run_from(row, &p.key);
     let search = search.map(str::trim).filter(|s| !s.is_empty());
     if search.is_some_and(|s| s.chars().count() > 200) {
         return Err(AppError::invalid("Search for at most 200 characters."));
     }
-    let offset = (page.max(1) - 1).saturating_mul(RESULTS_PER_PAGE);
-    let (results, total) =
-        store::results_for_page(&state.db, &run.id, status, search, offset, RESULTS_PER_PAGE).await?;
-    Ok((run, results, total))
+    let toward = match (after.filter(|c| !c.is_empty()), before.filter(|c| !c.is_empty())) {
+        (None, None) => store::Toward::Later(None),
+        (Some(after), None) => store::Toward::Later(Some(parse_cursor(after)?)),
+        (None, Some(before)) => store::Toward::Earlier(parse_cursor(before)?),
+        (Some(_), Some(_)) => return Err(AppError::invalid("Give one cursor: after or before.")),
+    };
+    let per = RESULTS_PER_PAGE;
+    let (rows, more, matching, matching_at_least) = match search {
+        None => {
+            let page = store::results_page(&state.db, &run.id, status, None, toward, per).await?;
+            let c = run.counts;
+            let matching = match status {
+                None => c.total,
+                Some(ResultStatus::Passed) => c.passed,
+                Some(ResultStatus::Failed) => c.failed,
+                Some(ResultStatus::Skipped) => c.skipped,
+                Some(ResultStatus::Error) => c.error,
+            };
+            (page.rows, page.more, matching as i64, false)
+        }
+        Some(search) => {
+            let cases = store::cases_matching(&state.db, &p.id, search).await?;
+            if cases.len() <= store::FEW_CASES {
+                let all = store::results_of_cases(&state.db, &run.id, &cases, status).await?;
+                let matching = all.len() as i64;
+                let (rows, more) = slice(all, toward, per as usize);
+                (rows, more, matching, false)
+            } else {
+                let page = store::results_page(&state.db, &run.id, status, Some(search), toward, per).await?;
+                let matching = store::count_matching(&state.db, &run.id, status, search, MATCHING_CAP).await?;
+                (page.rows, page.more, matching, matching >= MATCHING_CAP)
+            }
+        }
+    };
+    let (has_previous, has_next) = match toward {
+        store::Toward::Later(None) => (false, more),
+        store::Toward::Later(Some(_)) => (true, more),
+        store::Toward::Earlier(_) => (more, true),
+    };
+    let next = has_next.then(|| rows.last().map(|(place, _)| cursor_of(*place))).flatten();
+    let previous = has_previous.then(|| rows.first().map(|(place, _)| cursor_of(*place))).flatten();
+    let results = rows.into_iter().map(|(_, r)| r).collect();
+    Ok(RunPage { run, results, matching, matching_at_least, next, previous })
 }
 
 pub async fn list_results(
@@ -282,7 +364,8 @@ pub async fn add_results(
     // Written first: on SQLite a transaction that reads and then writes fails at once when
     // another connection committed in between (its snapshot is stale); one that writes
     // first queues for the lock instead.
-    let mut seq = store::begin_batch(&mut tx, &row.id, now).await?;
+    let tally = store::Tally::of(batch.iter().map(|r| (r.status, r.duration_ms)));
+    let mut seq = store::begin_batch(&mut tx, &row.id, tally, now).await?;
     for (i, r) in batch.into_iter().enumerate() {
         let case_id = match (r.case_id, r.title) {
             (Some(id), _) => {
@@ -497,6 +580,9 @@ pub async fn import(
             uploaded_by: Some(uploader(actor)),
             ci: ci.clone(),
             importing: if opts.run_key.is_some() { 0 } else { 1 },
+            // Its batches add their results' counts as they land.
+            counts: Default::default(),
+            duration_ms: 0,
         };
         store::insert_run(&mut tx, &p.id, &row).await?;
         if let Some(run_key) = opts.run_key {
@@ -898,7 +984,8 @@ impl LandingJob {
             // (a crash before that leaves an unfinished import, taken back on retry).
             sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
         }
-        let seq = store::begin_batch(&mut tx, &self.run_id, now).await?;
+        let tally = store::Tally::of(batch.iter().map(|r| (r.status.into(), r.duration_ms)));
+        let seq = store::begin_batch(&mut tx, &self.run_id, tally, now).await?;
         if !store::import_alive(&mut tx, &self.import_id, now).await? {
             return Err(taken_back_error());
         }

@@ -3,7 +3,7 @@
 //! rusqlite). sqlx's `Any` driver binds a batch's 3 000 values into one statement and runs
 //! it on a worker thread: about 25 µs a result, five times what SQLite itself needs.
 //! Here a result is one prepared insert. The statements are those of
-//! `store::begin_batch`, `store::import_alive`, `store::hold_key`, `store::cases_for_titles` and
+//! `store::begin_batch` (with the batch's tally), `store::import_alive`, `store::hold_key`, `store::cases_for_titles` and
 //! `store::insert_results`, in SQLite's words; a batch is one `BEGIN IMMEDIATE`
 //! transaction, so it takes the write lock at once and holds it only while it writes.
 //! PostgreSQL, and an in-memory SQLite, keep the sqlx path.
@@ -15,6 +15,7 @@ use std::{
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
+use super::store::{Tally, ADD_TALLY};
 use crate::{db::row_id, error::AppError, testing::ResultStatus};
 
 /// A writer connection to the database file, for one import.
@@ -76,7 +77,16 @@ impl SqliteBatches {
 
 fn write(conn: &mut rusqlite::Connection, b: &Batch) -> Result<Landed, rusqlite::Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.prepare_cached("UPDATE runs SET updated_at = ?1 WHERE id = ?2")?.execute(params![b.now, b.run_id])?;
+    let t = Tally::of(b.rows.iter().map(|r| (r.status.into(), r.duration_ms)));
+    tx.prepare_cached(ADD_TALLY)?.execute(params![
+        b.now,
+        t.passed,
+        t.failed,
+        t.skipped,
+        t.error,
+        t.duration_ms,
+        b.run_id
+    ])?;
     let seq: i64 = tx
         .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 AS next_seq FROM results WHERE run_id = ?1")?
         .query_row(params![b.run_id], |row| row.get("next_seq"))?;

@@ -78,8 +78,27 @@ pub async fn update_case(db: &Db, case: &Case) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Deletes a case and its results, taking their tally from each run they were in.
 pub async fn delete_case(db: &Db, id: &str) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM cases WHERE id = $1").bind(id).execute(db).await?;
+    let mut tx = db.begin().await?;
+    let gone = sqlx::query("DELETE FROM results WHERE case_id = $1 RETURNING run_id, status, duration_ms")
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut tallies: std::collections::HashMap<String, Tally> = Default::default();
+    for row in &gone {
+        let status: String = row.try_get("status")?;
+        let duration: Option<i64> = row.try_get("duration_ms")?;
+        tallies
+            .entry(row.try_get("run_id")?)
+            .or_default()
+            .add(ResultStatus::parse(&status).unwrap_or(ResultStatus::Error), duration.map(|d| d.max(0) as u64));
+    }
+    for (run_id, tally) in tallies {
+        add_tally(&mut tx, &run_id, tally.negated(), None).await?;
+    }
+    sqlx::query("DELETE FROM cases WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -133,10 +152,82 @@ pub struct RunRow {
     pub ci: CiContext,
     /// Imports still writing their results into it.
     pub importing: i64,
+    /// Its results' counts and summed duration, kept on its row.
+    pub counts: Counts,
+    pub duration_ms: u64,
 }
 
 const RUN_COLUMNS: &str = "id, name, status, source, created_at, updated_at, run_key, shards, uploaded_by, \
-     commit_sha, branch, build_url, job, importing";
+     commit_sha, branch, build_url, job, importing, passed_count, failed_count, skipped_count, error_count, \
+     duration_total_ms";
+
+/// What some results add to (or take from) their run's counts, kept on the run's row in
+/// the transaction that writes or deletes them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub passed: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub error: i64,
+    pub duration_ms: f64,
+}
+
+impl Tally {
+    pub fn of(results: impl IntoIterator<Item = (ResultStatus, Option<u64>)>) -> Self {
+        let mut t = Tally::default();
+        for (status, duration) in results {
+            t.add(status, duration);
+        }
+        t
+    }
+
+    pub fn add(&mut self, status: ResultStatus, duration_ms: Option<u64>) {
+        match status {
+            ResultStatus::Passed => self.passed += 1,
+            ResultStatus::Failed => self.failed += 1,
+            ResultStatus::Skipped => self.skipped += 1,
+            ResultStatus::Error => self.error += 1,
+        }
+        // As stored: durations past i64::MAX are kept as i64::MAX.
+        self.duration_ms += duration_ms.map_or(0, |d| d.min(i64::MAX as u64)) as f64;
+    }
+
+    pub fn negated(self) -> Self {
+        Tally {
+            passed: -self.passed,
+            failed: -self.failed,
+            skipped: -self.skipped,
+            error: -self.error,
+            duration_ms: -self.duration_ms,
+        }
+    }
+}
+
+/// The statement that adds a tally to a run and, for a batch, marks it written now: `$1`
+/// now (NULL: left as it was), `$2`..`$6` the tally, `$7` the run (SQLite numbers `?1`.. the same way: `store`, `sqlite_batches`
+/// and `postgres_batches` bind it alike).
+pub const ADD_TALLY: &str = "UPDATE runs SET updated_at = COALESCE($1, updated_at), passed_count = passed_count + $2, \
+     failed_count = failed_count + $3, skipped_count = skipped_count + $4, error_count = error_count + $5, \
+     duration_total_ms = duration_total_ms + $6 WHERE id = $7";
+
+async fn add_tally(
+    tx: &mut Transaction<'_, Any>,
+    run_id: &str,
+    tally: Tally,
+    now: Option<i64>,
+) -> Result<(), AppError> {
+    sqlx::query(ADD_TALLY)
+        .bind(now)
+        .bind(tally.passed)
+        .bind(tally.failed)
+        .bind(tally.skipped)
+        .bind(tally.error)
+        .bind(tally.duration_ms)
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
 
 fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -157,6 +248,14 @@ fn run_row(row: &AnyRow) -> Result<RunRow, sqlx::Error> {
             job: row.try_get("job")?,
         },
         importing: row.try_get("importing")?,
+        counts: {
+            let n = |column: &str| row.try_get::<i64, _>(column).map(|n| n.max(0) as u64);
+            let (passed, failed, skipped, error) =
+                (n("passed_count")?, n("failed_count")?, n("skipped_count")?, n("error_count")?);
+            Counts { total: passed + failed + skipped + error, passed, failed, skipped, error }
+        },
+        // `as` saturates: a sum past u64::MAX reads as u64::MAX.
+        duration_ms: row.try_get::<f64, _>("duration_total_ms")?.max(0.0) as u64,
     })
 }
 
@@ -219,9 +318,8 @@ pub async fn add_shard(
 /// errored, else passed. `false`: imports are still landing in it.
 pub async fn complete_run(db: &Db, run_id: &str, now: i64) -> Result<bool, AppError> {
     let done = sqlx::query(
-        "UPDATE runs SET updated_at = $1, status = CASE WHEN EXISTS (SELECT 1 FROM results r WHERE r.run_id = runs.id \
-         AND r.status IN ('failed', 'error')) THEN 'failed' ELSE 'passed' END WHERE id = $2 AND status = 'open' \
-         AND importing = 0",
+        "UPDATE runs SET updated_at = $1, status = CASE WHEN failed_count + error_count > 0 THEN 'failed' \
+         ELSE 'passed' END WHERE id = $2 AND status = 'open' AND importing = 0",
     )
     .bind(now)
     .bind(run_id)
@@ -438,57 +536,7 @@ pub async fn delete_run(db: &Db, id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// How many results of one run have one status, and their summed duration.
-#[derive(sqlx::FromRow)]
-struct StatusCount {
-    run_id: String,
-    status: String,
-    result_count: i64,
-    total_ms: f64,
-}
-
-/// Result counts and total duration per run, for a set of runs.
-pub async fn counts(db: &Db, run_ids: &[&str]) -> Result<Vec<(String, Counts, u64)>, AppError> {
-    if run_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (1..=run_ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        // Summed as floating point: durations are stored up to i64::MAX, and an integer
-        // SUM of a few of those overflows (an error on both databases).
-        "SELECT run_id, status, COUNT(*) AS result_count, \
-         CAST(COALESCE(SUM(CAST(duration_ms AS DOUBLE PRECISION)), 0) AS DOUBLE PRECISION) AS total_ms \
-         FROM results WHERE run_id IN ({}) GROUP BY run_id, status",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query_as::<_, StatusCount>(&sql);
-    for id in run_ids {
-        query = query.bind(*id);
-    }
-    let rows = query.fetch_all(db).await?;
-    Ok(run_ids
-        .iter()
-        .map(|id| {
-            let mut c = Counts::default();
-            let mut duration = 0u64;
-            for row in rows.iter().filter(|r| r.run_id == *id) {
-                let n = row.result_count as u64;
-                c.total += n;
-                // `as` saturates: a sum past u64::MAX reads as u64::MAX.
-                duration = duration.saturating_add(row.total_ms.max(0.0) as u64);
-                match ResultStatus::parse(&row.status) {
-                    Some(ResultStatus::Passed) => c.passed += n,
-                    Some(ResultStatus::Failed) => c.failed += n,
-                    Some(ResultStatus::Skipped) => c.skipped += n,
-                    _ => c.error += n,
-                }
-            }
-            (id.to_string(), c, duration)
-        })
-        .collect())
-}
-
-pub fn run_from(row: RunRow, project: &str, counts: Counts, duration_ms: u64) -> Run {
+pub fn run_from(row: RunRow, project: &str) -> Run {
     Run {
         id: row.id,
         project: project.to_string(),
@@ -496,8 +544,8 @@ pub fn run_from(row: RunRow, project: &str, counts: Counts, duration_ms: u64) ->
         // Importing until its last result has landed, then what it stored.
         status: if row.importing > 0 { RunStatus::Importing } else { row.status },
         source: row.source,
-        counts,
-        duration_ms,
+        counts: row.counts,
+        duration_ms: row.duration_ms,
         run_key: row.run_key,
         shards: u32::try_from(row.shards).unwrap_or(u32::MAX),
         uploaded_by: row.uploaded_by,
@@ -645,10 +693,11 @@ pub async fn insert_results(
 }
 
 /// The start of one batch's transaction: the run's row is written first (its last sign of
-/// life, and on PostgreSQL a row lock that numbers parallel shards' batches one after
-/// another); returns the next free `seq`.
-pub async fn begin_batch(tx: &mut Transaction<'_, Any>, run_id: &str, now: i64) -> Result<i64, AppError> {
-    sqlx::query("UPDATE runs SET updated_at = $1 WHERE id = $2").bind(now).bind(run_id).execute(&mut **tx).await?;
+/// life, the batch's tally, and on PostgreSQL a row lock that numbers parallel shards'
+/// batches one after another); returns the next free `seq`. A batch that stops before
+/// its commit takes its tally back with it.
+pub async fn begin_batch(tx: &mut Transaction<'_, Any>, run_id: &str, tally: Tally, now: i64) -> Result<i64, AppError> {
+    add_tally(tx, run_id, tally, Some(now)).await?;
     next_seq(tx, run_id).await
 }
 
@@ -796,28 +845,37 @@ pub async fn mark_taken_back(
 /// Rows one statement of a take-back deletes: a few milliseconds of SQLite's write lock.
 pub const TAKE_BACK_CHUNK: i64 = 1000;
 
-/// Deletes up to [`TAKE_BACK_CHUNK`] of an import's results after `after_seq`, in a
-/// statement of its own; answers the last `seq` deleted (`None`: nothing was left).
+/// Deletes up to [`TAKE_BACK_CHUNK`] of an import's results after `after_seq`, and their
+/// tally from the run, in a transaction of its own; answers the last `seq` deleted
+/// (`None`: nothing was left).
 pub async fn take_back_chunk(db: &Db, run_id: &str, import_id: &str, after_seq: i64) -> Result<Option<i64>, AppError> {
-    let row = sqlx::query(
-        "SELECT MAX(seq) AS last_seq FROM (SELECT seq FROM results \
-         WHERE run_id = $1 AND seq > $2 AND import_id = $3 ORDER BY seq LIMIT $4) AS chunk",
+    let mut tx = db.begin().await?;
+    // The delete comes first: on SQLite a transaction that writes first queues for the lock.
+    let gone = sqlx::query(
+        "DELETE FROM results WHERE run_id = $1 AND import_id = $3 AND seq > $2 AND seq <= (SELECT MAX(seq) FROM \
+         (SELECT seq FROM results WHERE run_id = $1 AND seq > $2 AND import_id = $3 ORDER BY seq LIMIT $4) AS chunk) \
+         RETURNING seq, status, duration_ms",
     )
     .bind(run_id)
     .bind(after_seq)
     .bind(import_id)
     .bind(TAKE_BACK_CHUNK)
-    .fetch_one(db)
+    .fetch_all(&mut *tx)
     .await?;
-    let Some(last) = row.try_get::<Option<i64>, _>("last_seq")? else { return Ok(None) };
-    sqlx::query("DELETE FROM results WHERE run_id = $1 AND seq > $2 AND seq <= $3 AND import_id = $4")
-        .bind(run_id)
-        .bind(after_seq)
-        .bind(last)
-        .bind(import_id)
-        .execute(db)
-        .await?;
-    Ok(Some(last))
+    let mut tally = Tally::default();
+    let mut last = None;
+    for row in &gone {
+        let seq: i64 = row.try_get("seq")?;
+        last = Some(last.map_or(seq, |l: i64| l.max(seq)));
+        let status: String = row.try_get("status")?;
+        let duration: Option<i64> = row.try_get("duration_ms")?;
+        tally.add(ResultStatus::parse(&status).unwrap_or(ResultStatus::Error), duration.map(|d| d.max(0) as u64));
+    }
+    if last.is_some() {
+        add_tally(&mut tx, run_id, tally.negated(), None).await?;
+    }
+    tx.commit().await?;
+    Ok(last)
 }
 
 /// The end of a take-back, once the import's results are gone: its run is given up (a
@@ -885,48 +943,180 @@ fn result_from(row: &AnyRow, run_id: &str) -> Result<TestResult, sqlx::Error> {
     })
 }
 
-/// One page of a run's results for the run page: failed first, then errors, skipped,
-/// passed (each in report order), optionally one outcome and a title search; with how
-/// many match in all.
-pub async fn results_for_page(
+/// Outcomes in the order the run page shows them: failed, errors, skipped, passed.
+pub const PAGE_ORDER: [ResultStatus; 4] =
+    [ResultStatus::Failed, ResultStatus::Error, ResultStatus::Skipped, ResultStatus::Passed];
+
+/// A place in the run page's order: an outcome's rank in [`PAGE_ORDER`] and a `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub rank: usize,
+    pub seq: i64,
+}
+
+impl Place {
+    pub fn of(result_status: ResultStatus, seq: i64) -> Self {
+        Place { rank: PAGE_ORDER.iter().position(|s| *s == result_status).unwrap_or(3), seq }
+    }
+}
+
+/// Which way a page goes from its cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Toward {
+    /// The page after `Place` (or the first page).
+    Later(Option<Place>),
+    /// The page before `Place`.
+    Earlier(Place),
+}
+
+/// A run page's results, in page order, with their places, and whether the order holds
+/// more past the last (`more`: one more row was there to read).
+pub struct PageRows {
+    pub rows: Vec<(Place, TestResult)>,
+    pub more: bool,
+}
+
+/// A search that matches at most this many of the project's cases reads the run's
+/// results of those cases (an index lookup each); one that matches more reads the run in
+/// page order and stops at a page (matches are then dense enough to fill one soon).
+pub const FEW_CASES: usize = 2000;
+
+/// A LIKE pattern that matches `search` literally, case-insensitively.
+fn like_pattern(search: &str) -> String {
+    let escaped: String = search
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// The project's cases whose title contains `search`, at most `FEW_CASES + 1` of them.
+pub async fn cases_matching(db: &Db, project_id: &str, search: &str) -> Result<Vec<String>, AppError> {
+    let rows = sqlx::query("SELECT id FROM cases WHERE project_id = $1 AND LOWER(title) LIKE $2 ESCAPE '\\' LIMIT $3")
+        .bind(project_id)
+        .bind(like_pattern(search))
+        .bind(FEW_CASES as i64 + 1)
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|row| row.try_get("id")).collect::<Result<_, sqlx::Error>>().map_err(Into::into)
+}
+
+/// Every result of the run for these cases (a few thousand at most), in page order,
+/// optionally one outcome.
+pub async fn results_of_cases(
+    db: &Db,
+    run_id: &str,
+    case_ids: &[String],
+    status: Option<ResultStatus>,
+) -> Result<Vec<(Place, TestResult)>, AppError> {
+    let mut out = Vec::new();
+    // Bound parameters stay well under both databases' limits.
+    for chunk in case_ids.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT {RESULT_COLUMNS} FROM results r JOIN cases c ON c.id = r.case_id \
+             WHERE r.case_id IN ({}) AND r.run_id = $1 AND ($2 = '' OR r.status = $2)",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(run_id).bind(status.map_or("", ResultStatus::as_str));
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(db).await? {
+            let result = result_from(&row, run_id)?;
+            out.push((Place::of(result.status, row.try_get("seq")?), result));
+        }
+    }
+    out.sort_by_key(|(place, _)| *place);
+    Ok(out)
+}
+
+/// One page of a run's results in page order — failed first, then errors, skipped,
+/// passed, each in report order — from a cursor either way, optionally one outcome and
+/// a title search. Each outcome is a range of `results_by_outcome` read from the cursor
+/// on: as quick on the last page as on the first.
+pub async fn results_page(
     db: &Db,
     run_id: &str,
     status: Option<ResultStatus>,
     search: Option<&str>,
-    offset: i64,
+    toward: Toward,
     limit: i64,
-) -> Result<(Vec<TestResult>, i64), AppError> {
-    // A LIKE pattern that matches the search text literally, case-insensitively.
-    let pattern = search.map(|s| {
-        let escaped: String = s
-            .to_lowercase()
-            .chars()
-            .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
-            .collect();
-        format!("%{escaped}%")
-    });
-    let filter = "r.run_id = $1 AND ($2 = '' OR r.status = $2) AND ($3 = '' OR LOWER(c.title) LIKE $3 ESCAPE '\\')";
-    let total: i64 = sqlx::query(&format!(
-        "SELECT COUNT(*) AS total FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter}"
-    ))
+) -> Result<PageRows, AppError> {
+    let pattern = search.map(like_pattern);
+    let (from, later) = match toward {
+        Toward::Later(place) => (place, true),
+        Toward::Earlier(place) => (Some(place), false),
+    };
+    let mut ranks: Vec<usize> = (0..PAGE_ORDER.len())
+        .filter(|r| status.is_none_or(|s| PAGE_ORDER[*r] == s))
+        .filter(|r| match from {
+            Some(p) if later => *r >= p.rank,
+            Some(p) => *r <= p.rank,
+            None => true,
+        })
+        .collect();
+    if !later {
+        ranks.reverse();
+    }
+    let mut rows = Vec::new();
+    let wanted = limit + 1;
+    for rank in ranks {
+        let left = wanted - rows.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        // Past the cursor within its own outcome; the whole of any other.
+        let bound = match from {
+            Some(p) if p.rank == rank => p.seq,
+            _ if later => i64::MIN,
+            _ => i64::MAX,
+        };
+        let (cmp, order) = if later { (">", "ASC") } else { ("<", "DESC") };
+        let sql = format!(
+            "SELECT {RESULT_COLUMNS} FROM results r JOIN cases c ON c.id = r.case_id \
+             WHERE r.run_id = $1 AND r.status = $2 AND r.seq {cmp} $3 \
+             AND ($5 = '' OR LOWER(c.title) LIKE $5 ESCAPE '\\') ORDER BY r.seq {order} LIMIT $4"
+        );
+        let found = sqlx::query(&sql)
+            .bind(run_id)
+            .bind(PAGE_ORDER[rank].as_str())
+            .bind(bound)
+            .bind(left)
+            .bind(pattern.as_deref().unwrap_or(""))
+            .fetch_all(db)
+            .await?;
+        for row in &found {
+            rows.push((Place { rank, seq: row.try_get("seq")? }, result_from(row, run_id)?));
+        }
+    }
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if !later {
+        rows.reverse();
+    }
+    Ok(PageRows { rows, more })
+}
+
+/// How many of the run's results match a title search (and an outcome), counted up to
+/// `cap` (`cap` and more: there are at least that many).
+pub async fn count_matching(
+    db: &Db,
+    run_id: &str,
+    status: Option<ResultStatus>,
+    search: &str,
+    cap: i64,
+) -> Result<i64, AppError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS total FROM (SELECT 1 AS one FROM results r JOIN cases c ON c.id = r.case_id \
+         WHERE r.run_id = $1 AND ($2 = '' OR r.status = $2) AND LOWER(c.title) LIKE $3 ESCAPE '\\' LIMIT $4) AS capped",
+    )
     .bind(run_id)
     .bind(status.map_or("", ResultStatus::as_str))
-    .bind(pattern.as_deref().unwrap_or(""))
+    .bind(like_pattern(search))
+    .bind(cap)
     .fetch_one(db)
-    .await?
-    .try_get("total")?;
-    let rows = sqlx::query(&format!(
-        "SELECT {RESULT_COLUMNS} FROM results r JOIN cases c ON c.id = r.case_id WHERE {filter} \
-         ORDER BY CASE r.status WHEN 'failed' THEN 0 WHEN 'error' THEN 1 WHEN 'skipped' THEN 2 ELSE 3 END, r.seq \
-         LIMIT $4 OFFSET $5"
-    ))
-    .bind(run_id)
-    .bind(status.map_or("", ResultStatus::as_str))
-    .bind(pattern.as_deref().unwrap_or(""))
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(db)
     .await?;
-    let results = rows.iter().map(|row| result_from(row, run_id)).collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok((results, total))
+    Ok(row.try_get("total")?)
 }
