@@ -9,7 +9,7 @@ QAHUB_SKIP_BROWSER=1 scripts/setup.sh
 # embed-site puts the built site inside the binary, so target/release/qahub is all a
 # server needs (README, "Deploying").
 started=$SECONDS
-echo "run: building the release (usually 10.5 minutes on an idle 2-core machine the first time, seconds after)" >&2
+echo "run: building the release (minutes the first time: BENCHMARKS.md, \"The first run on a fresh machine\"; seconds after)" >&2
 cargo leptos build --release --precompress --bin-features embed-site
 echo "run:   built in $((SECONDS - started)) s" >&2
 exec target/release/qahub serve "$@"

@@ -8,7 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the one before it took (a cold run's phases, for BENCHMARKS.md).
+step() {
+  now=$(date +%s)
+  [ -n "${step_started:-}" ] && printf '    (%s s)\n' "$((now - step_started))"
+  step_started=$now
+  printf '\n==> %s\n' "$*"
+}
 started=$(date +%s)
 
 step "setup"
@@ -70,6 +76,7 @@ scripts/bundle-size.sh target/site-check
 step "the release binary alone in an empty folder: styled pages that hydrate"
 (cd end2end && npx playwright test --config playwright.release.config.ts)
 
+printf '    (%s s)\n' "$(( $(date +%s) - step_started ))"
 echo
 if [ "${QAHUB_SKIP_POSTGRES:-}" = 1 ]; then
   echo "all tests passed in $(( $(date +%s) - started )) s, but the PostgreSQL tests were SKIPPED (no database at $QAHUB_TEST_POSTGRES_URL)"

@@ -7,7 +7,7 @@ use app::{
     tokens::server::format,
 };
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::{
     helpers::{spawn_app_with, test_settings, Kind, TestApp},
@@ -446,6 +446,210 @@ async fn the_operator_suspends_by_the_rules_and_audits(app: TestApp) {
     }
 }
 
+/// A small deterministic generator (xorshift64): the same walk on every run and database.
+struct Walk(u64);
+
+impl Walk {
+    fn pick<'a, T>(&mut self, of: &'a [T]) -> &'a T {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        &of[(self.0 % of.len() as u64) as usize]
+    }
+}
+
+fn rank(scopes: &Value) -> u8 {
+    let s = scopes.as_array().unwrap();
+    [("admin", 3), ("write", 2), ("read", 1)]
+        .iter()
+        .find(|(name, _)| s.iter().any(|x| x == name))
+        .map_or(0, |(_, r)| *r)
+}
+
+fn net_inside(outer: &str, inner: &str) -> bool {
+    let (o, i): (ipnet::IpNet, ipnet::IpNet) = (outer.parse().unwrap(), inner.parse().unwrap());
+    o.contains(&i.network()) && o.contains(&i.broadcast()) && o.prefix_len() <= i.prefix_len()
+}
+
+/// Written out by hand, field by field, from the rules as README states them — not
+/// through `policy`: `t` (a token as the API shows it) is within `mine`'s reach.
+fn within(mine: &Value, t: &Value) -> Result<(), String> {
+    if rank(&t["scopes"]) > rank(&mine["scopes"]) {
+        return Err(format!("scopes {} beyond {}", t["scopes"], mine["scopes"]));
+    }
+    if let Some(mine_projects) = mine["projects"].as_array() {
+        let Some(theirs) = t["projects"].as_array() else { return Err("all projects".into()) };
+        if theirs.iter().any(|p| !mine_projects.contains(p)) {
+            return Err(format!("projects {} beyond {}", t["projects"], mine["projects"]));
+        }
+    }
+    if let Some(limit) = mine["expires_at"].as_str() {
+        let at = |v: &str| time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).unwrap();
+        match t["expires_at"].as_str() {
+            None => return Err("never expires".into()),
+            Some(x) if at(x) > at(limit) => return Err(format!("expires {x} after {limit}")),
+            _ => {}
+        }
+    }
+    if t["owner"] == "workspace" && mine["owner"] != "workspace" {
+        return Err("a workspace token from a person's".into());
+    }
+    let mine_nets: Vec<&str> = mine["ip_allowlist"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    let nets: Vec<&str> = t["ip_allowlist"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    if !mine_nets.is_empty() && (nets.is_empty() || !nets.iter().all(|n| mine_nets.iter().any(|m| net_inside(m, n)))) {
+        return Err(format!("addresses {nets:?} beyond {mine_nets:?}"));
+    }
+    Ok(())
+}
+
+async fn token_count(app: &TestApp) -> i64 {
+    let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_tokens").fetch_one(&app.state.db).await.unwrap();
+    n.0
+}
+
+async fn token_projects(app: &TestApp, id: &str) -> Vec<(String,)> {
+    sqlx::query_as("SELECT project_id FROM api_token_projects WHERE token_id = $1 ORDER BY project_id")
+        .bind(id)
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+/// A project-restricted, 30-day, address-listed admin token tries a long walk of edits,
+/// rotations and disables on tokens inside and outside its reach (itself among them).
+/// Every change it was allowed lands within its reach (by the hand-written `within`,
+/// against its reach at that moment), and every one it was refused leaves the token,
+/// its projects and the workspace's tokens exactly as they were — the database read
+/// afterwards, not the model.
+async fn refused_changes_leave_the_token_as_it_was(app: TestApp) {
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    projects(&app, &owner, &["P1", "P2", "P3"]).await;
+    let nets = json!(["127.0.0.0/8", "10.1.0.0/16"]);
+    let me = app
+        .token(
+            &owner,
+            json!({"name": "me", "scopes": ["admin"], "projects": ["P1", "P2"], "expires_in": "30d", "ip_allowlist": nets}),
+        )
+        .await;
+    assert_eq!(app.api("GET", "/me", Some(&me.token), None).await.status, StatusCode::OK);
+    let mut ids = vec![me.summary.id.clone()];
+    for shape in [
+        json!({"name": "inside", "scopes": ["read"], "projects": ["P1"], "expires_in": "30d", "ip_allowlist": ["10.1.2.0/24"]}),
+        json!({"name": "inside-wide-list", "scopes": ["write"], "projects": ["P1", "P2"], "expires_in": "30d"}),
+        json!({"name": "everywhere", "scopes": ["read"], "expires_in": "30d", "ip_allowlist": ["10.1.0.0/16"]}),
+        json!({"name": "other-project", "scopes": ["read"], "projects": ["P3"], "expires_in": "30d"}),
+        json!({"name": "forever", "scopes": ["write"], "projects": ["P1"], "expires_in": "never"}),
+        json!({"name": "workspace", "scopes": ["read"], "projects": ["P2"], "expires_in": "30d", "owner": "workspace"}),
+    ] {
+        ids.push(app.token(&owner, shape).await.summary.id);
+    }
+    let ceiling = app.state.settings.guard.default_rate_limit;
+    let days = |d: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::days(d))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let mut walk = Walk(0x9e37_79b9_7f4a_7c15);
+    let (mut allowed, mut refused) = (0, 0);
+    for step in 0..60 {
+        let id = walk.pick(&ids).clone();
+        let mine = app.token_summary(&owner, &me.summary.id).await;
+        let before = app.token_summary(&owner, &id).await;
+        let (tokens_before, projects_before) = (token_count(&app).await, token_projects(&app, &id).await);
+        let (what, res) = match *walk.pick(&["edit", "edit", "edit", "rotate", "disable"]) {
+            "edit" => {
+                let mut body = serde_json::Map::new();
+                for _ in 0..*walk.pick(&[1, 2, 3]) {
+                    let (field, value) = walk
+                        .pick(&[
+                            ("name", json!(format!("renamed {step}"))),
+                            ("scopes", json!(["read"])),
+                            ("scopes", json!(["read", "write"])),
+                            ("scopes", json!(["admin"])),
+                            ("projects", json!(null)),
+                            ("projects", json!(["P1"])),
+                            ("projects", json!(["P2", "P3"])),
+                            ("expires_in", json!("never")),
+                            ("expires_in", json!("90d")),
+                            ("expires_at", json!(days(10))),
+                            ("expires_at", json!(days(45))),
+                            ("rate_limit_per_minute", json!(100)),
+                            ("rate_limit_per_minute", json!(ceiling + 1)),
+                            ("rate_limit_per_minute", json!(null)),
+                            ("ip_allowlist", json!([])),
+                            ("ip_allowlist", json!(["10.1.2.0/24"])),
+                            ("ip_allowlist", json!(["10.0.0.0/8"])),
+                        ])
+                        .clone();
+                    // The credential keeps the address it calls from, so the walk goes on.
+                    if !(id == me.summary.id && field == "ip_allowlist") {
+                        body.insert(field.into(), value);
+                    }
+                }
+                let body = Value::Object(body);
+                let res = app.api("PATCH", &format!("/tokens/{id}"), Some(&me.token), Some(body.clone())).await;
+                (format!("PATCH {body}"), res)
+            }
+            "rotate" => {
+                ("rotate".into(), app.api("POST", &format!("/tokens/{id}/rotate"), Some(&me.token), None).await)
+            }
+            // Disabling itself would end the walk (its every later call a 401).
+            _ if id == me.summary.id => continue,
+            _ => ("disable".into(), app.api("POST", &format!("/tokens/{id}/disable"), Some(&me.token), None).await),
+        };
+        let after = app.token_summary(&owner, &id).await;
+        let context = format!("step {step}: {what} on {}: {} {}", before["name"], res.status, res.body);
+        if res.status.is_success() {
+            allowed += 1;
+            if what.starts_with("PATCH") {
+                if let Err(why) = within(&mine, &after) {
+                    panic!("{context}: an allowed edit outgrew the credential: {why}");
+                }
+                if !mine["ip_allowlist"].as_array().unwrap().is_empty() {
+                    let nets: Vec<&str> =
+                        before["ip_allowlist"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+                    let after_nets = after["ip_allowlist"].as_array().unwrap();
+                    assert!(
+                        nets.is_empty()
+                            || after_nets.iter().all(|n| nets.iter().any(|b| net_inside(b, n.as_str().unwrap()))),
+                        "{context}: a token widened an address list"
+                    );
+                }
+                if after["rate_limit_per_minute"] != before["rate_limit_per_minute"] {
+                    assert_ne!(id, me.summary.id, "{context}: the credential changed its own rate limit");
+                    assert!(
+                        after["rate_limit_per_minute"].as_u64().is_some_and(|n| n <= u64::from(ceiling)),
+                        "{context}"
+                    );
+                }
+            } else {
+                assert_eq!(within(&mine, &before), Ok(()), "{context}: it changed a token beyond its reach");
+            }
+            if what == "rotate" {
+                let new = &res.body["data"];
+                assert_eq!(within(&mine, new), Ok(()), "{context}: the rotation's new token outgrew the credential");
+                ids.push(new["id"].as_str().unwrap().to_owned());
+            }
+        } else {
+            refused += 1;
+            assert!(
+                [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND, StatusCode::CONFLICT, StatusCode::UNPROCESSABLE_ENTITY]
+                    .contains(&res.status),
+                "{context}: a refusal answers 403, 404, 409 or 422"
+            );
+            assert_eq!(after, before, "{context}: refused, yet the token changed");
+            assert_eq!(
+                token_projects(&app, &id).await,
+                projects_before,
+                "{context}: refused, yet its projects changed"
+            );
+            assert_eq!(token_count(&app).await, tokens_before, "{context}: refused, yet a token was made");
+        }
+    }
+    // The walk is worth something only if it went both ways, often.
+    assert!(allowed >= 8 && refused >= 8, "{allowed} allowed and {refused} refused of 60");
+}
+
 on_both_databases!(
     tenant_settings_need_tenant_wide_reach,
     edits_never_outgrow_the_editor,
@@ -457,4 +661,5 @@ on_both_databases!(
     token_list_filters_before_the_limit,
     run_durations_never_overflow,
     the_operator_suspends_by_the_rules_and_audits,
+    refused_changes_leave_the_token_as_it_was,
 );

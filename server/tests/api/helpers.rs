@@ -287,6 +287,16 @@ impl TestApp {
         service_tokens::create(&self.state, &Actor::User(user.clone()), &RequestMeta::default(), req).await.unwrap()
     }
 
+    /// A token as `by` sees it through the domain, without its last use (which every
+    /// request of the token itself changes).
+    pub async fn token_summary(&self, by: &CurrentUser, id: &str) -> Value {
+        let got = app::tokens::server::service::get(&self.state, &Actor::User(by.clone()), id).await.unwrap();
+        let mut v = serde_json::to_value(got).unwrap();
+        v.as_object_mut().unwrap().remove("last_used_at");
+        v.as_object_mut().unwrap().remove("last_used_ip");
+        v
+    }
+
     /// Runs SQL against the app's database (to move clocks in tests).
     pub async fn sql(&self, sql: &str, id: &str, value: i64) {
         sqlx::query(sql).bind(value).bind(id).execute(&self.state.db).await.unwrap();

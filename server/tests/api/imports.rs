@@ -479,6 +479,20 @@ async fn an_import_left_by_the_previous_version_is_swept(kind: Kind) {
     ] {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
+    let title_index: &[&str] = if db.starts_with("postgres") {
+        &["DROP INDEX IF EXISTS cases_title_trigrams"]
+    } else {
+        &[
+            "DROP TRIGGER case_titles_insert",
+            "DROP TRIGGER case_titles_rename",
+            "DROP TRIGGER case_titles_delete",
+            "DROP TABLE case_titles",
+            "DROP TABLE case_title_rows",
+        ]
+    };
+    for sql in title_index {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
     pool.close().await;
 
     let server = Server::start(&db).await;

@@ -308,14 +308,6 @@ fn outcome(status: StatusCode) -> String {
     }
 }
 
-async fn summary(app: &TestApp, by: &CurrentUser, id: &str) -> Value {
-    let got = app::tokens::server::service::get(&app.state, &Actor::User(by.clone()), id).await.unwrap();
-    let mut v = serde_json::to_value(got).unwrap();
-    v.as_object_mut().unwrap().remove("last_used_at");
-    v.as_object_mut().unwrap().remove("last_used_ip");
-    v
-}
-
 /// A project key no other cell uses.
 fn new_key() -> String {
     format!("K{}", &uuid::Uuid::new_v4().simple().to_string()[..6]).to_uppercase()
@@ -485,7 +477,7 @@ async fn permission_matrix(app: TestApp) {
                     }
                 }
                 let before = match &target_id {
-                    Some(id) => Some(summary(&app, &target_owner, id).await),
+                    Some(id) => Some(app.token_summary(&target_owner, id).await),
                     None => None,
                 };
                 let everything_before = everything(&app).await;
@@ -514,7 +506,7 @@ async fn permission_matrix(app: TestApp) {
                         ));
                     }
                     if let (Some(id), Some(before)) = (&target_id, before) {
-                        let after = summary(&app, &target_owner, id).await;
+                        let after = app.token_summary(&target_owner, id).await;
                         if after != before {
                             failures.push(format!(
                                 "{cred_name} / {op} / {target_name}: refused but changed {before} → {after}"

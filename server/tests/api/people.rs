@@ -281,11 +281,18 @@ async fn web_sessions_never_reach_the_api(app: TestApp) {
     let (status, _) = app.call(&client, "tokens/list", &[]).await;
     assert_eq!(status, StatusCode::OK, "the session is live");
     // …and nowhere under /api/v1, whatever the method.
-    for (method, path) in [("GET", "/api/v1/me"), ("GET", "/api/v1/tokens"), ("POST", "/api/v1/projects")] {
+    let project = r#"{"key":"SESS","name":"x"}"#;
+    let tenant = r#"{"max_token_lifetime_days":null,"ip_allowlist":["10.0.0.0/8"]}"#;
+    for (method, path, body) in [
+        ("GET", "/api/v1/me", ""),
+        ("GET", "/api/v1/tokens", ""),
+        ("POST", "/api/v1/projects", project),
+        ("PATCH", "/api/v1/tenant", tenant),
+    ] {
         let res = client
             .request(method.parse().unwrap(), app.url(path))
             .header(header::CONTENT_TYPE, "application/json")
-            .body(r#"{"key":"SESS","name":"x"}"#)
+            .body(body)
             .send()
             .await
             .unwrap();
@@ -293,6 +300,12 @@ async fn web_sessions_never_reach_the_api(app: TestApp) {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["error"]["code"], "missing_token", "{method} {path}: {body}");
     }
+    // And nothing it sent was done.
+    let projects: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM projects WHERE key = 'SESS'").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(projects.0, 0, "no project was created");
+    let tenant: (String,) = sqlx::query_as("SELECT ip_allowlist FROM tenants").fetch_one(&app.state.db).await.unwrap();
+    assert_eq!(tenant.0, "", "the workspace's address list is untouched");
 }
 
 on_both_databases!(web_sessions_never_reach_the_api);

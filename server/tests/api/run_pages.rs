@@ -167,3 +167,87 @@ async fn a_search_matching_thousands_of_cases_is_paged_and_capped(app: TestApp) 
 }
 
 on_both_databases!(a_search_matching_thousands_of_cases_is_paged_and_capped);
+
+/// The title search reads an index of the cases' titles (migration 17): it follows a
+/// case renamed or deleted through the API, never finds another project's case, and a
+/// search too short for the index (or holding a LIKE wildcard) still finds by scanning.
+async fn title_search_follows_renamed_and_deleted_cases(app: TestApp) {
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let admin = app.token(&owner, json!({"name": "ci", "scopes": ["admin"]})).await.token;
+    let mut runs = Vec::new();
+    for key in ["WEB", "API"] {
+        app.api("POST", "/projects", Some(&admin), Some(json!({"key": key, "name": key}))).await;
+        let res = reqwest::Client::new()
+            .post(app.url(&format!("/api/v1/projects/{key}/runs/import?format=junit")))
+            .bearer_auth(&admin)
+            .body(report(120))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let run: serde_json::Value = res.json().await.unwrap();
+        runs.push(format!("/projects/{key}/runs/{}", run["data"]["id"].as_str().unwrap()));
+    }
+    let person = app.login("owner@example.com").await;
+    let web = &runs[0];
+    let search = |q: &str| format!("{web}?q={}", form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>());
+    let (_, html) = app.page(&person, &search("case 00042")).await;
+    assert_eq!(titles(&html), ["00042"], "one case, of this project only");
+    let (_, html) = app.page(&person, &search("SE 0004")).await;
+    assert_eq!(titles(&html).len(), 10, "case-insensitive, inside the title: {:?}", titles(&html));
+    let (_, html) = app.page(&person, &search("42")).await;
+    assert_eq!(titles(&html), ["00042"], "two characters: scanned, still found");
+
+    let case_id = |project: &str, title: &str| {
+        let (db, project, title) = (app.state.db.clone(), project.to_owned(), title.to_owned());
+        async move {
+            let row: (String,) = sqlx::query_as(
+                "SELECT c.id FROM cases c JOIN projects p ON p.id = c.project_id WHERE p.key = $1 AND c.title LIKE $2",
+            )
+            .bind(project)
+            .bind(format!("%{title}"))
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            row.0
+        }
+    };
+    // Renamed: found by its new title, not by its old one.
+    let id = case_id("WEB", "case 00042").await;
+    let res = app
+        .api(
+            "PATCH",
+            &format!("/projects/WEB/cases/{id}"),
+            Some(&admin),
+            Some(json!({"title": "suite › case 100%done renamed"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let (_, html) = app.page(&person, &search("case 00042")).await;
+    assert!(titles(&html).is_empty(), "the old title is gone from the index: {:?}", titles(&html));
+    let (_, html) = app.page(&person, &search("renamed")).await;
+    assert!(html.contains("case 100%done renamed"), "the new title is found");
+    let (_, html) = app.page(&person, &search("100%do")).await;
+    assert!(html.contains("case 100%done renamed"), "a literal % is found by scanning");
+    // Deleted: gone from the search, and from the index's own tables on SQLite.
+    let id = case_id("WEB", "case 00043").await;
+    let res = app.api("DELETE", &format!("/projects/WEB/cases/{id}"), Some(&admin), None).await;
+    assert!(res.status.is_success(), "{} {}", res.status, res.body);
+    let (_, html) = app.page(&person, &search("case 00043")).await;
+    assert!(titles(&html).is_empty(), "a deleted case is not found: {:?}", titles(&html));
+    // The other project's run still finds its own.
+    let (_, html) = app.page(&person, &format!("{}?q=case%2000043", runs[1])).await;
+    assert_eq!(titles(&html), ["00043"]);
+    if app.sqlite_path().is_some() {
+        let counts: (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM cases), (SELECT COUNT(*) FROM case_title_rows), \
+             (SELECT COUNT(*) FROM case_titles)",
+        )
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+        assert_eq!(counts, (239, 239, 239), "the index holds each case once");
+    }
+}
+
+on_both_databases!(title_search_follows_renamed_and_deleted_cases);

@@ -4,14 +4,32 @@
 
 use serde_json::{json, Value};
 
-use crate::process::{cli, Server};
+use crate::process::Server;
+
+/// An operator command with debug logging on: what it printed, and everything it logged.
+fn cli_logged(db: &str, args: &[&str]) -> (String, Vec<u8>) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qahub"))
+        .args(args)
+        .env("QAHUB_DATABASE_URL", db)
+        .env("QAHUB_BCRYPT_COST", "4")
+        .env("QAHUB_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "qahub {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (String::from_utf8(out.stdout).unwrap().trim().to_string(), out.stderr)
+}
 
 #[tokio::test]
 async fn no_secret_in_logs_answers_or_the_database() {
     let dir = std::env::temp_dir().join(format!("qahub-secrets-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.join("qahub.db").display());
-    let run = |args: &[&str]| cli(&db, args);
+    let mut cli_logs = Vec::new();
+    let mut run = |args: &[&str]| {
+        let (printed, logged) = cli_logged(&db, args);
+        cli_logs.push((format!("what qahub {} logged", args[..2].join(" ")), logged));
+        printed
+    };
     let bootstrapped = run(&[
         "admin",
         "bootstrap",
@@ -95,6 +113,11 @@ async fn no_secret_in_logs_answers_or_the_database() {
     let mut haystacks: Vec<(String, Vec<u8>)> =
         answers.into_iter().enumerate().map(|(i, a)| (format!("answer {i}"), a.into_bytes())).collect();
     haystacks.push(("the bootstrap's output".into(), bootstrapped.into_bytes()));
+    assert!(
+        cli_logs.iter().any(|(_, logged)| !logged.is_empty()),
+        "the commands logged something (debug logging was on)"
+    );
+    haystacks.extend(cli_logs);
     for name in ["server.log", "stdout.log", "qahub.db"] {
         let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name} was written: {e}"));
         haystacks.push((name.to_string(), bytes));

@@ -498,7 +498,8 @@ async fn leaked_tokens_are_revoked_and_the_answer_says_nothing(app: TestApp) {
     let other = app.token(&owner, json!({"name": "safe", "scopes": ["read"]})).await;
     let marker = app.token(&owner, json!({"name": "marker", "scopes": ["read"]})).await;
     let forged = format::generate(&other.summary.prefix).expose();
-    app.api("POST", "/leaked-tokens", None, Some(report(vec![forged, marker.token.clone()]))).await;
+    let res = app.api("POST", "/leaked-tokens", None, Some(report(vec![forged, marker.token.clone()]))).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
     for _ in 0..200 {
         if app.api("GET", "/me", Some(&marker.token), None).await.error_code() == "revoked_token" {
             break;

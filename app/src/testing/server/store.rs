@@ -992,13 +992,22 @@ fn like_pattern(search: &str) -> String {
 }
 
 /// The project's cases whose title contains `search`, at most `FEW_CASES + 1` of them.
+/// Read from the title index (migration 17): on SQLite the trigram FTS5 table, for a
+/// search of three characters or more without a LIKE wildcard in it (anything else
+/// scans the project's cases); on PostgreSQL the planner takes the trigram index itself.
 pub async fn cases_matching(db: &Db, project_id: &str, search: &str) -> Result<Vec<String>, AppError> {
-    let rows = sqlx::query("SELECT id FROM cases WHERE project_id = $1 AND LOWER(title) LIKE $2 ESCAPE '\\' LIMIT $3")
-        .bind(project_id)
-        .bind(like_pattern(search))
-        .bind(FEW_CASES as i64 + 1)
-        .fetch_all(db)
-        .await?;
+    let indexed = crate::db::backend_of(db) == crate::db::Backend::Sqlite
+        && search.chars().count() >= 3
+        && !search.contains(['%', '_', '\\']);
+    let sql = if indexed {
+        // CROSS JOIN keeps SQLite's order: the index's few matches first, then their cases.
+        "SELECT c.id FROM case_titles f CROSS JOIN case_title_rows m CROSS JOIN cases c \
+         WHERE f.title LIKE $2 AND m.row_id = f.rowid AND c.id = m.case_id AND c.project_id = $1 LIMIT $3"
+    } else {
+        "SELECT id FROM cases WHERE project_id = $1 AND LOWER(title) LIKE $2 ESCAPE '\\' LIMIT $3"
+    };
+    let rows =
+        sqlx::query(sql).bind(project_id).bind(like_pattern(search)).bind(FEW_CASES as i64 + 1).fetch_all(db).await?;
     rows.iter().map(|row| row.try_get("id")).collect::<Result<_, sqlx::Error>>().map_err(Into::into)
 }
 
