@@ -51,6 +51,9 @@ pub struct Settings {
     /// Audit log entries older than this many days are deleted (`QAHUB_AUDIT_RETENTION_DAYS`);
     /// `None`: kept for ever.
     pub audit_retention_days: Option<u32>,
+    /// A title search in a project with at most this many cases reads them; a bigger
+    /// project's goes through the title index (tests set 0 to exercise the index).
+    pub search_scan_cases: i64,
 }
 
 impl Default for Settings {
@@ -69,6 +72,7 @@ impl Default for Settings {
             import_max_results: 1_000_000,
             import_abandoned_after: std::time::Duration::from_secs(30),
             audit_retention_days: None,
+            search_scan_cases: 20_000,
         }
     }
 }

@@ -93,7 +93,8 @@ pub async fn run_page(
     )
     .await?;
     // The first page is page 1 however it was reached; others keep the number they were given.
-    let page = if shown.previous.is_none() { 1 } else { page.max(2) };
+    // Clamped: it is only a label, and `page + 1` must never overflow.
+    let page = if shown.previous.is_none() { 1 } else { page.clamp(2, 1_000_000_000) };
     Ok(RunView {
         run: shown.run,
         results: shown.results,

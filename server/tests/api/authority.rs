@@ -602,6 +602,9 @@ async fn refused_changes_leave_the_token_as_it_was(app: TestApp) {
         if res.status.is_success() {
             allowed += 1;
             if what.starts_with("PATCH") {
+                if let Err(why) = within(&mine, &before) {
+                    panic!("{context}: it edited a token that was beyond its reach: {why}");
+                }
                 if let Err(why) = within(&mine, &after) {
                     panic!("{context}: an allowed edit outgrew the credential: {why}");
                 }

@@ -137,7 +137,13 @@ pub fn test_certificate() -> reqwest::Certificate {
 
 pub fn test_settings() -> Settings {
     // The local OIDC issuers of the Trusted CI tests listen on 127.0.0.1.
-    Settings { bcrypt_cost: 4, login_attempts_per_minute: 1000, oidc_insecure_loopback: true, ..Settings::default() }
+    Settings {
+        bcrypt_cost: 4,
+        login_attempts_per_minute: 1000,
+        oidc_insecure_loopback: true,
+        search_scan_cases: 0,
+        ..Settings::default()
+    }
 }
 
 pub async fn spawn_app(kind: Kind) -> Option<TestApp> {

@@ -282,7 +282,8 @@ async fn web_sessions_never_reach_the_api(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "the session is live");
     // …and nowhere under /api/v1, whatever the method.
     let project = r#"{"key":"SESS","name":"x"}"#;
-    let tenant = r#"{"max_token_lifetime_days":null,"ip_allowlist":["10.0.0.0/8"]}"#;
+    // An address list that keeps the caller in (a real change, if it got through).
+    let tenant = r#"{"max_token_lifetime_days":null,"ip_allowlist":["127.0.0.0/8","10.0.0.0/8"]}"#;
     for (method, path, body) in [
         ("GET", "/api/v1/me", ""),
         ("GET", "/api/v1/tokens", ""),

@@ -303,9 +303,13 @@ pub async fn run_with_results(
             (page.rows, page.more, matching as i64, false)
         }
         Some(search) => {
-            let cases = store::cases_matching(&state.db, &p.id, search).await?;
-            if cases.len() <= store::FEW_CASES {
-                let all = store::results_of_cases(&state.db, &run.id, &cases, status).await?;
+            let cases = store::cases_matching(&state.db, &p.id, search, state.settings.search_scan_cases).await?;
+            let few = if cases.len() <= store::FEW_CASES {
+                store::results_of_cases(&state.db, &run.id, &cases, status).await?
+            } else {
+                None
+            };
+            if let Some(all) = few {
                 let matching = all.len() as i64;
                 let (rows, more) = slice(all, toward, per as usize);
                 (rows, more, matching, false)

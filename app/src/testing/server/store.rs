@@ -81,11 +81,18 @@ pub async fn update_case(db: &Db, case: &Case) -> Result<(), AppError> {
 /// Deletes a case and its results, taking their tally from each run they were in.
 pub async fn delete_case(db: &Db, id: &str) -> Result<(), AppError> {
     let mut tx = db.begin().await?;
+    if crate::db::backend_of(db) == crate::db::Backend::Postgres {
+        // Locked first: an import's result for this case (its foreign key takes a key-share
+        // lock) waits for this delete and then fails, instead of landing between the
+        // results read below and the cascade, uncounted. (SQLite's writer lock does this.)
+        sqlx::query("SELECT id FROM cases WHERE id = $1 FOR UPDATE").bind(id).fetch_optional(&mut *tx).await?;
+    }
     let gone = sqlx::query("DELETE FROM results WHERE case_id = $1 RETURNING run_id, status, duration_ms")
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-    let mut tallies: std::collections::HashMap<String, Tally> = Default::default();
+    // Runs in a fixed order: two deletes touching the same runs never lock them crosswise.
+    let mut tallies: std::collections::BTreeMap<String, Tally> = Default::default();
     for row in &gone {
         let status: String = row.try_get("status")?;
         let duration: Option<i64> = row.try_get("duration_ms")?;
@@ -991,14 +998,28 @@ fn like_pattern(search: &str) -> String {
     format!("%{escaped}%")
 }
 
+async fn has_more_cases_than(db: &Db, project_id: &str, n: i64) -> Result<bool, AppError> {
+    let row =
+        sqlx::query("SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM cases WHERE project_id = $1 LIMIT $2) AS few")
+            .bind(project_id)
+            .bind(n + 1)
+            .fetch_one(db)
+            .await?;
+    Ok(row.try_get::<i64, _>("n")? > n)
+}
+
 /// The project's cases whose title contains `search`, at most `FEW_CASES + 1` of them.
 /// Read from the title index (migration 17): on SQLite the trigram FTS5 table, for a
 /// search of three characters or more without a LIKE wildcard in it (anything else
 /// scans the project's cases); on PostgreSQL the planner takes the trigram index itself.
-pub async fn cases_matching(db: &Db, project_id: &str, search: &str) -> Result<Vec<String>, AppError> {
+/// A project with at most `scan_up_to` cases is searched by reading them (a few ms); a
+/// bigger one through the title index, whose matches span every project (so a small
+/// project's search never walks other workspaces' matches).
+pub async fn cases_matching(db: &Db, project_id: &str, search: &str, scan_up_to: i64) -> Result<Vec<String>, AppError> {
     let indexed = crate::db::backend_of(db) == crate::db::Backend::Sqlite
         && search.chars().count() >= 3
-        && !search.contains(['%', '_', '\\']);
+        && !search.contains(['%', '_', '\\'])
+        && has_more_cases_than(db, project_id, scan_up_to).await?;
     let sql = if indexed {
         // CROSS JOIN keeps SQLite's order: the index's few matches first, then their cases.
         "SELECT c.id FROM case_titles f CROSS JOIN case_title_rows m CROSS JOIN cases c \
@@ -1011,22 +1032,28 @@ pub async fn cases_matching(db: &Db, project_id: &str, search: &str) -> Result<V
     rows.iter().map(|row| row.try_get("id")).collect::<Result<_, sqlx::Error>>().map_err(Into::into)
 }
 
-/// Every result of the run for these cases (a few thousand at most), in page order,
-/// optionally one outcome.
+/// A search reads the run's results of its matching cases into memory only up to this
+/// many; past it (a case repeated in the run thousands of times) it pages like a search
+/// matching many cases.
+pub const FEW_RESULTS: usize = 2000;
+
+/// Every result of the run for these cases, in page order, optionally one outcome — or
+/// `None` when there are more than `FEW_RESULTS` of them.
 pub async fn results_of_cases(
     db: &Db,
     run_id: &str,
     case_ids: &[String],
     status: Option<ResultStatus>,
-) -> Result<Vec<(Place, TestResult)>, AppError> {
+) -> Result<Option<Vec<(Place, TestResult)>>, AppError> {
     let mut out = Vec::new();
     // Bound parameters stay well under both databases' limits.
     for chunk in case_ids.chunks(500) {
         let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
             "SELECT {RESULT_COLUMNS} FROM results r JOIN cases c ON c.id = r.case_id \
-             WHERE r.case_id IN ({}) AND r.run_id = $1 AND ($2 = '' OR r.status = $2)",
-            placeholders.join(", ")
+             WHERE r.case_id IN ({}) AND r.run_id = $1 AND ($2 = '' OR r.status = $2) LIMIT {}",
+            placeholders.join(", "),
+            FEW_RESULTS + 1 - out.len()
         );
         let mut query = sqlx::query(&sql).bind(run_id).bind(status.map_or("", ResultStatus::as_str));
         for id in chunk {
@@ -1036,9 +1063,12 @@ pub async fn results_of_cases(
             let result = result_from(&row, run_id)?;
             out.push((Place::of(result.status, row.try_get("seq")?), result));
         }
+        if out.len() > FEW_RESULTS {
+            return Ok(None);
+        }
     }
     out.sort_by_key(|(place, _)| *place);
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// One page of a run's results in page order — failed first, then errors, skipped,
