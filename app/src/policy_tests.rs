@@ -679,3 +679,20 @@ fn boundaries_and_the_small_rules() {
     assert_eq!(short(manage_trust_policies(&person(Role::Member), false)), "forbidden");
     assert_eq!(short(manage_trust_policies(&person(Role::Admin), false)), "ok");
 }
+
+/// The maximum token lifetime in seconds, at its edges (a `cargo mutants` run found
+/// `MaxLifetime::seconds` unguarded by the app's own tests): a 30-day maximum allows an
+/// expiry 30 days away to the second and refuses one a second later; a rotation is cut
+/// to it; a token older than it is flagged, one exactly that old is not.
+#[test]
+fn the_maximum_lifetime_to_the_second() {
+    let max = MaxLifetime { days: 30 };
+    let thirty_days = 30 * DAY;
+    assert!(max.refuse_beyond(Some(NOW + thirty_days), NOW).is_ok());
+    assert!(max.refuse_beyond(Some(NOW + thirty_days + 1), NOW).is_err());
+    assert!(max.refuse_beyond(None, NOW).is_err(), "never expiring is beyond any maximum");
+    assert_eq!(max.cut(None, NOW), NOW + thirty_days);
+    assert_eq!(max.cut(Some(NOW + 5), NOW), NOW + 5);
+    assert!(!max.exceeded_by(NOW, Some(NOW + thirty_days)));
+    assert!(max.exceeded_by(NOW, Some(NOW + thirty_days + 1)));
+}
