@@ -2,9 +2,30 @@
 //! opens or closes a dialog with or without JavaScript.
 
 use leptos::{ev, html, prelude::*, web_sys};
-use leptos_router::hooks::use_query_map;
 
 use crate::error::AppError;
+
+/// The URL's query string, each value decoded once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(search: &str) -> Self {
+        Query(form_urlencoded::parse(search.trim_start_matches('?').as_bytes()).into_owned().collect())
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+}
+
+/// The current URL's query, reactive. Used instead of `leptos_router`'s query map, which
+/// percent-decodes each value a second time (`?q=99%2542` would read "99B", not "99%42").
+pub fn use_query_params() -> Memo<Query> {
+    let url = leptos_router::hooks::use_url();
+    Memo::new(move |_| url.with(|u| Query::parse(u.search())))
+}
 
 /// The message to show under a form: the last submission's error with JavaScript, or
 /// the `?error=` the server put in the URL after a plain form post.
@@ -13,7 +34,7 @@ where
     T: 'static,
     S: Get<Value = Option<Result<T, AppError>>> + Copy + Send + Sync + 'static,
 {
-    let query = use_query_map();
+    let query = use_query_params();
     move || match value.get() {
         Some(Err(err)) => Some(err.message),
         Some(Ok(_)) => None,
@@ -124,5 +145,19 @@ pub fn DialogButton(
                 {label}
             </button>
         </form>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Query;
+
+    #[test]
+    fn a_query_is_decoded_once() {
+        let q = Query::parse("?q=99%2542&name=a+b%20c&q=second&empty=");
+        assert_eq!(q.get("q").as_deref(), Some("99%42"), "%25 is a literal %, never decoded again");
+        assert_eq!(q.get("name").as_deref(), Some("a b c"));
+        assert_eq!(q.get("empty").as_deref(), Some(""));
+        assert_eq!(q.get("missing"), None);
     }
 }

@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 use crate::audit::{api::list_audit, Party};
 
@@ -14,7 +13,7 @@ fn party(p: &Party) -> String {
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
-    let query = use_query_map();
+    let query = crate::components::use_query_params();
     let action = query.with_untracked(|q| q.get("action")).unwrap_or_default();
     let before = query.with_untracked(|q| q.get("before"));
     let selected = action.clone();

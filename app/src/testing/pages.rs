@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 
 use crate::{
     components::PageError,
@@ -89,7 +89,7 @@ pub fn ProjectsOverviewPage() -> impl IntoView {
 #[component]
 pub fn ProjectRunsPage() -> impl IntoView {
     let params = use_params_map();
-    let query = use_query_map();
+    let query = crate::components::use_query_params();
     let key = move || params.read().get("key").unwrap_or_default();
     let cursor = move || query.read().get("cursor").unwrap_or_default();
     let data = Resource::new(move || (key(), cursor()), |(key, cursor)| project_runs(key, cursor));
@@ -147,7 +147,7 @@ pub fn ProjectRunsPage() -> impl IntoView {
 #[component]
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
-    let query = use_query_map();
+    let query = crate::components::use_query_params();
     let args = move || {
         let (p, q) = (params.read(), query.read());
         (

@@ -6,7 +6,7 @@ use super::*;
 
 #[component]
 pub fn ApiTokensPage() -> impl IntoView {
-    let query = use_query_map();
+    let query = crate::components::use_query_params();
     let get = move |k: &str| query.with_untracked(|q| q.get(k)).filter(|v| !v.is_empty());
     let dialog = RwSignal::new(Dialog::from_query(get));
     let (q, status, cursor) = (get("q"), get("status"), get("cursor"));
@@ -86,7 +86,7 @@ pub fn ApiTokensPage() -> impl IntoView {
 
 #[component]
 pub(super) fn Filters() -> impl IntoView {
-    let query = use_query_map();
+    let query = crate::components::use_query_params();
     let q = move || query.read().get("q").unwrap_or_default();
     let status = move || query.read().get("status").unwrap_or_default();
     view! {

@@ -13,7 +13,6 @@ pub use list::ApiTokensPage;
 
 use leptos::{ev, prelude::*};
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 use crate::{
     components::{form_error, FormError, Modal},
