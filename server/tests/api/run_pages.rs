@@ -39,19 +39,24 @@ fn link(html: &str, text: &str) -> Option<String> {
     Some(href[..href.find('"')?].replace("&amp;", "&"))
 }
 
-async fn run_pages_are_paged_failed_first_and_tenant_bound(app: TestApp) {
-    let owner = app.bootstrap("Acme", "owner@example.com").await;
-    let admin = app.token(&owner, json!({"name": "ci", "scopes": ["admin"]})).await.token;
-    app.api("POST", "/projects", Some(&admin), Some(json!({"key": "WEB", "name": "Website"}))).await;
+/// Imports a JUnit `report` into project `key` with `token` (query: `extra`); the run.
+async fn import(app: &TestApp, token: &str, key: &str, extra: &str, report: Vec<u8>) -> serde_json::Value {
     let res = reqwest::Client::new()
-        .post(app.url("/api/v1/projects/WEB/runs/import?format=junit&branch=main&commit=abc123"))
-        .bearer_auth(&admin)
-        .body(report(120))
+        .post(app.url(&format!("/api/v1/projects/{key}/runs/import?format=junit{extra}")))
+        .bearer_auth(token)
+        .body(report)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
-    let run: serde_json::Value = res.json().await.unwrap();
+    res.json().await.unwrap()
+}
+
+async fn run_pages_are_paged_failed_first_and_tenant_bound(app: TestApp) {
+    let owner = app.bootstrap("Acme", "owner@example.com").await;
+    let admin = app.token(&owner, json!({"name": "ci", "scopes": ["admin"]})).await.token;
+    app.api("POST", "/projects", Some(&admin), Some(json!({"key": "WEB", "name": "Website"}))).await;
+    let run = import(&app, &admin, "WEB", "&branch=main&commit=abc123", report(120)).await;
     let id = run["data"]["id"].as_str().unwrap().to_string();
     assert_eq!(run["data"]["counts"], json!({"total": 120, "passed": 106, "failed": 9, "skipped": 0, "error": 5}));
 
@@ -133,15 +138,7 @@ async fn a_search_matching_thousands_of_cases_is_paged_and_capped(app: TestApp) 
     let admin = app.token(&owner, json!({"name": "ci", "scopes": ["admin"]})).await.token;
     app.api("POST", "/projects", Some(&admin), Some(json!({"key": "WEB", "name": "Website"}))).await;
     let n = app::testing::server::store::FEW_CASES + 100;
-    let res = reqwest::Client::new()
-        .post(app.url("/api/v1/projects/WEB/runs/import?format=junit"))
-        .bearer_auth(&admin)
-        .body(report(n))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let run: serde_json::Value = res.json().await.unwrap();
+    let run = import(&app, &admin, "WEB", "", report(n)).await;
     let url = format!("/projects/WEB/runs/{}", run["data"]["id"].as_str().unwrap());
     let person = app.login("owner@example.com").await;
     // Every title matches "case": many cases, so read in page order; failures first.
@@ -177,15 +174,7 @@ async fn title_search_follows_renamed_and_deleted_cases(app: TestApp) {
     let mut runs = Vec::new();
     for key in ["WEB", "API"] {
         app.api("POST", "/projects", Some(&admin), Some(json!({"key": key, "name": key}))).await;
-        let res = reqwest::Client::new()
-            .post(app.url(&format!("/api/v1/projects/{key}/runs/import?format=junit")))
-            .bearer_auth(&admin)
-            .body(report(120))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let run: serde_json::Value = res.json().await.unwrap();
+        let run = import(&app, &admin, key, "", report(120)).await;
         runs.push(format!("/projects/{key}/runs/{}", run["data"]["id"].as_str().unwrap()));
     }
     let person = app.login("owner@example.com").await;
@@ -244,15 +233,7 @@ async fn title_search_follows_renamed_and_deleted_cases(app: TestApp) {
         xml.push_str(&format!("<testcase classname=\"suite\" name=\"case 77777\" time=\"0\">{body}</testcase>"));
     }
     xml.push_str("</testsuite>");
-    let res = reqwest::Client::new()
-        .post(app.url("/api/v1/projects/WEB/runs/import?format=junit"))
-        .bearer_auth(&admin)
-        .body(xml)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let many: serde_json::Value = res.json().await.unwrap();
+    let many = import(&app, &admin, "WEB", "", xml.into_bytes()).await;
     let many = format!("/projects/WEB/runs/{}", many["data"]["id"].as_str().unwrap());
     let (status, html) = app.page(&person, &format!("{many}?q=case%2077777")).await;
     assert_eq!(status, StatusCode::OK);
