@@ -8,14 +8,20 @@ use std::{
 
 /// Runs an operator command against `db` and returns what it printed.
 pub fn cli(db: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_qahub"))
-        .args(args)
-        .env("QAHUB_DATABASE_URL", db)
-        .env("QAHUB_BCRYPT_COST", "4")
-        .output()
-        .unwrap();
+    cli_logged(db, args, None).0
+}
+
+/// Runs an operator command against `db` (with `QAHUB_LOG=log` when given): what it
+/// printed, and what it logged.
+pub fn cli_logged(db: &str, args: &[&str], log: Option<&str>) -> (String, Vec<u8>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qahub"));
+    command.args(args).env("QAHUB_DATABASE_URL", db).env("QAHUB_BCRYPT_COST", "4");
+    if let Some(log) = log {
+        command.env("QAHUB_LOG", log);
+    }
+    let out = command.output().unwrap();
     assert!(out.status.success(), "qahub {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    (String::from_utf8(out.stdout).unwrap().trim().to_string(), out.stderr)
 }
 
 /// A workspace with an owner, and an admin token for it.

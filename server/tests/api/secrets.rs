@@ -4,20 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::process::Server;
-
-/// An operator command with debug logging on: what it printed, and everything it logged.
-fn cli_logged(db: &str, args: &[&str]) -> (String, Vec<u8>) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_qahub"))
-        .args(args)
-        .env("QAHUB_DATABASE_URL", db)
-        .env("QAHUB_BCRYPT_COST", "4")
-        .env("QAHUB_LOG", "debug")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "qahub {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    (String::from_utf8(out.stdout).unwrap().trim().to_string(), out.stderr)
-}
+use crate::process::{cli_logged, Server};
 
 #[tokio::test]
 async fn no_secret_in_logs_answers_or_the_database() {
@@ -26,7 +13,7 @@ async fn no_secret_in_logs_answers_or_the_database() {
     let db = format!("sqlite://{}?mode=rwc", dir.join("qahub.db").display());
     let mut cli_logs = Vec::new();
     let mut run = |args: &[&str]| {
-        let (printed, logged) = cli_logged(&db, args);
+        let (printed, logged) = cli_logged(&db, args, Some("debug"));
         cli_logs.push((format!("what qahub {} logged", args[..2].join(" ")), logged));
         printed
     };

@@ -1009,12 +1009,11 @@ async fn has_more_cases_than(db: &Db, project_id: &str, n: i64) -> Result<bool, 
 }
 
 /// The project's cases whose title contains `search`, at most `FEW_CASES + 1` of them.
-/// Read from the title index (migration 17): on SQLite the trigram FTS5 table, for a
-/// search of three characters or more without a LIKE wildcard in it (anything else
-/// scans the project's cases); on PostgreSQL the planner takes the trigram index itself.
-/// A project with at most `scan_up_to` cases is searched by reading them (a few ms); a
-/// bigger one through the title index, whose matches span every project (so a small
-/// project's search never walks other workspaces' matches).
+/// On PostgreSQL the planner reads the trigram index (migration 17) itself. On SQLite
+/// the FTS5 trigram table (migration 17) is read for a search of three characters or
+/// more without a LIKE wildcard, in a project of more than `scan_up_to` cases (its
+/// matches span every project, so a small project's search never walks other
+/// workspaces' matches); anything else reads the project's cases.
 pub async fn cases_matching(db: &Db, project_id: &str, search: &str, scan_up_to: i64) -> Result<Vec<String>, AppError> {
     let indexed = crate::db::backend_of(db) == crate::db::Backend::Sqlite
         && search.chars().count() >= 3
